@@ -1,0 +1,93 @@
+"""Development sessions: tests, lint, typecheck, docs, bench, demo.
+
+    nox -s tests        # installs everything the tests need, runs the whole suite
+    nox -s demo         # the whole lifecycle on embedded defaults
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+ROOT = Path(__file__).parent
+PACKAGES = ["./rindle_core[postgres]", "./rindle_s3", "./rindle_gcs", "./rindle_azure"]
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-xdist>=3.5",
+    "pytest-timeout>=2.3",
+    "hypothesis>=6.100",
+    "moto[server]>=5.0",
+    "gcp-storage-emulator>=2024.8",
+    "cryptography>=42",
+]
+SERVERS = ROOT / "tests" / "servers"
+
+
+def _install_packages(session: nox.Session, *extra: str) -> None:
+    session.install(*[arg for pkg in PACKAGES for arg in ("-e", pkg)], *extra)
+
+
+def _install_azurite(session: nox.Session) -> None:
+    """Install the pinned Azurite from tests/servers/package-lock.json."""
+    if (SERVERS / "package.json").exists():
+        with session.chdir(SERVERS):
+            session.run("npm", "ci", "--no-audit", "--no-fund", "--silent", external=True)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Install what the tests need (Python packages, Azurite) and run the whole suite."""
+    _install_packages(session, *TEST_DEPS)
+    _install_azurite(session)
+    args = session.posargs or ["-n", "auto", "--timeout=600"]
+    # Exit code 5 ("no tests collected") is a failure, never a silent pass.
+    session.run("python", "-m", "pytest", *args, success_codes=[0])
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and format check."""
+    session.install("ruff>=0.6")
+    targets = ["rindle_core", "rindle_s3", "rindle_gcs", "rindle_azure", "tests", "benchmarks"]
+    session.run("ruff", "check", *targets)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the four packages."""
+    _install_packages(session, "mypy>=1.10", "boto3-stubs[s3]")
+    session.run(
+        "mypy",
+        "--strict",
+        "-p", "rindle_core",
+        "-p", "rindle_s3",
+        "-p", "rindle_gcs",
+        "-p", "rindle_azure",
+    )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site in strict mode."""
+    _install_packages(session, "mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.25")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks (ratios against the cloud SDKs, printed)."""
+    _install_packages(session, "cryptography>=42")
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Install rindle-core and run `rindle demo` on embedded defaults."""
+    session.install("./rindle_core")
+    session.run("rindle", "demo", *session.posargs)

@@ -1,0 +1,132 @@
+"""The :class:`Database`: an engine configured for rindle, and its transactions."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from .._errors import ConfigurationError
+from ._tables import metadata
+
+__all__ = ["Database"]
+
+_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class Database:
+    """rindle's handle on the host app's database.
+
+    Pass a URL (``sqlite:///rindle.db``, ``postgresql+psycopg://…``) or an
+    existing :class:`~sqlalchemy.Engine` to share the app's pool. SQLite gets
+    WAL mode, foreign keys and a busy timeout so that threads can share it.
+    """
+
+    def __init__(self, url_or_engine: str | Engine, **engine_options: Any) -> None:
+        if isinstance(url_or_engine, Engine):
+            self.engine = url_or_engine
+        else:
+            try:
+                url = make_url(url_or_engine)
+            except Exception:  # noqa: BLE001 - sqlalchemy raises several types here
+                raise ConfigurationError("database_url is not a valid SQLAlchemy URL") from None
+            if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+                url = url.set(drivername="postgresql+psycopg")
+            if url.get_backend_name() == "sqlite":
+                engine_options.setdefault("poolclass", NullPool)
+            self.engine = create_engine(url, **engine_options)
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin_immediate)
+
+    def __repr__(self) -> str:
+        return f"Database({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"``, ``"postgresql"``…"""
+        return self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection inside one transaction, committed on success."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads (a short transaction, rolled back)."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    def create_all(self) -> None:
+        """Create rindle's tables directly (tests, throwaway databases).
+
+        Production databases should use :meth:`upgrade`, which records the
+        schema version for later migrations.
+        """
+        metadata.create_all(self.engine)
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply rindle's packaged Alembic migrations up to *revision*."""
+        from alembic import command
+
+        command.upgrade(self.alembic_config(), revision)
+
+    def alembic_config(self) -> Any:
+        """An Alembic ``Config`` for rindle's own migration history."""
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        cfg.set_main_option("version_table", "rindle_alembic_version")
+        cfg.attributes["engine"] = self.engine
+        return cfg
+
+    def schema_revision(self) -> str | None:
+        """The applied migration revision, or None when none is recorded."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"version_table": "rindle_alembic_version"})
+            return ctx.get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest revision rindle ships."""
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+
+    def has_tables(self) -> bool:
+        """True when rindle's tables exist."""
+        try:
+            names = set(inspect(self.engine).get_table_names())
+        except SQLAlchemyError:
+            return False
+        return {t.name for t in metadata.sorted_tables} <= names
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (see _sqlite_begin_immediate).
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    # Take the write lock at BEGIN: SQLite cannot upgrade a read lock without
+    # risking "database is locked" when two writers race.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

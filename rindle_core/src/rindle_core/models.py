@@ -1,0 +1,232 @@
+"""Immutable snapshots the broker hands back, and its result types.
+
+These are never live ORM rows: reading an attribute never touches the
+database, and changing one is impossible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+
+from .states import AssetState, JobState, SessionState
+from .storage import PresignedRequest, UploadedPart
+
+__all__ = [
+    "Asset",
+    "Job",
+    "MaintenanceReport",
+    "MultipartInfo",
+    "MultipartResult",
+    "MultipartStatusResult",
+    "ResumableInfo",
+    "ResumableResult",
+    "ResumableStatusResult",
+    "SignBatchResult",
+    "SignResult",
+    "UploadSession",
+    "UploadStrategy",
+    "VerifyResult",
+]
+
+UploadStrategy = Literal["presigned_put", "multipart", "resumable"]
+
+
+@attrs.frozen
+class Asset:
+    """A stored object and where it is in its lifecycle."""
+
+    id: str
+    profile: str
+    state: AssetState
+    storage_key: str
+    filename: str
+    declared_content_type: str | None
+    content_type: str | None
+    byte_size: int | None
+    quarantine_reason: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return _jsonable(attrs.asdict(self, recurse=False))
+
+
+@attrs.frozen(repr=False)
+class UploadSession:
+    """An upload session: the durable record of one upload attempt.
+
+    The resumable ``session_uri`` is a bearer secret; it is excluded from the
+    repr and from :meth:`to_dict`.
+    """
+
+    id: str
+    asset_id: str
+    profile: str
+    storage: str
+    state: SessionState
+    upload_key: str
+    upload_strategy: UploadStrategy
+    content_type: str
+    declared_size: int | None
+    expires_at: dt.datetime
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    verified_at: dt.datetime | None = None
+    failure_reason: str | None = None
+    multipart_upload_id: str | None = None
+    part_size: int | None = None
+    committed_bytes: int = 0
+    session_uri: str | None = attrs.field(default=None, eq=False)
+    session_uri_expires_at: dt.datetime | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"UploadSession(id={self.id!r}, state={self.state.value!r}, "
+            f"profile={self.profile!r}, strategy={self.upload_strategy!r}, "
+            f"upload_key={self.upload_key!r}, expires_at={self.expires_at.isoformat()!r})"
+        )
+
+    def is_expired(self, now: dt.datetime) -> bool:
+        """True when *now* is past the session's deadline."""
+        return now >= self.expires_at
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, without the session URI."""
+        data = attrs.asdict(self, recurse=False)
+        data.pop("session_uri")
+        return _jsonable(data)
+
+
+@attrs.frozen
+class Job:
+    """An outbox job."""
+
+    id: str
+    kind: str
+    payload: Mapping[str, Any]
+    state: JobState
+    attempts: int
+    max_attempts: int
+    run_at: dt.datetime
+    last_error: str | None = None
+
+
+@attrs.frozen
+class SignResult:
+    """Result of ``sign_url`` and ``sign_multipart_part``."""
+
+    session: UploadSession
+    presigned: PresignedRequest
+
+
+@attrs.frozen
+class SignBatchResult:
+    """Result of ``sign_multipart_parts``: one presigned request per part."""
+
+    session: UploadSession
+    parts: tuple[PresignedRequest, ...]
+
+
+@attrs.frozen
+class VerifyResult:
+    """Result of ``verify_completion`` and ``complete_multipart_upload``."""
+
+    session: UploadSession
+    asset: Asset
+
+
+@attrs.frozen
+class MultipartInfo:
+    """What a client needs to upload parts."""
+
+    upload_id: str
+    upload_key: str
+    part_size: int
+    part_headers: Mapping[str, str]
+    part_count: int | None
+
+
+@attrs.frozen
+class MultipartResult:
+    """Result of ``initiate_multipart_session``."""
+
+    session: UploadSession
+    multipart: MultipartInfo
+
+
+@attrs.frozen
+class MultipartStatusResult:
+    """Result of ``multipart_status``: parts the backend holds, and those missing."""
+
+    session: UploadSession
+    parts: tuple[UploadedPart, ...]
+    missing_part_numbers: tuple[int, ...]
+    committed_bytes: int
+
+
+@attrs.frozen(repr=False)
+class ResumableInfo:
+    """What a client needs to upload to a resumable session.
+
+    ``session_uri`` is a bearer secret and never appears in the repr.
+    """
+
+    session_uri: str
+    upload_id: str
+    expires_at: dt.datetime
+
+    def __repr__(self) -> str:
+        return f"ResumableInfo(session_uri='[REDACTED]', upload_id={self.upload_id!r})"
+
+
+@attrs.frozen
+class ResumableResult:
+    """Result of ``initiate_resumable_session``."""
+
+    session: UploadSession
+    resumable: ResumableInfo
+
+
+@attrs.frozen
+class ResumableStatusResult:
+    """Result of ``resumable_session_status``."""
+
+    session: UploadSession
+    committed_bytes: int
+    state: Literal["in_progress", "complete", "expired"]
+
+
+@attrs.frozen
+class MaintenanceReport:
+    """What one maintenance pass did (or, in a dry run, would do)."""
+
+    dry_run: bool
+    expired_session_ids: tuple[str, ...] = ()
+    remote_aborted: int = 0
+    objects_deleted: int = 0
+    cleanup_failures: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return _jsonable(attrs.asdict(self, recurse=False))
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dt.datetime):
+            value = value.isoformat()
+        elif isinstance(value, SessionState | AssetState | JobState):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        out[key] = value
+    return out

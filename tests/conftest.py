@@ -1,0 +1,125 @@
+"""Shared fixtures: databases (SQLite, PostgreSQL), the memory adapter, brokers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import pytest
+import sqlalchemy as sa
+
+from fakes import MemoryStorage
+from rindle_core import Broker, Database, Profile
+from rindle_core.plugins import make_plugin_manager
+
+POSTGRES_URL = os.environ.get(
+    "RINDLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("RINDLE_REQUIRE_POSTGRES") == "1"
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return f"PostgreSQL at {POSTGRES_URL} is not reachable ({type(exc).__name__})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL URL; skips (or fails under RINDLE_REQUIRE_POSTGRES=1) without a server."""
+    problem = _postgres_reachable()
+    if problem:
+        if REQUIRE_POSTGRES:
+            pytest.fail(problem + " and RINDLE_REQUIRE_POSTGRES=1")
+        pytest.skip(problem)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[Database]:
+    """A Database on a fresh PostgreSQL schema of its own (safe under xdist)."""
+    schema = f"rindle_test_{secrets.token_hex(6)}"
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    db = Database(
+        postgres_url,
+        connect_args={"options": f"-csearch_path={schema}"},
+        pool_size=20,
+        max_overflow=10,
+    )
+    db.create_all()
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    """A Database on a fresh SQLite file."""
+    db = Database(f"sqlite:///{tmp_path / 'rindle.db'}")
+    db.create_all()
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest) -> Database:
+    """Each test using it runs on SQLite and on PostgreSQL."""
+    name = "sqlite_db" if request.param == "sqlite" else "postgres_db"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def pm() -> pluggy.PluginManager:
+    """A plugin manager with rindle's hookspecs and built-ins, no entry points."""
+    return make_plugin_manager(load_entrypoints=False)
+
+
+@pytest.fixture
+def memory() -> MemoryStorage:
+    return MemoryStorage()
+
+
+
+@pytest.fixture
+def make_broker(
+    sqlite_db: Database, memory: MemoryStorage, pm: pluggy.PluginManager
+) -> Callable[..., Broker]:
+    """Build a broker on SQLite + memory storage; keyword overrides welcome."""
+
+    def build(**overrides: Any) -> Broker:
+        options: dict[str, Any] = {
+            "profiles": [
+                Profile(name="images", storage="mem", allow_mime=["image/png", "image/jpeg"],
+                        max_bytes=1_000_000),
+                Profile(name="any", storage="mem"),
+            ],
+            "storages": {"mem": memory},
+            "plugin_manager": pm,
+            "job_mode": "inline",
+        }
+        options.update(overrides)
+        database = options.pop("database", sqlite_db)
+        return Broker(database, **options)
+
+    return build
+
+
+@pytest.fixture
+def broker(make_broker: Callable[..., Broker]) -> Broker:
+    return make_broker()
+

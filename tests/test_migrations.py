@@ -1,0 +1,76 @@
+"""The packaged Alembic migrations match the models, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from rindle_core import Database
+from rindle_core.db import metadata
+
+
+def _assert_upgraded_schema_matches_models(db: Database) -> None:
+    db.upgrade()
+    assert db.schema_revision() == db.head_revision() == "0001"
+    assert db.has_tables()
+    with db.engine.connect() as conn:
+        ctx = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "include_name": lambda name, kind, _: name != "rindle_alembic_version",
+            },
+        )
+        diff = compare_metadata(ctx, metadata)
+    assert diff == []
+
+
+def test_sqlite_upgrade_matches_models(tmp_path: Path) -> None:
+    _assert_upgraded_schema_matches_models(Database(f"sqlite:///{tmp_path / 'm.db'}"))
+
+
+@pytest.mark.postgres
+def test_postgres_upgrade_matches_models(postgres_url: str) -> None:
+    schema = f"rindle_mig_{secrets.token_hex(4)}"
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    db = Database(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        _assert_upgraded_schema_matches_models(db)
+        with db.engine.connect() as conn:
+            kinds = {
+                r.column_name: r.data_type
+                for r in conn.execute(
+                    sa.text(
+                        "select column_name, data_type from information_schema.columns "
+                        "where table_schema = :s and table_name = 'rindle_upload_sessions'"
+                    ),
+                    {"s": schema},
+                )
+            }
+        assert kinds["declared_size"] == "bigint" and kinds["committed_bytes"] == "bigint"
+        assert kinds["expires_at"] == "timestamp with time zone"
+    finally:
+        db.dispose()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_upgrade_is_idempotent(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    db.upgrade()
+    db.upgrade()
+    assert db.schema_revision() == "0001"
+
+
+def test_fresh_database_has_no_revision(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    assert db.schema_revision() is None
+    assert not db.has_tables()
