@@ -94,7 +94,6 @@ def memory() -> MemoryStorage:
     return MemoryStorage()
 
 
-
 @pytest.fixture
 def make_broker(
     sqlite_db: Database, memory: MemoryStorage, pm: pluggy.PluginManager
@@ -104,8 +103,12 @@ def make_broker(
     def build(**overrides: Any) -> Broker:
         options: dict[str, Any] = {
             "profiles": [
-                Profile(name="images", storage="mem", allow_mime=["image/png", "image/jpeg"],
-                        max_bytes=1_000_000),
+                Profile(
+                    name="images",
+                    storage="mem",
+                    allow_mime=["image/png", "image/jpeg"],
+                    max_bytes=1_000_000,
+                ),
                 Profile(name="any", storage="mem"),
             ],
             "storages": {"mem": memory},
@@ -122,4 +125,3 @@ def make_broker(
 @pytest.fixture
 def broker(make_broker: Callable[..., Broker]) -> Broker:
     return make_broker()
-

@@ -164,7 +164,9 @@ class MemoryStorage:
         if session_uri not in self.resumable:
             raise StorageNotFound("unknown session")
         done = key in self.objects
-        return ResumableStatus("complete" if done else "in_progress", len(self.resumable[session_uri]))
+        return ResumableStatus(
+            "complete" if done else "in_progress", len(self.resumable[session_uri])
+        )
 
     def cancel_resumable(self, key: str, session_uri: str) -> None:
         self._enter("cancel_resumable")

@@ -86,7 +86,10 @@ def test_hostile_filenames_never_reach_the_key(broker: Broker, filename: str) ->
     ("kwargs", "reason"),
     [
         ({"filename": "a.gif", "content_type": "image/gif"}, "mime_not_allowed"),
-        ({"filename": "a.png", "content_type": "image/png", "size": 2_000_000}, "max_bytes_exceeded"),
+        (
+            {"filename": "a.png", "content_type": "image/png", "size": 2_000_000},
+            "max_bytes_exceeded",
+        ),
         ({"filename": "a.jpg", "content_type": "image/png"}, "extension_type_mismatch"),
     ],
 )
@@ -101,9 +104,7 @@ def test_policy_at_the_door_changes_nothing(
 
 
 def test_extension_allow_list(make_broker: Callable[..., Broker], memory: MemoryStorage) -> None:
-    broker = make_broker(
-        profiles=[Profile(name="docs", storage="mem", allow_extensions=["pdf"])]
-    )
+    broker = make_broker(profiles=[Profile(name="docs", storage="mem", allow_extensions=["pdf"])])
     with pytest.raises(PolicyViolation, match="extension_not_allowed"):
         broker.initiate_session("docs", filename="x.exe", content_type="application/pdf")
 
@@ -406,7 +407,10 @@ def test_sign_url_on_a_multipart_session_is_refused(broker: Broker) -> None:
 
 def test_resumable_flow_and_idempotent_cancel(broker: Broker, memory: MemoryStorage) -> None:
     started = broker.initiate_resumable_session(
-        "any", filename="v.bin", content_type="application/octet-stream", size=3,
+        "any",
+        filename="v.bin",
+        content_type="application/octet-stream",
+        size=3,
         origin="https://app.example",
     )
     assert started.session.state is SessionState.SIGNED
@@ -471,7 +475,11 @@ def test_failed_remote_cleanup_is_retried_by_the_next_pass(
     assert first.cleanup_failures == 1
     assert multi.multipart.upload_id in memory.uploads
     second = broker.expire_sessions()
-    assert (second.expired_session_ids, second.cleanup_failures, second.remote_aborted) == ((), 0, 1)
+    assert (second.expired_session_ids, second.cleanup_failures, second.remote_aborted) == (
+        (),
+        0,
+        1,
+    )
     assert multi.multipart.upload_id not in memory.uploads
 
 
@@ -516,11 +524,18 @@ def test_observers_see_every_transition_after_commit(
         session_id = upload_png(broker, memory)
         broker.verify_completion(session_id)
     session_moves = [c[1] for c in recorder.calls if c[0] == "session"]
-    assert session_moves == [("initialized", "signed"), ("signed", "verifying"),
-                             ("verifying", "completed")]
+    assert session_moves == [
+        ("initialized", "signed"),
+        ("signed", "verifying"),
+        ("verifying", "completed"),
+    ]
     asset_moves = [c[1] for c in recorder.calls if c[0] == "asset"]
-    assert asset_moves == [("staged", "validating"), ("validating", "analyzing"),
-                           ("analyzing", "promoting"), ("promoting", "available")]
+    assert asset_moves == [
+        ("staged", "validating"),
+        ("validating", "analyzing"),
+        ("analyzing", "promoting"),
+        ("promoting", "available"),
+    ]
     assert ("dispatch", "promote") in recorder.calls
     names = [e["event"] for e in logs]
     assert names.index("rindle.upload.start") < names.index("rindle.upload.stop")

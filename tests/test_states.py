@@ -68,7 +68,9 @@ def test_invalid_transition_names_both_states() -> None:
 
 
 def _machine_test(
-    states: type[StrEnum], table: dict, initial: StrEnum  # type: ignore[type-arg]
+    states: type[StrEnum],
+    table: dict,
+    initial: StrEnum,  # type: ignore[type-arg]
 ) -> type[RuleBasedStateMachine]:
     all_edges = {(a, b) for a, targets in table.items() for b in targets}
 

@@ -43,7 +43,7 @@ from ._telemetry import (
     upload_start_event,
     upload_stop_event,
 )
-from .db import AssetRow, Database, SessionRow
+from .db import Database, assets_table, sessions_table
 from .db._repo import (
     cas_asset,
     cas_session,
@@ -86,8 +86,8 @@ __all__ = ["Broker", "JobMode"]
 
 JobMode = Literal["inline", "worker"]
 
-_sessions = SessionRow.__table__
-_assets = AssetRow.__table__
+_sessions = sessions_table
+_assets = assets_table
 _log = structlog.get_logger("rindle")
 
 #: Session states from which a client may still upload and verify.
@@ -301,15 +301,18 @@ class Broker:
         prof, storage = self._resolve(profile)
         self._require(storage, Capability.MULTIPART_UPLOAD, prof)
         limits = storage.part_limits
-        if part_size is not None and (isinstance(part_size, bool) or not isinstance(part_size, int) or part_size < 1):
+        if part_size is not None and (
+            isinstance(part_size, bool) or not isinstance(part_size, int) or part_size < 1
+        ):
             raise InvalidArgument("part_size must be a positive integer")
         if size is not None and isinstance(size, int) and size > limits.max_object_size:
             raise InvalidArgument(
                 f"size {size} exceeds the backend's maximum object size {limits.max_object_size}"
             )
         chosen = choose_part_size(size, part_size or prof.part_size, limits)
-        plan = self._plan(prof, filename=filename, content_type=content_type, size=size,
-                          expires_in=expires_in)
+        plan = self._plan(
+            prof, filename=filename, content_type=content_type, size=size, expires_in=expires_in
+        )
         init = storage.create_multipart(plan.key, content_type=plan.content_type)
         try:
             session = self._insert(
@@ -346,9 +349,7 @@ class Broker:
             raise InvalidArgument("sign between 1 and 1000 parts per call")
         limits = storage.part_limits
         numbers = [decide.check_part_number(n, limits) for n in part_numbers]
-        upload_id = session.multipart_upload_id
-        part_size = session.part_size
-        assert upload_id is not None and part_size is not None
+        upload_id, part_size = _multipart_of(session)
         now = self._clock()
         ttl = decide.signing_ttl(prof, now, session.expires_at, expires_in)
         signed: list[PresignedRequest] = []
@@ -365,8 +366,7 @@ class Broker:
         """The parts the backend holds (recorded in the part ledger) and those missing."""
         session = self._get_session(session_id, "multipart")
         _, storage = self._resolve(session.profile)
-        upload_id = session.multipart_upload_id
-        assert upload_id is not None
+        upload_id, _ = _multipart_of(session)
         if session.state is SessionState.COMPLETED or is_terminal(session.state):
             with self.database.read() as conn:
                 parts = load_parts(conn, session.id)
@@ -399,8 +399,7 @@ class Broker:
         self._check_verifiable(session)
         prof, storage = self._resolve(session.profile)
         self._require(storage, Capability.MULTIPART_UPLOAD, prof)
-        upload_id = session.multipart_upload_id
-        assert upload_id is not None
+        upload_id, _ = _multipart_of(session)
         limits = storage.part_limits
         if parts is None:
             try:
@@ -451,10 +450,13 @@ class Broker:
         """
         prof, storage = self._resolve(profile)
         self._require(storage, Capability.RESUMABLE_UPLOAD, prof)
-        if origin is not None and (not isinstance(origin, str) or "\n" in origin or len(origin) > 255):
+        if origin is not None and (
+            not isinstance(origin, str) or "\n" in origin or len(origin) > 255
+        ):
             raise InvalidArgument("origin must be a single-line URL origin")
-        plan = self._plan(prof, filename=filename, content_type=content_type, size=size,
-                          expires_in=expires_in)
+        plan = self._plan(
+            prof, filename=filename, content_type=content_type, size=size, expires_in=expires_in
+        )
         init = storage.create_resumable(
             plan.key, content_type=plan.content_type, size=size, origin=origin
         )
@@ -598,7 +600,9 @@ class Broker:
         if capability not in storage.capabilities:
             raise UploadUnsupported(capability, storage=profile.storage if profile else "")
 
-    def _get_session(self, session_id: str, strategy: UploadStrategy | None = None) -> UploadSession:
+    def _get_session(
+        self, session_id: str, strategy: UploadStrategy | None = None
+    ) -> UploadSession:
         decide.check_id(session_id)
         with self.database.read() as conn:
             session = load_session(conn, session_id)
@@ -732,7 +736,9 @@ class Broker:
             session = self._reload(conn, plan.session_id)
             events.append(upload_start_event(session))
             if signed:
-                cas_session(conn, session.id, SessionState.INITIALIZED, SessionState.SIGNED, plan.now)
+                cas_session(
+                    conn, session.id, SessionState.INITIALIZED, SessionState.SIGNED, plan.now
+                )
                 session = self._reload(conn, plan.session_id)
                 events.append(session_event(session, "initialized", "signed"))
         self._telemetry.emit(events)
@@ -763,7 +769,7 @@ class Broker:
         if job is not None:
             try:
                 self._pm.hook.rindle_dispatch_job(job=job)
-            except Exception as exc:  # noqa: BLE001 - the job is durable; a worker runs it
+            except Exception as exc:
                 _log.warning("rindle.dispatch.failed", job_id=job_id, error=type(exc).__name__)
         if self.job_mode == "inline":
             self.jobs.run_job(job_id)
@@ -781,6 +787,13 @@ class _Plan:
     size: int | None
     now: dt.datetime
     expires_at: dt.datetime
+
+
+def _multipart_of(session: UploadSession) -> tuple[str, int]:
+    """The remote upload id and part size a multipart session row must carry."""
+    if session.multipart_upload_id is None or session.part_size is None:
+        raise InvalidArgument(f"session {session.id} has no multipart upload")
+    return session.multipart_upload_id, session.part_size
 
 
 def _part_length(size: int | None, part_size: int, number: int) -> int | None:

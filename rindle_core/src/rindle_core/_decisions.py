@@ -23,13 +23,13 @@ __all__ = [
     "check_declared_upload",
     "check_id",
     "check_part_number",
+    "extension_of",
     "missing_parts",
-    "session_deadline",
     "new_id",
     "normalise_content_type",
     "normalise_parts",
-    "extension_of",
     "sanitize_filename",
+    "session_deadline",
     "signing_ttl",
     "storage_key",
 ]
@@ -101,8 +101,10 @@ def check_declared_upload(
         raise PolicyViolation("extension_not_allowed", ext or "(none)")
     if profile.require_type_match and ext:
         guessed = mimetypes.types_map.get("." + ext)
-        if guessed and content_type != "application/octet-stream" and not _same_family(
-            guessed, content_type
+        if (
+            guessed
+            and content_type != "application/octet-stream"
+            and not _same_family(guessed, content_type)
         ):
             raise PolicyViolation("extension_type_mismatch", f".{ext} is not {content_type}")
 
@@ -161,7 +163,9 @@ def check_part_number(part_number: object, limits: PartLimits) -> int:
     if isinstance(part_number, bool) or not isinstance(part_number, int):
         raise InvalidArgument("part_number must be an integer")
     if not 1 <= part_number <= limits.max_parts:
-        raise InvalidArgument(f"part_number must be within 1..{limits.max_parts}, got {part_number}")
+        raise InvalidArgument(
+            f"part_number must be within 1..{limits.max_parts}, got {part_number}"
+        )
     return part_number
 
 

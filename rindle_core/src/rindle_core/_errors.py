@@ -8,6 +8,7 @@ credentials. Adapters translate their SDK's exceptions into these types (see
 from __future__ import annotations
 
 __all__ = [
+    "AssetNotFound",
     "ConfigurationError",
     "InvalidArgument",
     "InvalidParts",
@@ -17,7 +18,6 @@ __all__ = [
     "RindleError",
     "SessionExpired",
     "SessionNotFound",
-    "AssetNotFound",
     "StorageError",
     "StorageNotFound",
     "StorageObjectMissing",

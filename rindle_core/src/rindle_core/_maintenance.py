@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ._errors import StorageError, StorageNotFound
 from ._telemetry import Event, Telemetry, asset_event, maintenance_event, session_event
-from .db import AssetRow, Database, SessionRow
+from .db import Database, sessions_table
 from .db._repo import (
     cas_asset,
     cas_session,
@@ -31,8 +31,7 @@ from .storage import Capability, StorageAdapter
 
 __all__ = ["Maintenance"]
 
-_sessions = SessionRow.__table__
-_assets = AssetRow.__table__
+_sessions = sessions_table
 
 #: Session states that may still expire (the table allows ``-> expired``).
 EXPIRABLE = tuple(

@@ -26,7 +26,7 @@ from .profiles import Profile
 from .states import AssetState
 from .storage import Capability, HeadResult, StorageAdapter, utcnow
 
-__all__ = ["Promoter", "SNIFF_BYTES", "detect_type", "policy_violation"]
+__all__ = ["SNIFF_BYTES", "Promoter", "detect_type", "policy_violation"]
 
 #: How many leading bytes promotion reads to detect the type.
 SNIFF_BYTES: Final = 8192
@@ -53,7 +53,12 @@ def detect_type(sample: bytes) -> str | None:
 
 
 def policy_violation(
-    profile: Profile, *, filename: str, declared: str | None, detected: str | None, head: HeadResult,
+    profile: Profile,
+    *,
+    filename: str,
+    declared: str | None,
+    detected: str | None,
+    head: HeadResult,
     declared_size: int | None,
 ) -> str | None:
     """A quarantine reason, or None when the stored object satisfies *profile*."""
@@ -63,6 +68,8 @@ def policy_violation(
         return f"min_bytes_not_met: {head.size} < {profile.min_bytes}"
     if declared_size is not None and head.size != declared_size:
         return f"size_mismatch: declared {declared_size}, stored {head.size}"
+    if declared == "application/octet-stream":
+        declared = None  # "unknown": nothing to contradict
     if declared and profile.require_type_match:
         if detected is None and (declared.startswith(_MAGIC_FAMILIES) or declared in _MAGIC_TYPES):
             return f"type_mismatch: content is not {declared}"

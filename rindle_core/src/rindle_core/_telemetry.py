@@ -124,7 +124,6 @@ def maintenance_event(report: MaintenanceReport) -> Event:
     )
 
 
-
 class Telemetry:
     """Emits events to structlog and to the observer hooks."""
 
@@ -142,7 +141,7 @@ class Telemetry:
             for impl in getattr(self._pm.hook, event.hook).get_hookimpls():
                 try:
                     impl.function(**{name: event.hook_kwargs[name] for name in impl.argnames})
-                except Exception as exc:  # noqa: BLE001 - observers must not break uploads
+                except Exception as exc:
                     logger.warning(
                         "rindle.observer.failed",
                         hook=event.hook,

@@ -21,7 +21,7 @@ import httpx
 from ._errors import TransferFailed
 from .storage import PresignedRequest, UploadedPart, content_range_parts, redact_url
 
-__all__ = ["UploadClient", "SignParts"]
+__all__ = ["SignParts", "UploadClient"]
 
 _CHUNK: Final = 256 * 1024
 _RANGE: Final = re.compile(r"bytes=0-(\d+)")
@@ -77,7 +77,12 @@ class UploadClient:
     # -- single PUT -------------------------------------------------------------
 
     def put(
-        self, request: PresignedRequest, path: Path | str, *, offset: int = 0, length: int | None = None
+        self,
+        request: PresignedRequest,
+        path: Path | str,
+        *,
+        offset: int = 0,
+        length: int | None = None,
     ) -> httpx.Response:
         """Send ``length`` bytes of *path* from *offset* as *request* describes."""
         path = Path(path)

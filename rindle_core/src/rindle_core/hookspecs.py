@@ -111,5 +111,3 @@ def rindle_upload_stopped(session: UploadSession, asset: Asset) -> None:
 @hookspec
 def rindle_maintenance_run(report: MaintenanceReport) -> None:
     """A maintenance pass finished."""
-
-

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ._decisions import new_id
 from ._errors import RindleError
-from .db import Database, JobRow
+from .db import Database, jobs_table
 from .db._repo import cas_job, job_from_row, load_job
 from .models import Job
 from .states import JobState, transition
@@ -30,7 +30,7 @@ from .storage import utcnow
 
 __all__ = ["JobOutcome", "JobRunner", "PermanentJobError", "enqueue"]
 
-_jobs = JobRow.__table__
+_jobs = jobs_table
 
 Handler = Callable[[Job], None]
 
@@ -189,7 +189,7 @@ class JobRunner:
         else:
             try:
                 handler(job)
-            except Exception as exc:  # noqa: BLE001 - recorded on the job row
+            except Exception as exc:
                 error = exc
         outcome = self._record(job, error)
         if self._on_outcome is not None:
@@ -266,5 +266,3 @@ def _describe(error: BaseException) -> str:
         return f"{type(error).__name__}: {error}"[:500]
     # Foreign exceptions may quote URLs with signatures: keep only the type.
     return type(error).__name__
-
-

@@ -85,7 +85,10 @@ def storage_factories(pm: pluggy.PluginManager | None = None) -> dict[str, Stora
 
 
 def build_storage(
-    backend: str, options: Mapping[str, Any] | None = None, *, pm: pluggy.PluginManager | None = None
+    backend: str,
+    options: Mapping[str, Any] | None = None,
+    *,
+    pm: pluggy.PluginManager | None = None,
 ) -> StorageAdapter:
     """Build an adapter of type *backend* from its *options*.
 

@@ -96,7 +96,9 @@ class Profile:
         if self.max_bytes is not None and self.max_bytes < self.min_bytes:
             raise InvalidProfile(f"profile {self.name!r}: max_bytes is below min_bytes")
         if self.key_prefix and not _PREFIX.match(self.key_prefix):
-            raise InvalidProfile(f"profile {self.name!r}: key_prefix {self.key_prefix!r} is invalid")
+            raise InvalidProfile(
+                f"profile {self.name!r}: key_prefix {self.key_prefix!r} is invalid"
+            )
 
     @property
     def storage_prefix(self) -> str:

@@ -14,10 +14,10 @@ from ._errors import InvalidTransition
 
 __all__ = [
     "ASSET_TRANSITIONS",
+    "JOB_TRANSITIONS",
     "SESSION_TRANSITIONS",
     "AssetState",
     "JobState",
-    "JOB_TRANSITIONS",
     "SessionState",
     "is_terminal",
     "transition",

@@ -312,4 +312,3 @@ def utcnow() -> dt.datetime:
 def describe_http_error(status: int, code: str | None = None) -> str:
     """A secret-free one-line message for an HTTP error from a backend."""
     return f"HTTP {status}" + (f" {code}" if code else "")
-

@@ -1,6 +1,27 @@
 """Persistence: rindle's tables, migrations and database handle."""
 
 from ._database import Database
-from ._tables import AssetRow, JobRow, PartRow, SessionRow, metadata
+from ._tables import (
+    AssetRow,
+    JobRow,
+    PartRow,
+    SessionRow,
+    assets_table,
+    jobs_table,
+    metadata,
+    parts_table,
+    sessions_table,
+)
 
-__all__ = ["AssetRow", "Database", "JobRow", "PartRow", "SessionRow", "metadata"]
+__all__ = [
+    "AssetRow",
+    "Database",
+    "JobRow",
+    "PartRow",
+    "SessionRow",
+    "assets_table",
+    "jobs_table",
+    "metadata",
+    "parts_table",
+    "sessions_table",
+]

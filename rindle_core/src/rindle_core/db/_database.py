@@ -34,7 +34,7 @@ class Database:
         else:
             try:
                 url = make_url(url_or_engine)
-            except Exception:  # noqa: BLE001 - sqlalchemy raises several types here
+            except Exception:
                 raise ConfigurationError("database_url is not a valid SQLAlchemy URL") from None
             if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
                 url = url.set(drivername="postgresql+psycopg")

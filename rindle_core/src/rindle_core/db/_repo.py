@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ..models import Asset, Job, UploadSession
 from ..states import AssetState, JobState, SessionState, transition
 from ..storage import UploadedPart
-from ._tables import AssetRow, JobRow, PartRow, SessionRow
+from ._tables import assets_table, jobs_table, parts_table, sessions_table
 
 __all__ = [
     "asset_from_row",
@@ -35,10 +35,10 @@ __all__ = [
     "upsert_parts",
 ]
 
-_sessions = SessionRow.__table__
-_assets = AssetRow.__table__
-_jobs = JobRow.__table__
-_parts = PartRow.__table__
+_sessions = sessions_table
+_assets = assets_table
+_jobs = jobs_table
+_parts = parts_table
 
 
 def session_from_row(row: Row[Any]) -> UploadSession:
@@ -174,7 +174,9 @@ def cas_job(
     return result.rowcount == 1
 
 
-def update_session_fields(conn: Connection, session_id: str, now: dt.datetime, **values: Any) -> None:
+def update_session_fields(
+    conn: Connection, session_id: str, now: dt.datetime, **values: Any
+) -> None:
     """Update non-state bookkeeping columns (offsets, cleanup markers)."""
     if "state" in values:
         raise ValueError("state changes go through cas_session")
@@ -199,4 +201,3 @@ def upsert_parts(conn: Connection, session_id: str, parts: Iterable[UploadedPart
         set_={"etag": stmt.excluded.etag, "size": stmt.excluded.size},
     )
     conn.execute(stmt)
-

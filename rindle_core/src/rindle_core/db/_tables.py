@@ -9,7 +9,7 @@ migrations.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -20,13 +20,25 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AssetRow", "Base", "JobRow", "PartRow", "SessionRow", "metadata"]
+__all__ = [
+    "AssetRow",
+    "Base",
+    "JobRow",
+    "PartRow",
+    "SessionRow",
+    "assets_table",
+    "jobs_table",
+    "metadata",
+    "parts_table",
+    "sessions_table",
+]
 
 #: Constraint names are deterministic so migrations can refer to them.
 metadata = MetaData(
@@ -152,3 +164,10 @@ class JobRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_rindle_jobs_state_run_at", "state", "run_at"),)
+
+
+#: The Core tables, typed for ``insert``/``update`` statements.
+assets_table = cast(Table, AssetRow.__table__)
+sessions_table = cast(Table, SessionRow.__table__)
+parts_table = cast(Table, PartRow.__table__)
+jobs_table = cast(Table, JobRow.__table__)
