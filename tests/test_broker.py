@@ -550,3 +550,22 @@ def test_session_uri_never_logged(broker: Broker, memory: MemoryStorage) -> None
         broker.resumable_session_status(started.session.id)
         broker.cancel_resumable_session(started.session.id)
     assert started.resumable.session_uri not in repr(logs)
+
+
+def test_concurrent_verifies_on_sqlite_complete_once(
+    make_broker: Callable[..., Broker], memory: MemoryStorage
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    broker = make_broker(job_mode="worker")
+    session_id = upload_png(broker, memory)
+    barrier = threading.Barrier(8)
+
+    def verify(_: int) -> str:
+        barrier.wait()
+        return broker.verify_completion(session_id).session.state.value
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(verify, range(8))) == {"completed"}
+    assert counts(broker)[2] == 1

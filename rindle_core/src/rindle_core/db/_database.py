@@ -62,7 +62,7 @@ class Database:
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads (a short transaction, rolled back)."""
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(rindle_read_only=True) as conn:
             yield conn
 
     def create_all(self) -> None:
@@ -127,6 +127,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(conn: Connection) -> None:
-    # Take the write lock at BEGIN: SQLite cannot upgrade a read lock without
-    # risking "database is locked" when two writers race.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the write lock at BEGIN: SQLite cannot upgrade a read lock
+    # without risking "database is locked" when two writers race. Reads
+    # (Database.read) take a plain deferred BEGIN.
+    if conn.get_execution_options().get("rindle_read_only"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
