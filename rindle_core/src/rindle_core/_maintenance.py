@@ -87,26 +87,31 @@ class Maintenance:
         outside any transaction, and the row is marked done only on success.
         """
         storage = self._storage_for(session.profile)
-        aborted = deleted = 0
-        try:
-            if session.upload_strategy == "multipart" and session.multipart_upload_id:
-                storage.abort_multipart(session.upload_key, session.multipart_upload_id)
-                aborted = 1
-            elif session.upload_strategy == "resumable" and session.session_uri:
-                storage.cancel_resumable(session.upload_key, session.session_uri)
-                aborted = 1
-            if Capability.DELETE in storage.capabilities:
-                storage.delete(session.upload_key)
-                deleted = 1
-        except StorageNotFound:
-            pass
-        except StorageError as exc:
-            self._telemetry.log(
-                "rindle.maintenance.cleanup_failed",
-                session_id=session.id,
-                error=type(exc).__name__,
-            )
-            return aborted, deleted, False
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if session.upload_strategy == "multipart" and session.multipart_upload_id:
+            upload_id = session.multipart_upload_id
+            steps.append(("abort", lambda: storage.abort_multipart(session.upload_key, upload_id)))
+        elif session.upload_strategy == "resumable" and session.session_uri:
+            uri = session.session_uri
+            steps.append(("abort", lambda: storage.cancel_resumable(session.upload_key, uri)))
+        if Capability.DELETE in storage.capabilities:
+            steps.append(("delete", lambda: storage.delete(session.upload_key)))
+        done = {"abort": 0, "delete": 0}
+        for name, step in steps:
+            try:
+                step()
+            except StorageNotFound:
+                pass  # already gone: that is what cleanup wanted
+            except StorageError as exc:
+                self._telemetry.log(
+                    "rindle.maintenance.cleanup_failed",
+                    session_id=session.id,
+                    step=name,
+                    error=type(exc).__name__,
+                )
+                return done["abort"], done["delete"], False
+            done[name] = 1
+        aborted, deleted = done["abort"], done["delete"]
         with self._db.transaction() as conn:
             update_session_fields(
                 conn, session.id, self._clock(), remote_cleanup="done", session_uri=None

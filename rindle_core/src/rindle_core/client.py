@@ -9,10 +9,12 @@ small chunks, so memory stays flat whatever the file size.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Final
 
@@ -29,6 +31,25 @@ _RANGE: Final = re.compile(r"bytes=0-(\d+)")
 #: Called with the part numbers to sign; returns one request per number.
 SignParts = Callable[[Sequence[int]], Sequence[PresignedRequest]]
 Progress = Callable[[int], None]
+
+#: Set while UploadClient sends a request, so the filter below knows the URL is signed.
+_SENDING: ContextVar[bool] = ContextVar("rindle_upload_client_sending", default=False)
+
+
+class _RedactSignedUrls(logging.Filter):
+    """httpx logs every request's full URL at INFO; hide the query (the
+    signature, SAS token or session id) of the requests UploadClient sends."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _SENDING.get() and isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(str(arg)) if isinstance(arg, httpx.URL) else arg
+                for arg in record.args
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactSignedUrls())
 
 
 def _file_slice(path: Path, offset: int, length: int, progress: Progress | None) -> Iterator[bytes]:
@@ -231,12 +252,15 @@ class UploadClient:
         content: bytes | Iterator[bytes],
         expect: tuple[int, ...] = (200, 201, 204),
     ) -> httpx.Response:
+        token = _SENDING.set(True)
         try:
             response = self._http.request(method, url, headers=headers, content=content)
         except httpx.TransportError as exc:
             raise TransferFailed(
                 f"{method} {redact_url(url)} failed: {type(exc).__name__}", retryable=True
             ) from None
+        finally:
+            _SENDING.reset(token)
         if response.status_code not in expect:
             code = _error_code(response.text)
             raise TransferFailed(

@@ -40,6 +40,9 @@ class Database:
                 url = url.set(drivername="postgresql+psycopg")
             if url.get_backend_name() == "sqlite":
                 engine_options.setdefault("poolclass", NullPool)
+            # Statement parameters can hold session URIs (bearer secrets):
+            # keep them out of exception messages and logs.
+            engine_options.setdefault("hide_parameters", True)
             self.engine = create_engine(url, **engine_options)
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -1,0 +1,376 @@
+"""The on-disk layout of a local storage root.
+
+Objects live at ``root/<key>``. Each object's content type, size and ETag
+live beside it in a small JSON sidecar ``.<name>.rindle-meta``. Writes go to
+a temporary file in the object's own directory and are committed with
+:func:`os.replace`, so a reader sees the whole old object or the whole new
+one, and a failed write leaves nothing behind (not even the directories it
+created). Names starting with ``.rindle`` or ending with ``.rindle-meta`` /
+``.rindle-tmp`` are reserved and never valid in a key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import stat
+import tempfile
+import threading
+from pathlib import Path
+from typing import BinaryIO, Final, Protocol
+
+import attrs
+
+from rindle_core._errors import ConfigurationError, InvalidArgument, StorageError, StorageNotFound
+from rindle_core.storage import HeadResult
+
+__all__ = [
+    "BodyTooLarge",
+    "Disk",
+    "IncompleteBody",
+    "KeyConflict",
+    "WriteRefused",
+    "load_secret",
+    "validate_key",
+]
+
+CHUNK: Final = 256 * 1024
+META_SUFFIX: Final = ".rindle-meta"
+TMP_SUFFIX: Final = ".rindle-tmp"
+RESERVED_PREFIX: Final = ".rindle"
+SECRET_FILE: Final = ".rindle-secret"  # noqa: S105 (a file name)
+MIN_SECRET_BYTES: Final = 16
+MAX_KEY_BYTES: Final = 1024
+#: Leaves room for the sidecar's and temporary files' decorations (NAME_MAX is 255).
+MAX_SEGMENT_BYTES: Final = 200
+
+# Striped locks order the two renames of concurrent writers of one key (in
+# this process); keys are unique per upload session, so contention is rare.
+_LOCKS: Final = tuple(threading.Lock() for _ in range(64))
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    return _LOCKS[hash(str(path)) % len(_LOCKS)]
+
+
+class _Reader(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+# --- errors a write can meet (the receiver maps them to statuses) ------------
+
+
+class WriteRefused(Exception):
+    """A write was refused; nothing was stored."""
+
+    status: int = 400
+    code: str = "InvalidRequest"
+
+
+class IncompleteBody(WriteRefused):
+    """The body ended before the declared length."""
+
+    code = "IncompleteBody"
+
+
+class BodyTooLarge(WriteRefused):
+    """The body is larger than allowed."""
+
+    status = 413
+    code = "EntityTooLarge"
+
+
+class KeyConflict(WriteRefused):
+    """The key collides with a directory, or a parent is a file."""
+
+    status = 409
+    code = "KeyConflict"
+
+
+# --- keys and secrets --------------------------------------------------------
+
+
+def _bad_key(key: str, why: str) -> InvalidArgument:
+    shown = key if len(key) <= 80 else key[:77] + "..."
+    return InvalidArgument(f"invalid storage key {shown!r}: {why}")
+
+
+def validate_key(key: object) -> str:
+    """Return *key* if it is a safe relative object key, else raise InvalidArgument."""
+    if not isinstance(key, str) or not key:
+        raise InvalidArgument("a storage key must be a non-empty string")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise _bad_key(key, f"longer than {MAX_KEY_BYTES} bytes")
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in key):
+        raise _bad_key(key, "control characters are not allowed")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in key):
+        raise _bad_key(key, "not valid UTF-8")
+    if "\\" in key:
+        raise _bad_key(key, "backslashes are not allowed")
+    if key.startswith("/"):
+        raise _bad_key(key, "absolute keys are not allowed")
+    for segment in key.split("/"):
+        if segment in ("", ".", ".."):
+            raise _bad_key(key, "empty, '.' and '..' segments are not allowed")
+        if segment.startswith(RESERVED_PREFIX) or segment.endswith((META_SUFFIX, TMP_SUFFIX)):
+            raise _bad_key(key, "names starting with '.rindle' are reserved")
+        if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
+            raise _bad_key(key, f"a segment is longer than {MAX_SEGMENT_BYTES} bytes")
+    return key
+
+
+def load_secret(root: Path, secret: bytes | str | None) -> bytes:
+    """The signing secret: *secret*, or ``root/.rindle-secret`` (created 0600 if absent)."""
+    if secret is not None:
+        if isinstance(secret, str):
+            secret = secret.encode("utf-8")
+        if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_BYTES:
+            raise ConfigurationError(
+                f"local storage option 'secret' must be at least {MIN_SECRET_BYTES} bytes"
+            )
+        return secret
+    path = root / SECRET_FILE
+    with contextlib.suppress(FileNotFoundError):
+        return _read_secret(path)
+    # Write a complete file under a temporary name, then link it into place:
+    # a concurrent starter either wins the link or reads the winner's file.
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=SECRET_FILE + ".", suffix=TMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> bytes:
+    data = path.read_bytes()
+    if len(data) < MIN_SECRET_BYTES:
+        raise ConfigurationError(f"the local storage secret file {str(path)!r} is too short")
+    return data
+
+
+# --- the store -----------------------------------------------------------------
+
+
+@attrs.frozen
+class Meta:
+    """What the sidecar records about an object."""
+
+    content_type: str | None
+    size: int
+    etag: str | None
+
+
+class Disk:
+    """Objects under one root directory (which is created if missing)."""
+
+    def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
+        path = Path(root).expanduser()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"local storage option 'root': cannot create {str(path)!r} ({exc.strerror})"
+            ) from None
+        self.root: Final = path.resolve()
+        self.fsync: Final = fsync
+
+    # -- paths --------------------------------------------------------------
+
+    def path(self, key: str) -> Path:
+        """The file that holds *key* (validated; never outside the root)."""
+        validate_key(key)
+        resolved = self.root.joinpath(*key.split("/")).resolve()
+        if not resolved.is_relative_to(self.root) or resolved == self.root:
+            raise _bad_key(key, "it resolves outside the storage root")
+        return resolved
+
+    @staticmethod
+    def meta_path(path: Path) -> Path:
+        """The sidecar of the object at *path*."""
+        return path.with_name(f".{path.name}{META_SUFFIX}")
+
+    # -- reads ----------------------------------------------------------------
+
+    def head(self, key: str) -> HeadResult:
+        """Size, content type and ETag of *key*; StorageNotFound if absent."""
+        path = self.path(key)
+        return self._head(path, self._size(key, path))
+
+    def open(self, key: str) -> tuple[BinaryIO, HeadResult]:
+        """Open *key* for reading (the caller closes it); StorageNotFound if absent."""
+        path = self.path(key)
+        try:
+            fh = path.open("rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise StorageNotFound(f"no object at key {key!r}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read key {key!r} ({exc.strerror})") from None
+        try:
+            size = os.fstat(fh.fileno()).st_size
+        except BaseException:
+            fh.close()
+            raise
+        return fh, self._head(path, size)
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Up to *length* bytes of *key* from *start* (clipped at the end)."""
+        fh, _ = self.open(key)
+        with fh:
+            fh.seek(start)
+            return fh.read(length)
+
+    def _size(self, key: str, path: Path) -> int:
+        try:
+            info = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise StorageNotFound(f"no object at key {key!r}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot stat key {key!r} ({exc.strerror})") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise StorageNotFound(f"no object at key {key!r}")
+        return info.st_size
+
+    def _head(self, path: Path, size: int) -> HeadResult:
+        """Combine the object's actual size with its sidecar (ignored when stale)."""
+        meta = self._meta(path)
+        if meta is None or meta.size != size:
+            return HeadResult(size=size)
+        return HeadResult(size=size, content_type=meta.content_type, etag=meta.etag)
+
+    def _meta(self, path: Path) -> Meta | None:
+        try:
+            data = json.loads(self.meta_path(path).read_bytes())
+            return Meta(
+                content_type=data.get("content_type"),
+                size=int(data["size"]),
+                etag=data.get("etag"),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    # -- writes ---------------------------------------------------------------
+
+    def write(
+        self,
+        key: str,
+        source: _Reader,
+        *,
+        content_type: str,
+        length: int | None,
+        max_size: int | None = None,
+    ) -> HeadResult:
+        """Store *length* bytes read from *source* (all of it when ``None``).
+
+        Raises :class:`IncompleteBody` when *source* ends early,
+        :class:`BodyTooLarge` past *max_size*, :class:`KeyConflict` when the
+        key collides with a directory; nothing is stored in any of these cases.
+        """
+        path = self.path(key)
+        if path.is_dir():
+            raise KeyConflict(f"key {key!r} names a directory")
+        tmp: str | None = None
+        meta_tmp: str | None = None
+        try:
+            fd, tmp = self._mkstemp(key, path)
+            digest = hashlib.md5(usedforsecurity=False)
+            size = 0
+            with os.fdopen(fd, "wb") as fh:
+                while length is None or size < length:
+                    want = CHUNK if length is None else min(CHUNK, length - size)
+                    chunk = source.read(want)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if max_size is not None and size > max_size:
+                        raise BodyTooLarge(f"the body is larger than {max_size} bytes")
+                    digest.update(chunk)
+                    fh.write(chunk)
+                if length is not None and size < length:
+                    raise IncompleteBody(f"the body ended after {size} of {length} bytes")
+                self._sync(fh)
+            etag = f'"{digest.hexdigest()}"'
+            meta_fd, meta_tmp = tempfile.mkstemp(
+                dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX
+            )
+            with os.fdopen(meta_fd, "wb") as fh:
+                record = {"content_type": content_type, "size": size, "etag": etag}
+                fh.write(json.dumps(record).encode("utf-8"))
+                self._sync(fh)
+            with _lock_for(path):
+                # The sidecar first: the object's rename is the commit point.
+                os.replace(meta_tmp, self.meta_path(path))
+                meta_tmp = None
+                try:
+                    os.replace(tmp, path)
+                except IsADirectoryError:
+                    raise KeyConflict(f"key {key!r} names a directory") from None
+                tmp = None
+            self._sync_dir(path.parent)
+            return HeadResult(size=size, content_type=content_type, etag=etag)
+        except BaseException:
+            for leftover in (tmp, meta_tmp):
+                if leftover is not None:
+                    with contextlib.suppress(OSError):
+                        os.unlink(leftover)
+            if tmp is not None or meta_tmp is not None or not path.exists():
+                self._prune(path.parent)
+            raise
+
+    def _mkstemp(self, key: str, path: Path) -> tuple[int, str]:
+        # A concurrent delete may prune a directory we just created: retry.
+        for _ in range(5):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+            except FileNotFoundError:
+                continue
+            except (FileExistsError, NotADirectoryError):
+                raise KeyConflict(f"a parent of key {key!r} is an object") from None
+        raise StorageError(f"cannot create the directory of key {key!r}")
+
+    def _sync(self, fh: BinaryIO) -> None:
+        fh.flush()
+        if self.fsync:
+            os.fsync(fh.fileno())
+
+    def _sync_dir(self, directory: Path) -> None:
+        if not self.fsync:
+            return
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- delete ---------------------------------------------------------------
+
+    def delete(self, key: str) -> None:
+        """Remove *key* and its sidecar; a missing key is not an error."""
+        path = self.path(key)
+        with _lock_for(path):
+            for target in (path, self.meta_path(path)):
+                try:
+                    os.unlink(target)
+                except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                    pass
+                except OSError as exc:
+                    raise StorageError(f"cannot delete key {key!r} ({exc.strerror})") from None
+        self._prune(path.parent)
+
+    def _prune(self, directory: Path) -> None:
+        """Remove empty directories from *directory* up to (not including) the root."""
+        while directory != self.root and directory.is_relative_to(self.root):
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent

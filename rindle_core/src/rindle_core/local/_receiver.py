@@ -1,0 +1,368 @@
+"""The WSGI app that receives signed uploads for the local backend.
+
+Stdlib only. Routes (relative to wherever the host mounts it, so
+``SCRIPT_NAME`` / ``PATH_INFO`` are respected):
+
+- ``PUT /o/<key>?exp=&ct=&len=&sig=`` stores the body atomically;
+- ``GET /o/<key>?exp=&sig=`` serves the object (single ``Range`` → 206);
+- ``OPTIONS /o/<key>`` answers CORS preflights for ``allow_origins``.
+
+Errors are S3-style XML bodies (``<Error><Code>…</Code>``) so
+:class:`~rindle_core.client.UploadClient` can name them. A refused upload
+writes nothing. Neither responses nor log records carry the signature.
+"""
+
+from __future__ import annotations
+
+import http
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO, Final
+from urllib.parse import parse_qsl
+from wsgiref.types import StartResponse, WSGIEnvironment
+from xml.sax.saxutils import escape
+
+import attrs
+
+from rindle_core._errors import InvalidArgument, StorageError, StorageNotFound
+
+from . import _tokens
+from ._disk import CHUNK, Disk, WriteRefused, load_secret
+
+__all__ = ["DEFAULT_MAX_BODY", "OBJECT_PREFIX", "UploadReceiver"]
+
+#: Path prefix of object URLs, below the receiver's mount point.
+OBJECT_PREFIX: Final = "/o/"
+#: Largest body accepted when the URL does not bind a length (S3's single-PUT limit).
+DEFAULT_MAX_BODY: Final = 5 * 1024**3
+#: How much of a refused request's body is read and discarded so the client
+#: gets the error response instead of a connection reset.
+DEFAULT_DRAIN_LIMIT: Final = 1024 * 1024
+
+_INT: Final = re.compile(r"0|[1-9][0-9]{0,18}")
+_RANGE: Final = re.compile(r"bytes=(\d{1,19})?-(\d{1,19})?")
+
+logger = logging.getLogger("rindle_core.local")
+
+Headers = list[tuple[str, str]]
+
+
+@attrs.frozen
+class _Response:
+    status: int
+    headers: Headers = attrs.field(factory=list)
+    body: Iterable[bytes] = ()
+
+
+def _error(status: int, code: str, message: str, headers: Headers | None = None) -> _Response:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+    ).encode()
+    return _Response(
+        status,
+        [
+            ("Content-Type", "application/xml"),
+            ("Content-Length", str(len(body))),
+            *(headers or []),
+        ],
+        [body],
+    )
+
+
+class _CountingInput:
+    """Wraps ``wsgi.input`` to know how much of the body was consumed."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.consumed = 0
+
+    def read(self, size: int, /) -> bytes:
+        data = self._stream.read(size)
+        self.consumed += len(data)
+        return data
+
+
+class _FileSlice:
+    """A WSGI body streaming ``length`` bytes of an open file from ``start``."""
+
+    def __init__(self, fh: BinaryIO, start: int, length: int) -> None:
+        self._fh = fh
+        self._start = start
+        self._length = length
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._fh.seek(self._start)
+        remaining = self._length
+        while remaining > 0:
+            chunk = self._fh.read(min(CHUNK, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class UploadReceiver:
+    """A WSGI app that accepts uploads signed by :class:`LocalStorage`.
+
+    Mount it anywhere (e.g. ``/uploads``) and give the storage that mount's
+    absolute URL as ``base_url``. ``max_body`` caps uploads whose URL binds
+    no length; ``allow_origins`` lists the origins (or ``"*"``) allowed to
+    upload from a browser on another origin.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        secret: bytes | str | None = None,
+        *,
+        max_body: int = DEFAULT_MAX_BODY,
+        allow_origins: Collection[str] = (),
+        drain_limit: int = DEFAULT_DRAIN_LIMIT,
+        fsync: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if isinstance(allow_origins, str):
+            raise TypeError("allow_origins must be a collection of origins, not a string")
+        self._disk = Disk(Path(root), fsync=fsync)
+        self._secret = load_secret(self._disk.root, secret)
+        self._max_body = max_body
+        self._allow_origins = frozenset(allow_origins)
+        self._drain_limit = drain_limit
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"UploadReceiver(root={str(self._disk.root)!r})"
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        body = _CountingInput(environ["wsgi.input"])
+        try:
+            response = self._handle(environ, body)
+        except Exception:
+            logger.exception("local receiver: unexpected error")
+            response = _error(500, "InternalError", "the request could not be handled")
+        if response.status >= 400:
+            self._drain(environ, body)
+        headers = response.headers + self._cors_headers(environ)
+        status = http.HTTPStatus(response.status)
+        start_response(f"{status.value} {status.phrase}", headers)
+        return response.body
+
+    # -- routing ----------------------------------------------------------------
+
+    def _handle(self, environ: WSGIEnvironment, body: _CountingInput) -> _Response:
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        try:
+            path = _path_info(environ)
+        except UnicodeError:
+            return _error(400, "InvalidKey", "the object key is not valid UTF-8")
+        if not path.startswith(OBJECT_PREFIX):
+            return _error(404, "NoSuchRoute", "no such route")
+        key = path[len(OBJECT_PREFIX) :]
+        if method == "OPTIONS":
+            return self._preflight(environ)
+        if method not in ("PUT", "GET"):
+            return _error(
+                405,
+                "MethodNotAllowed",
+                f"{method} is not allowed",
+                [("Allow", "GET, PUT, OPTIONS")],
+            )
+        try:
+            self._disk.path(key)
+        except InvalidArgument:
+            logger.info("local receiver: refused %s with an invalid key", method)
+            return _error(400, "InvalidKey", "the object key is not valid")
+        claims = _tokens.verify(
+            self._secret, method, key, _query(environ.get("QUERY_STRING", "")), now=self._clock
+        )
+        if isinstance(claims, _tokens.TokenError):
+            logger.info("local receiver: refused %s %r (%s)", method, key, claims.value)
+            return _refusal(claims)
+        if method == "PUT":
+            return self._put(environ, key, claims, body)
+        return self._get(environ, key)
+
+    # -- PUT --------------------------------------------------------------------
+
+    def _put(
+        self, environ: WSGIEnvironment, key: str, claims: _tokens.Claims, body: _CountingInput
+    ) -> _Response:
+        content_type = str(environ.get("CONTENT_TYPE", ""))
+        if claims.content_type is None or content_type != claims.content_type:
+            return _error(403, "ContentTypeMismatch", "Content-Type differs from the signed one")
+        if "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
+            return _error(411, "MissingContentLength", "chunked uploads are not accepted")
+        declared_text = str(environ.get("CONTENT_LENGTH", "")).strip()
+        if not declared_text:
+            return _error(411, "MissingContentLength", "Content-Length is required")
+        if not _INT.fullmatch(declared_text):
+            return _error(400, "InvalidContentLength", "Content-Length is not a valid integer")
+        declared = int(declared_text)
+        bound = claims.content_length
+        if bound is not None and declared > bound:
+            return _error(413, "EntityTooLarge", "the body is larger than the signed length")
+        if bound is not None and declared < bound:
+            return _error(400, "IncompleteBody", "the body is shorter than the signed length")
+        if declared > self._max_body:
+            return _error(413, "EntityTooLarge", "the body is larger than the receiver accepts")
+        try:
+            head = self._disk.write(
+                key, body, content_type=content_type, length=declared, max_size=self._max_body
+            )
+        except WriteRefused as exc:
+            logger.info("local receiver: refused PUT %r (%s)", key, exc.code)
+            return _error(exc.status, exc.code, str(exc))
+        except (OSError, StorageError) as exc:
+            logger.error("local receiver: could not store %r (%s)", key, type(exc).__name__)
+            return _error(500, "InternalError", "the object could not be stored")
+        logger.debug("local receiver: stored %r (%d bytes)", key, head.size)
+        return _Response(200, [("ETag", head.etag or ""), ("Content-Length", "0")])
+
+    # -- GET --------------------------------------------------------------------
+
+    def _get(self, environ: WSGIEnvironment, key: str) -> _Response:
+        try:
+            fh, head = self._disk.open(key)
+        except StorageNotFound:
+            return _error(404, "NoSuchKey", "the object does not exist")
+        headers: Headers = [
+            ("Content-Type", head.content_type or "application/octet-stream"),
+            ("Accept-Ranges", "bytes"),
+            # Uploaded content must never run as the host app's own page.
+            ("X-Content-Type-Options", "nosniff"),
+            ("Content-Security-Policy", "sandbox; default-src 'none'"),
+            ("Cache-Control", "private, no-store"),
+        ]
+        if head.etag:
+            headers.append(("ETag", head.etag))
+        size = head.size
+        try:
+            span = _parse_range(str(environ.get("HTTP_RANGE", "")), size)
+        except _Unsatisfiable:
+            fh.close()
+            return _error(
+                416,
+                "InvalidRange",
+                "the range is not satisfiable",
+                [("Content-Range", f"bytes */{size}")],
+            )
+        if span is None:
+            headers.append(("Content-Length", str(size)))
+            return _Response(200, headers, _FileSlice(fh, 0, size))
+        start, end = span
+        headers += [
+            ("Content-Length", str(end - start + 1)),
+            ("Content-Range", f"bytes {start}-{end}/{size}"),
+        ]
+        return _Response(206, headers, _FileSlice(fh, start, end - start + 1))
+
+    # -- CORS and draining ----------------------------------------------------
+
+    def _origin_allowed(self, origin: str) -> bool:
+        return bool(origin) and ("*" in self._allow_origins or origin in self._allow_origins)
+
+    def _cors_headers(self, environ: WSGIEnvironment) -> Headers:
+        origin = str(environ.get("HTTP_ORIGIN", ""))
+        if not self._origin_allowed(origin):
+            return []
+        return [
+            ("Access-Control-Allow-Origin", origin),
+            ("Access-Control-Expose-Headers", "ETag, Content-Range, Content-Length"),
+            ("Vary", "Origin"),
+        ]
+
+    def _preflight(self, environ: WSGIEnvironment) -> _Response:
+        origin = str(environ.get("HTTP_ORIGIN", ""))
+        if not origin:
+            return _Response(204, [("Allow", "GET, PUT, OPTIONS")])
+        if not self._origin_allowed(origin):
+            return _error(403, "CORSForbidden", "this origin may not upload here")
+        return _Response(
+            204,
+            [
+                ("Access-Control-Allow-Methods", "GET, PUT"),
+                ("Access-Control-Allow-Headers", "Content-Type, Range"),
+                ("Access-Control-Max-Age", "600"),
+            ],
+        )
+
+    def _drain(self, environ: WSGIEnvironment, body: _CountingInput) -> None:
+        """Read (and drop) a small refused body so the client sees our answer."""
+        declared = str(environ.get("CONTENT_LENGTH", "")).strip()
+        if not _INT.fullmatch(declared):
+            return
+        remaining = int(declared) - body.consumed
+        if not 0 < remaining <= self._drain_limit:
+            return
+        try:
+            while remaining > 0 and (chunk := body.read(min(CHUNK, remaining))):
+                remaining -= len(chunk)
+        except OSError:
+            return
+
+
+def _path_info(environ: WSGIEnvironment) -> str:
+    """``PATH_INFO`` as text, relative to the mount point.
+
+    Some ASGI-to-WSGI bridges leave the mount prefix (``SCRIPT_NAME``) in
+    ``PATH_INFO``; it is stripped when the remainder is an object route.
+    """
+    path = str(environ.get("PATH_INFO", "")).encode("latin-1").decode("utf-8")
+    script_name = str(environ.get("SCRIPT_NAME", "")).encode("latin-1").decode("utf-8")
+    script_name = script_name.rstrip("/")
+    if script_name and path.startswith(script_name + OBJECT_PREFIX):
+        return path[len(script_name) :]
+    return path
+
+
+def _query(query_string: str) -> dict[str, str]:
+    pairs = parse_qsl(query_string, keep_blank_values=True)
+    params = dict(pairs)
+    if len(params) != len(pairs):
+        return {}  # a repeated parameter is ambiguous: treat as unsigned
+    return params
+
+
+def _refusal(reason: _tokens.TokenError) -> _Response:
+    if reason is _tokens.TokenError.EXPIRED:
+        return _error(403, "ExpiredToken", "the signed URL has expired")
+    if reason is _tokens.TokenError.MALFORMED:
+        return _error(403, "AccessDenied", "the URL carries no valid signature")
+    return _error(403, "SignatureDoesNotMatch", "the signature does not match the request")
+
+
+class _Unsatisfiable(Exception):
+    pass
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """``(start, end)`` inclusive, or ``None`` to serve the whole object.
+
+    Raises :class:`_Unsatisfiable` for a range wholly past the end.
+    """
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return None  # absent, multi-range or malformed: the whole object (RFC 9110)
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise _Unsatisfiable
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if last and end < start:
+        return None
+    if start >= size:
+        raise _Unsatisfiable
+    return start, min(end, size - 1)

@@ -1,0 +1,201 @@
+"""The ``gcs`` backend's options, validated, and the clients built from them.
+
+A storage is configured with a TOML table such as::
+
+    [storage.main]
+    type = "gcs"
+    bucket = "uploads"
+    credentials_file = "/etc/rindle/sa.json"   # else Application Default Credentials
+    # endpoint_url = "http://127.0.0.1:9023"   # an emulator (or STORAGE_EMULATOR_HOST)
+
+Bad or missing options raise :class:`~rindle_core.ConfigurationError`
+naming the option, at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import attrs
+
+from rindle_core import ConfigurationError
+
+from ._signing import BlobSigner, IAMSigner, KeySigner
+
+__all__ = ["DEFAULT_ENDPOINT", "GCSSettings", "load_credentials", "signer_for"]
+
+DEFAULT_ENDPOINT: Final = "https://storage.googleapis.com"
+_SCOPES: Final = ("https://www.googleapis.com/auth/devstorage.read_write",)
+_BUCKET: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+_KNOWN: Final = frozenset(
+    {
+        "type",
+        "bucket",
+        "project",
+        "credentials_file",
+        "endpoint_url",
+        "anonymous",
+        "timeout",
+        "retry_timeout",
+    }
+)
+
+
+def _positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"gcs option {name!r} must be a number of seconds")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigurationError(f"gcs option {name!r} must be positive")
+    return float(value)
+
+
+def _optional_str(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"gcs option {name!r} must be a non-empty string")
+    return value.strip()
+
+
+@attrs.frozen
+class GCSSettings:
+    """The validated options of one ``gcs`` storage."""
+
+    #: The bucket objects are stored in (required).
+    bucket: str
+    #: The project (only informative: rindle creates no buckets).
+    project: str | None = None
+    #: A service-account JSON key; otherwise Application Default Credentials.
+    credentials_file: Path | None = None
+    #: The API and signing endpoint; else ``STORAGE_EMULATOR_HOST`` or GCS itself.
+    endpoint: str = DEFAULT_ENDPOINT
+    #: Call the API without credentials (emulators). The key file still signs URLs.
+    anonymous: bool = False
+    #: Seconds before one HTTP request times out.
+    timeout: float = 60.0
+    #: Seconds the SDK keeps retrying idempotent calls (0: no retry).
+    retry_timeout: float = 30.0
+
+    @classmethod
+    def from_options(
+        cls, options: Mapping[str, Any], *, environ: Mapping[str, str] | None = None
+    ) -> GCSSettings:
+        """Validate the options of a ``[storage.NAME]`` table."""
+        environ = os.environ if environ is None else environ
+        for name in options:
+            if name not in _KNOWN:
+                raise ConfigurationError(f"unknown gcs option {name!r}")
+        if options.get("type", "gcs") != "gcs":
+            raise ConfigurationError("gcs option 'type' must be 'gcs'")
+
+        bucket = options.get("bucket")
+        if bucket is None:
+            raise ConfigurationError("gcs option 'bucket' is required")
+        if not isinstance(bucket, str) or not _BUCKET.match(bucket) or ".." in bucket:
+            raise ConfigurationError(f"gcs option 'bucket': {bucket!r} is not a GCS bucket name")
+
+        credentials_file = _optional_str("credentials_file", options.get("credentials_file"))
+        key_path = Path(credentials_file).expanduser() if credentials_file else None
+        if key_path is not None and not key_path.is_file():
+            raise ConfigurationError(
+                f"gcs option 'credentials_file': {str(key_path)!r} is not a file"
+            )
+
+        endpoint_url = _optional_str("endpoint_url", options.get("endpoint_url"))
+        emulator_host = environ.get("STORAGE_EMULATOR_HOST", "").strip()
+        if endpoint_url is not None:
+            endpoint = _endpoint("endpoint_url", endpoint_url)
+        elif emulator_host:
+            if "://" not in emulator_host:
+                emulator_host = f"http://{emulator_host}"
+            endpoint = _endpoint("STORAGE_EMULATOR_HOST", emulator_host)
+        else:
+            endpoint = DEFAULT_ENDPOINT
+
+        anonymous = options.get("anonymous")
+        if anonymous is None:
+            anonymous = endpoint != DEFAULT_ENDPOINT
+        elif not isinstance(anonymous, bool):
+            raise ConfigurationError("gcs option 'anonymous' must be true or false")
+
+        return cls(
+            bucket=bucket,
+            project=_optional_str("project", options.get("project")),
+            credentials_file=key_path,
+            endpoint=endpoint,
+            anonymous=anonymous,
+            timeout=_positive("timeout", options.get("timeout", 60.0)),
+            retry_timeout=_positive(
+                "retry_timeout", options.get("retry_timeout", 30.0), allow_zero=True
+            ),
+        )
+
+
+def _endpoint(name: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise ConfigurationError(f"gcs option {name!r} must be an http(s) URL without a query")
+    if parts.username or parts.password:
+        raise ConfigurationError(f"gcs option {name!r} must not carry credentials")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _load_key(path: Path) -> Any:
+    from google.oauth2 import service_account
+
+    try:
+        return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+            str(path), scopes=list(_SCOPES)
+        )
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        # Never repeat the parser's message: it may quote the key.
+        raise ConfigurationError(
+            f"gcs option 'credentials_file': {str(path)!r} is not a service-account key "
+            f"({type(exc).__name__})"
+        ) from None
+
+
+def load_credentials(settings: GCSSettings) -> tuple[Any, Any]:
+    """``(api_credentials, signing_credentials)`` for *settings*.
+
+    API calls use anonymous credentials in emulator mode, else the key file
+    or Application Default Credentials. Signing uses the key file when
+    given, else the API credentials (``None`` in anonymous mode).
+    """
+    from google.auth.credentials import AnonymousCredentials
+
+    key = _load_key(settings.credentials_file) if settings.credentials_file else None
+    if settings.anonymous:
+        return AnonymousCredentials(), key  # type: ignore[no-untyped-call]
+    if key is not None:
+        return key, key
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        credentials, _project = google.auth.default(scopes=list(_SCOPES))
+    except DefaultCredentialsError:
+        raise ConfigurationError(
+            "gcs: no 'credentials_file' given and no Application Default Credentials found"
+        ) from None
+    return credentials, credentials
+
+
+def signer_for(credentials: Any) -> BlobSigner | None:
+    """How *credentials* can sign URLs: locally, through IAM, or not at all."""
+    if credentials is None:
+        return None
+    from google.auth.credentials import AnonymousCredentials, Signing
+
+    if isinstance(credentials, AnonymousCredentials):
+        return None
+    if isinstance(credentials, Signing) and getattr(credentials, "signer_email", None):
+        return KeySigner(credentials)
+    if getattr(credentials, "service_account_email", None):
+        return IAMSigner(credentials)
+    return None

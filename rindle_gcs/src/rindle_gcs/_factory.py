@@ -1,0 +1,55 @@
+"""The ``gcs`` storage factory: options in, a ready :class:`GCSStorage` out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from ._adapter import GCSStorage
+from ._config import GCSSettings, load_credentials, signer_for
+from ._resumable import ResumableProtocol
+from ._signing import V4Signer
+
+__all__ = ["create_storage"]
+
+
+def create_storage(**options: Any) -> GCSStorage:
+    """Build a :class:`GCSStorage` from the options of a ``[storage.NAME]`` table.
+
+    Options: ``bucket`` (required), ``project``, ``credentials_file``,
+    ``endpoint_url``, ``anonymous``, ``timeout``, ``retry_timeout`` (see
+    ``docs/storage/gcs.md``). Raises :class:`~rindle_core.ConfigurationError`
+    naming the offending option.
+    """
+    from google.api_core.retry import Retry
+    from google.auth.transport.requests import AuthorizedSession
+    from google.cloud import storage
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    settings = GCSSettings.from_options(options)
+    api_credentials, signing_credentials = load_credentials(settings)
+    authorized = AuthorizedSession(api_credentials)  # type: ignore[no-untyped-call]
+    client = storage.Client(
+        project=settings.project,
+        credentials=api_credentials,
+        _http=authorized,
+        client_options={"api_endpoint": settings.endpoint},
+    )
+    signer = signer_for(signing_credentials)
+    retry: Retry | None = (
+        DEFAULT_RETRY.with_timeout(settings.retry_timeout) if settings.retry_timeout else None
+    )
+    return GCSStorage(
+        bucket=client.bucket(settings.bucket),
+        resumable=ResumableProtocol(
+            endpoint=settings.endpoint,
+            bucket=settings.bucket,
+            authorized=authorized,
+            anonymous=requests.Session(),
+            timeout=settings.timeout,
+        ),
+        signer=V4Signer(signer, endpoint=settings.endpoint) if signer else None,
+        timeout=settings.timeout,
+        retry=retry,
+    )

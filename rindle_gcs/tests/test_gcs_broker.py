@@ -1,0 +1,206 @@
+"""The broker's whole lifecycle on GCS, against the emulators.
+
+Upload and status flows run on gcp-storage-emulator; cancel, expiry and the
+initiate compensation run on fake-gcs-server, the one that answers a
+session ``DELETE`` (499) and logs it. See ``test_gcs_emulator.py`` for each
+emulator's gaps. The bytes travel over plain HTTP through
+:class:`rindle_core.client.UploadClient`, as a browser would send them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from rindle_core import Broker, Database, Profile, TransferFailed
+from rindle_core.client import UploadClient
+from rindle_gcs import GCSStorage
+
+if TYPE_CHECKING:
+    from conftest import Emulator
+
+CHUNK = 256 * 1024
+
+
+def make_broker(tmp_path: Path, storage: GCSStorage, *, create_tables: bool = True) -> Broker:
+    db = Database("sqlite:///" + str(tmp_path / "rindle.db"))
+    if create_tables:
+        db.create_all()
+    profile = Profile(name="docs", storage="main", allow_mime=["application/pdf"])
+    return Broker(db, profiles=[profile], storages={"main": storage}, job_mode="inline")
+
+
+def pdf_file(tmp_path: Path, size: int) -> Path:
+    path = tmp_path / "upload.pdf"
+    path.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + os.urandom(size - 15))
+    return path
+
+
+class ChunkHook(httpx.BaseTransport):
+    """Runs ``after_chunk(n)`` once the server answered chunk *n* with 308 (more
+    to come); can drop the answer to one chunk.
+
+    No poll follows the final chunk: gcp-storage-emulator forgets a
+    completed session (404) where GCS answers 200.
+    """
+
+    def __init__(self, after_chunk: Callable[[int], None], *, drop_chunk: int | None) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._after_chunk = after_chunk
+        self._drop_chunk = drop_chunk
+        self.chunks = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if request.headers.get("Content-Range", "").startswith("bytes */"):
+            return response  # a status query, not a chunk
+        response.read()
+        self.chunks += 1
+        if response.status_code == 308:
+            self._after_chunk(self.chunks)
+        if self.chunks == self._drop_chunk:
+            response.close()
+            raise httpx.ReadError("simulated disconnect", request=request)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_resumable_upload_chunks_status_resume_verify_available(
+    tmp_path: Path, storage: GCSStorage
+) -> None:
+    broker = make_broker(tmp_path, storage)
+    path = pdf_file(tmp_path, 4 * CHUNK + 4321)
+    size = path.stat().st_size
+
+    started = broker.initiate_resumable_session(
+        "docs",
+        filename="report.pdf",
+        content_type="application/pdf",
+        size=size,
+        origin="https://app.example",
+    )
+    sid = started.session.id
+    assert (started.session.state, started.session.upload_strategy) == ("signed", "resumable")
+    assert started.resumable.upload_id.startswith("gcs-")
+    assert started.resumable.session_uri not in repr(started)
+
+    # Chunks with a status poll through the broker after each; the answer to
+    # chunk 2 is lost (the server did store it).
+    polled: list[tuple[int, str]] = []
+
+    def poll(_: int) -> None:
+        status = broker.resumable_session_status(sid)
+        polled.append((status.committed_bytes, status.state))
+
+    hook = ChunkHook(poll, drop_chunk=2)
+    client = UploadClient(http=httpx.Client(transport=hook, timeout=30))
+    with client, pytest.raises(TransferFailed) as info:
+        client.upload_resumable(started.resumable.session_uri, path, chunk_size=CHUNK)
+    assert info.value.retryable
+    assert polled == [(CHUNK, "in_progress"), (2 * CHUNK, "in_progress")]
+    assert broker.get_session(sid).committed_bytes == 2 * CHUNK
+
+    # Resume from the offset the session reports, polling after each chunk.
+    resumed = ChunkHook(poll, drop_chunk=None)
+    with UploadClient(http=httpx.Client(transport=resumed, timeout=30)) as client:
+        client.upload_resumable(started.resumable.session_uri, path, chunk_size=CHUNK, resume=True)
+    assert resumed.chunks == 3  # chunks 3, 4 and the 4321-byte tail, nothing re-sent
+    assert polled[2:4] == [(3 * CHUNK, "in_progress"), (4 * CHUNK, "in_progress")]
+
+    verified = broker.verify_completion(sid)
+
+    assert verified.session.state == "completed"
+    assert verified.asset.byte_size == size
+    assert broker.get_asset(verified.asset.id).state == "available"
+    assert storage.read_range(verified.session.upload_key, 0, 8) == b"%PDF-1.7"
+
+
+def test_presigned_put_through_the_broker(tmp_path: Path, storage: GCSStorage) -> None:
+    broker = make_broker(tmp_path, storage)
+    path = pdf_file(tmp_path, 20_000)
+    session = broker.initiate_session(
+        "docs", filename="a.pdf", content_type="application/pdf", size=path.stat().st_size
+    )
+
+    signed = broker.sign_url(session.id)
+    assert signed.presigned.headers == {
+        "Content-Type": "application/pdf",
+        "Content-Length": str(path.stat().st_size),
+    }
+    with UploadClient() as client:
+        client.put(signed.presigned, path)
+    verified = broker.verify_completion(session.id)
+
+    assert verified.session.state == "completed"
+    assert broker.get_asset(verified.asset.id).state == "available"
+
+
+def _delete_line(session_uri: str) -> str:
+    parts = urlsplit(session_uri)
+    return f'DELETE {parts.path}?{parts.query} HTTP/1.1\\" 499'
+
+
+def test_cancel_aborts_the_session_and_the_remote_upload(
+    tmp_path: Path, fake_storage: GCSStorage, fake_gcs: Emulator
+) -> None:
+    broker = make_broker(tmp_path, fake_storage)
+    started = broker.initiate_resumable_session(
+        "docs", filename="c.pdf", content_type="application/pdf", size=1000, origin=None
+    )
+
+    cancelled = broker.cancel_resumable_session(started.session.id)
+
+    assert cancelled.state == "aborted"
+    assert cancelled.session_uri is None  # remote cleanup done, the secret dropped
+    needle = _delete_line(started.resumable.session_uri)
+    assert needle in fake_gcs.wait_for_log(needle)
+    # Cancelling again is harmless.
+    assert broker.cancel_resumable_session(started.session.id).state == "aborted"
+
+
+def test_expiry_through_maintenance_cancels_the_remote_session(
+    tmp_path: Path, fake_storage: GCSStorage, fake_gcs: Emulator
+) -> None:
+    broker = make_broker(tmp_path, fake_storage)
+    started = broker.initiate_resumable_session(
+        "docs", filename="e.pdf", content_type="application/pdf", size=1000, origin=None
+    )
+    later = started.session.expires_at + dt.timedelta(seconds=1)
+
+    report = broker.expire_sessions(now=later)
+
+    assert report.expired_session_ids == (started.session.id,)
+    assert report.remote_aborted == 1
+    assert report.cleanup_failures == 0
+    session = broker.get_session(started.session.id)
+    assert session.state == "expired"
+    assert session.session_uri is None
+    needle = _delete_line(started.resumable.session_uri)
+    assert needle in fake_gcs.wait_for_log(needle)
+
+
+def test_a_failed_database_write_cancels_the_remote_session(
+    tmp_path: Path, fake_storage: GCSStorage, fake_gcs: Emulator
+) -> None:
+    broker = make_broker(tmp_path, fake_storage, create_tables=False)
+    before = fake_gcs.log_text().count(" 499")
+
+    with pytest.raises(Exception) as info:
+        broker.initiate_resumable_session(
+            "docs", filename="f.pdf", content_type="application/pdf", size=10, origin=None
+        )
+
+    assert "upload_id" not in str(info.value)
+    needle = f"DELETE /upload/storage/v1/b/{fake_storage.bucket_name}/o?"
+    log = fake_gcs.wait_for_log(needle)
+    assert needle in log
+    assert log.count(" 499") == before + 1

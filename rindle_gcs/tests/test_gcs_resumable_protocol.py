@@ -1,0 +1,316 @@
+"""Unit tests of the resumable protocol against a scripted HTTP fake.
+
+The emulators cover the happy paths; the statuses they never produce (410
+expired, 308 without Range, 5xx, 403, transport failures) are scripted here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+import structlog
+from google.auth import exceptions as auth_exceptions
+from requests.structures import CaseInsensitiveDict
+
+from rindle_core import InvalidArgument, StorageError, StorageNotFound, StorageUnavailable
+from rindle_core.storage import ResumableStatus
+from rindle_gcs import SESSION_LIFETIME, session_fingerprint
+from rindle_gcs._resumable import ResumableProtocol
+
+SESSION_URI = (
+    "https://storage.googleapis.com/upload/storage/v1/b/bkt/o"
+    "?uploadType=resumable&name=a%2Fb.pdf&upload_id=SECRET-UPLOAD-ID-123"
+)
+
+
+@dataclass
+class FakeResponse:
+    status_code: int
+    headers: CaseInsensitiveDict[str] = field(default_factory=CaseInsensitiveDict)
+    content: bytes = b""
+
+
+@dataclass
+class Call:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    data: bytes
+
+
+class FakeSession:
+    """Answers every request with the scripted response (or raises)."""
+
+    def __init__(self, respond: Callable[[Call], FakeResponse]) -> None:
+        self.respond = respond
+        self.calls: list[Call] = []
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        data: bytes,
+        timeout: float,
+        allow_redirects: bool,
+    ) -> FakeResponse:
+        assert allow_redirects is False
+        call = Call(method, url, dict(headers), data)
+        self.calls.append(call)
+        return self.respond(call)
+
+
+def reply(status: int, headers: Mapping[str, str] | None = None, body: bytes = b"") -> FakeSession:
+    return FakeSession(lambda call: FakeResponse(status, CaseInsensitiveDict(headers or {}), body))
+
+
+def protocol(authorized: FakeSession, anonymous: FakeSession | None = None) -> ResumableProtocol:
+    return ResumableProtocol(
+        endpoint="https://storage.googleapis.com",
+        bucket="bkt",
+        authorized=authorized,
+        anonymous=anonymous or authorized,
+        timeout=5.0,
+    )
+
+
+# -- create ------------------------------------------------------------------
+
+
+def test_create_sends_type_size_and_origin_and_returns_the_location() -> None:
+    session = reply(200, {"Location": SESSION_URI, "X-GUploader-UploadID": "SECRET-UPLOAD-ID-123"})
+    before = dt.datetime.now(dt.UTC)
+
+    init = protocol(session).create(
+        "a/b.pdf", content_type="application/pdf", size=1234, origin="https://app.example"
+    )
+
+    (call,) = session.calls
+    assert call.method == "POST"
+    assert call.url == (
+        "https://storage.googleapis.com/upload/storage/v1/b/bkt/o"
+        "?uploadType=resumable&name=a%2Fb.pdf"
+    )
+    assert call.headers["X-Upload-Content-Type"] == "application/pdf"
+    assert call.headers["X-Upload-Content-Length"] == "1234"
+    assert call.headers["Origin"] == "https://app.example"
+    assert json.loads(call.data) == {"name": "a/b.pdf", "contentType": "application/pdf"}
+    assert init.session_uri == SESSION_URI
+    # The id handed out is a digest, never GCS's upload_id (the URI's secret part).
+    assert init.upload_id == session_fingerprint(SESSION_URI)
+    assert "SECRET" not in init.upload_id
+    assert (
+        before + SESSION_LIFETIME
+        <= init.expires_at
+        <= before + SESSION_LIFETIME + dt.timedelta(minutes=1)
+    )
+
+
+def test_create_without_size_or_origin_omits_those_headers() -> None:
+    session = reply(200, {"Location": SESSION_URI})
+
+    protocol(session).create("k", content_type="text/plain", size=None, origin=None)
+
+    headers = {k.lower() for k in session.calls[0].headers}
+    assert "x-upload-content-length" not in headers
+    assert "origin" not in headers
+
+
+def test_create_rejects_a_negative_size_before_any_request() -> None:
+    session = reply(200, {"Location": SESSION_URI})
+    with pytest.raises(InvalidArgument):
+        protocol(session).create("k", content_type="text/plain", size=-1, origin=None)
+    assert session.calls == []
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (404, StorageNotFound),
+        (403, StorageError),
+        (400, StorageError),
+        (429, StorageUnavailable),
+        (503, StorageUnavailable),
+    ],
+)
+def test_create_maps_http_errors(status: int, error: type[StorageError]) -> None:
+    with pytest.raises(error) as info:
+        protocol(reply(status)).create("k", content_type="text/plain", size=1, origin=None)
+    assert type(info.value) is error
+    assert f"HTTP {status}" in str(info.value)
+
+
+def test_create_without_location_is_an_error() -> None:
+    with pytest.raises(StorageError, match="no Location"):
+        protocol(reply(200)).create("k", content_type="text/plain", size=1, origin=None)
+
+
+# -- status ------------------------------------------------------------------
+
+
+def test_status_queries_with_an_empty_put_and_content_range_star() -> None:
+    anonymous = reply(308, {"Range": "bytes=0-262143"})
+    authorized = reply(500)
+
+    status = protocol(authorized, anonymous).status(SESSION_URI)
+
+    assert status == ResumableStatus(state="in_progress", committed_bytes=262144)
+    (call,) = anonymous.calls
+    assert (call.method, call.url, call.data) == ("PUT", SESSION_URI, b"")
+    assert call.headers["Content-Range"] == "bytes */*"
+    assert authorized.calls == []  # the session URI alone authorises status
+
+
+def test_a_308_without_range_means_nothing_committed() -> None:
+    assert protocol(reply(308)).status(SESSION_URI) == ResumableStatus("in_progress", 0)
+
+
+def test_a_malformed_range_is_an_error_not_a_guess() -> None:
+    with pytest.raises(StorageError, match="malformed Range"):
+        protocol(reply(308, {"Range": "bytes=5-9"})).status(SESSION_URI)
+
+
+@pytest.mark.parametrize("status", [200, 201])
+def test_complete_reports_the_stored_size(status: int) -> None:
+    from_header = reply(status, {"X-Goog-Stored-Content-Length": "777"})
+    from_body = reply(status, {}, json.dumps({"size": "778"}).encode())
+
+    assert protocol(from_header).status(SESSION_URI) == ResumableStatus("complete", 777)
+    assert protocol(from_body).status(SESSION_URI) == ResumableStatus("complete", 778)
+
+
+def test_expired_session_is_a_state() -> None:
+    assert protocol(reply(410)).status(SESSION_URI) == ResumableStatus("expired", 0)
+
+
+@pytest.mark.parametrize("status", [404, 499])
+def test_unknown_or_cancelled_session_is_not_found(status: int) -> None:
+    with pytest.raises(StorageNotFound):
+        protocol(reply(status)).status(SESSION_URI)
+
+
+def test_status_server_error_is_transient() -> None:
+    with pytest.raises(StorageUnavailable):
+        protocol(reply(503)).status(SESSION_URI)
+
+
+def test_status_rejects_a_non_http_session_uri() -> None:
+    session = reply(308)
+    for call in (protocol(session).status, protocol(session).cancel):
+        with pytest.raises(StorageError, match="not an http"):
+            call("file:///etc/passwd")
+    assert session.calls == []
+
+
+# -- cancel ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [499, 200, 204, 404, 410])
+def test_cancel_succeeds_on_499_and_on_already_gone(status: int) -> None:
+    session = reply(status)
+
+    protocol(session).cancel(SESSION_URI)
+
+    (call,) = session.calls
+    assert (call.method, call.url) == ("DELETE", SESSION_URI)
+
+
+@pytest.mark.parametrize(("status", "error"), [(500, StorageUnavailable), (403, StorageError)])
+def test_cancel_failures_are_errors(status: int, error: type[StorageError]) -> None:
+    with pytest.raises(error):
+        protocol(reply(status)).cancel(SESSION_URI)
+
+
+# -- secrets -----------------------------------------------------------------
+
+
+def _raise(exc: Exception) -> FakeSession:
+    def respond(call: Call) -> FakeResponse:
+        raise exc
+
+    return FakeSession(respond)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        requests.ConnectionError(
+            f"HTTPSConnectionPool: Max retries exceeded with url: {SESSION_URI}"
+        ),
+        requests.Timeout(f"Read timed out: {SESSION_URI}"),
+        auth_exceptions.TransportError(f"failed {SESSION_URI}"),
+    ],
+)
+def test_transport_failures_are_transient_and_never_quote_the_uri(exc: Exception) -> None:
+    proto = protocol(_raise(exc))
+    calls: list[Callable[[], object]] = [
+        lambda: proto.status(SESSION_URI),
+        lambda: proto.cancel(SESSION_URI),
+        lambda: proto.create("k", content_type="text/plain", size=1, origin=None),
+    ]
+    for call in calls:
+        with pytest.raises(StorageUnavailable) as info:
+            call()
+        assert "SECRET" not in str(info.value)
+        assert info.value.__cause__ is None
+        assert info.value.__suppress_context__
+
+
+def test_auth_failures_on_create_are_errors_without_detail() -> None:
+    proto = protocol(_raise(auth_exceptions.RefreshError(f"bad token for {SESSION_URI}")))
+    with pytest.raises(StorageError) as info:
+        proto.create("k", content_type="text/plain", size=1, origin=None)
+    assert "SECRET" not in str(info.value)
+    assert info.value.__cause__ is None
+
+
+def test_logs_never_carry_the_session_uri() -> None:
+    session = FakeSession(
+        lambda call: {
+            "POST": FakeResponse(200, CaseInsensitiveDict({"Location": SESSION_URI})),
+            "PUT": FakeResponse(308, CaseInsensitiveDict({"Range": "bytes=0-9"})),
+            "DELETE": FakeResponse(499),
+        }[call.method]
+    )
+    proto = protocol(session)
+    with structlog.testing.capture_logs() as logs:
+        proto.create("k", content_type="text/plain", size=10, origin=None)
+        proto.status(SESSION_URI)
+        proto.cancel(SESSION_URI)
+
+    assert {entry["event"] for entry in logs} == {
+        "rindle.gcs.resumable.created",
+        "rindle.gcs.resumable.status",
+        "rindle.gcs.resumable.cancelled",
+    }
+    text = repr(logs)
+    assert "SECRET" not in text
+    assert session_fingerprint(SESSION_URI) in text
+    assert "SECRET" not in repr(proto)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "origin"),
+    [("text/plain\r\nX-Evil: 1", None), ("text/plain", "https://a.example\nX-Evil: 1")],
+)
+def test_header_injection_is_refused_before_any_request(
+    content_type: str, origin: str | None
+) -> None:
+    session = reply(200, {"Location": SESSION_URI})
+    with pytest.raises(InvalidArgument):
+        protocol(session).create("k", content_type=content_type, size=1, origin=origin)
+    assert session.calls == []
+
+
+def test_a_request_that_cannot_be_sent_is_not_transient() -> None:
+    proto = protocol(_raise(requests.exceptions.InvalidURL(f"bad {SESSION_URI}")))
+    with pytest.raises(StorageError) as info:
+        proto.status(SESSION_URI)
+    assert type(info.value) is StorageError
+    assert "SECRET" not in str(info.value)

@@ -1,0 +1,407 @@
+"""The ``local`` storage adapter: keys, layout, secret, configuration, broker end to end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from rindle_core import (
+    Broker,
+    Capability,
+    ConfigurationError,
+    Database,
+    InvalidArgument,
+    Profile,
+    StorageError,
+    StorageNotFound,
+)
+from rindle_core.client import UploadClient
+from rindle_core.local import LocalStorage, ReceiverServer, serve_receiver
+from rindle_core.plugins import build_storage, storage_factories
+
+SECRET = "local-storage-test-secret-0123456789"
+CT = "application/pdf"
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n" + bytes(200)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("local-storage-root")
+
+
+@pytest.fixture(scope="module")
+def server(root: Path) -> Iterator[ReceiverServer]:
+    try:
+        srv = serve_receiver(root, SECRET)
+    except OSError as exc:
+        pytest.fail(f"could not start the local upload receiver on 127.0.0.1: {exc}")
+    with srv:
+        yield srv
+
+
+@pytest.fixture
+def storage(root: Path, server: ReceiverServer) -> LocalStorage:
+    return LocalStorage(root, base_url=server.url, secret=SECRET)
+
+
+@pytest.fixture
+def offline(tmp_path: Path) -> LocalStorage:
+    """A storage without a receiver (no base_url)."""
+    return LocalStorage(tmp_path / "root", secret=SECRET)
+
+
+# -- identity ------------------------------------------------------------------------
+
+
+def test_declares_what_it_implements(offline: LocalStorage) -> None:
+    assert offline.backend == "local"
+    assert offline.capabilities == {
+        Capability.PRESIGNED_PUT,
+        Capability.HEAD,
+        Capability.RANGE_READ,
+        Capability.DELETE,
+        Capability.SIGNED_GET,
+    }
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.part_limits,
+        lambda s: s.create_multipart("k", content_type=CT),
+        lambda s: s.presign_part("k", "u", 1, expires_in=60),
+        lambda s: s.list_parts("k", "u"),
+        lambda s: s.complete_multipart("k", "u", [], content_type=CT),
+        lambda s: s.abort_multipart("k", "u"),
+        lambda s: s.create_resumable("k", content_type=CT, size=1, origin=None),
+        lambda s: s.resumable_status("k", "http://x"),
+        lambda s: s.cancel_resumable("k", "http://x"),
+    ],
+)
+def test_undeclared_methods_raise_not_implemented(
+    offline: LocalStorage, call: Callable[[LocalStorage], object]
+) -> None:
+    with pytest.raises(NotImplementedError):
+        call(offline)
+
+
+def test_registered_through_the_plugin_hook(pm: pluggy.PluginManager, tmp_path: Path) -> None:
+    assert storage_factories(pm)["local"] is LocalStorage
+    adapter = build_storage(
+        "local",
+        {"root": str(tmp_path), "base_url": "http://127.0.0.1:9/u", "secret": SECRET},
+        pm=pm,
+    )
+    assert isinstance(adapter, LocalStorage)
+    assert adapter.base_url == "http://127.0.0.1:9/u"
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({}, "root"),
+        ({"root": ""}, "root"),
+        ({"root": 5}, "root"),
+        ({"root": "R", "bukket": "x"}, "bukket"),
+        ({"root": "R", "base_url": "ftp://host/x"}, "base_url"),
+        ({"root": "R", "base_url": "http://host/x?sig=1"}, "base_url"),
+        ({"root": "R", "base_url": "http://user:pw@host/x"}, "base_url"),
+        ({"root": "R", "base_url": 7}, "base_url"),
+        ({"root": "R", "secret": "short"}, "secret"),
+    ],
+)
+def test_bad_options_raise_configuration_error_naming_the_key(
+    pm: pluggy.PluginManager, tmp_path: Path, options: dict[str, object], named: str
+) -> None:
+    if options.get("root") == "R":
+        options = {**options, "root": str(tmp_path)}
+    with pytest.raises(ConfigurationError, match=named):
+        build_storage("local", options, pm=pm)
+
+
+def test_a_root_that_cannot_be_created_is_a_configuration_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigurationError, match="root"):
+        LocalStorage(blocker / "sub")
+
+
+# -- keys ------------------------------------------------------------------------------
+
+
+HOSTILE_KEYS = [
+    "",
+    "/etc/passwd",
+    "../etc/passwd",
+    "a/../../b",
+    "a/..",
+    "..",
+    ".",
+    "a/./b",
+    "a//b",
+    "a/",
+    "a\\b",
+    "..\\..\\x",
+    "a\x00b",
+    "a\nb",
+    "a\x7fb",
+    "a\x85b",
+    ".rindle-secret",
+    "x/.rindle",
+    "x/.y.rindle-meta",
+    "x/y.rindle-tmp",
+    "a" * 1025,
+    "d/" + "n" * 201,
+    "bad\udcffsurrogate",
+]
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
+def test_hostile_keys_are_invalid_arguments_everywhere(storage: LocalStorage, key: str) -> None:
+    before = sorted(storage.root.rglob("*"))
+    for call in (
+        lambda: storage.head(key),
+        lambda: storage.read_range(key, 0, 1),
+        lambda: storage.delete(key),
+        lambda: storage.presign_put(key, content_type=CT, content_length=1, expires_in=60),
+        lambda: storage.presign_get(key, expires_in=60),
+        lambda: storage.write_bytes(key, b"x", content_type=CT),
+    ):
+        with pytest.raises(InvalidArgument):
+            call()
+    assert sorted(storage.root.rglob("*")) == before
+
+
+def test_non_string_key_is_invalid(offline: LocalStorage) -> None:
+    with pytest.raises(InvalidArgument):
+        offline.head(None)  # type: ignore[arg-type]
+
+
+def test_a_symlink_out_of_the_root_is_refused(offline: LocalStorage, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("top secret")
+    (offline.root / "link").symlink_to(outside)
+    with pytest.raises(InvalidArgument, match="outside the storage root"):
+        offline.head("link/secret.txt")
+    with pytest.raises(InvalidArgument):
+        offline.write_bytes("link/new.txt", b"x", content_type=CT)
+    assert not (outside / "new.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["dossiers/été/ß 1.pdf", "a b/c d.txt", "odd/a?b#c%20d&e=f+g.pdf", "x/..y/z..", "-/_/~"],
+)
+def test_unusual_but_valid_keys_roundtrip_over_http(storage: LocalStorage, key: str) -> None:
+    key = f"unusual/{os.getpid()}/{key}"
+    request = storage.presign_put(key, content_type=CT, content_length=3, expires_in=60)
+    with UploadClient() as client:
+        client.put_bytes(request, b"abc")
+    assert storage.head(key).size == 3
+    assert storage.root.joinpath(*key.split("/")).read_bytes() == b"abc"
+    storage.delete(key)
+
+
+# -- objects on disk -----------------------------------------------------------------------
+
+
+def test_write_head_read_delete(offline: LocalStorage) -> None:
+    head = offline.write_bytes("a/b/c.pdf", PDF, content_type=CT)
+    assert head.etag == f'"{hashlib.md5(PDF).hexdigest()}"'
+    assert offline.head("a/b/c.pdf") == head
+    assert offline.read_range("a/b/c.pdf", 0, 8) == PDF[:8]
+    assert offline.read_range("a/b/c.pdf", len(PDF) - 2, 10) == PDF[-2:]
+    assert offline.read_range("a/b/c.pdf", len(PDF) + 5, 10) == b""
+    offline.delete("a/b/c.pdf")
+    with pytest.raises(StorageNotFound):
+        offline.head("a/b/c.pdf")
+    assert [p.name for p in offline.root.iterdir()] == []  # directories pruned
+
+
+def test_objects_and_sidecars_are_private_to_the_service_user(offline: LocalStorage) -> None:
+    offline.write_bytes("perm/obj", b"x", content_type=CT)
+    for path in (offline.root / "perm" / "obj", offline.root / "perm" / ".obj.rindle-meta"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_delete_prunes_empty_directories_but_not_siblings(offline: LocalStorage) -> None:
+    offline.write_bytes("p/q/one", b"1", content_type=CT)
+    offline.write_bytes("p/two", b"2", content_type=CT)
+    offline.delete("p/q/one")
+    assert not (offline.root / "p" / "q").exists()
+    assert (offline.root / "p" / "two").exists()
+    offline.delete("p/two")
+    assert not (offline.root / "p").exists()
+    assert offline.root.exists()
+
+
+def test_metadata_lives_in_a_hidden_sidecar(offline: LocalStorage) -> None:
+    offline.write_bytes("m/obj", b"xyz", content_type="text/plain")
+    names = sorted(p.name for p in (offline.root / "m").iterdir())
+    assert names == [".obj.rindle-meta", "obj"]
+
+
+def test_an_object_without_sidecar_has_no_content_type(offline: LocalStorage) -> None:
+    (offline.root / "placed").write_bytes(b"12345")
+    head = offline.head("placed")
+    assert (head.size, head.content_type, head.etag) == (5, None, None)
+
+
+def test_a_stale_sidecar_is_ignored(offline: LocalStorage) -> None:
+    offline.write_bytes("s/obj", b"12345", content_type=CT)
+    (offline.root / "s" / "obj").write_bytes(b"123")  # changed behind our back
+    assert offline.head("s/obj").content_type is None
+    assert offline.head("s/obj").size == 3
+
+
+def test_a_directory_is_not_an_object(offline: LocalStorage) -> None:
+    offline.write_bytes("dir/inner", b"x", content_type=CT)
+    with pytest.raises(StorageNotFound):
+        offline.head("dir")
+    with pytest.raises(StorageNotFound):
+        offline.read_range("dir", 0, 1)
+    offline.delete("dir")  # nothing to delete: success
+    assert (offline.root / "dir" / "inner").exists()
+
+
+def test_keys_that_collide_with_directories_or_files(offline: LocalStorage) -> None:
+    offline.write_bytes("c/file", b"x", content_type=CT)
+    with pytest.raises(StorageError):
+        offline.write_bytes("c/file/below", b"y", content_type=CT)
+    with pytest.raises(StorageError):
+        offline.write_bytes("c", b"y", content_type=CT)
+    with pytest.raises(StorageNotFound):
+        offline.head("c/file/below")
+    assert offline.head("c/file").size == 1
+
+
+@pytest.mark.parametrize(("start", "length"), [(-1, 1), (0, -1), (True, 1), (0, 1.5)])
+def test_read_range_arguments_are_checked(offline: LocalStorage, start: int, length: int) -> None:
+    offline.write_bytes("r", b"abc", content_type=CT)
+    with pytest.raises(InvalidArgument):
+        offline.read_range("r", start, length)
+
+
+# -- signing ----------------------------------------------------------------------------------
+
+
+def test_presign_without_base_url_is_a_configuration_error(offline: LocalStorage) -> None:
+    message = "local storage has no base_url: mount or serve the receiver"
+    with pytest.raises(ConfigurationError, match=message):
+        offline.presign_put("k", content_type=CT, content_length=1, expires_in=60)
+    with pytest.raises(ConfigurationError, match=message):
+        offline.presign_get("k", expires_in=60)
+
+
+def test_presign_put_binds_type_and_length(storage: LocalStorage) -> None:
+    before = dt.datetime.now(dt.UTC)
+    request = storage.presign_put("k/x.pdf", content_type=CT, content_length=12, expires_in=90)
+    assert request.method == "PUT"
+    assert request.headers == {"Content-Type": CT, "Content-Length": "12"}
+    assert request.url.startswith(f"{storage.base_url}/o/k/x.pdf?")
+    assert "len=12" in request.url and "ct=application%2Fpdf" in request.url
+    assert request.expires_at is not None
+    assert before < request.expires_at <= before + dt.timedelta(seconds=91)
+    unbound = storage.presign_put("k/x.pdf", content_type=CT, content_length=None, expires_in=90)
+    assert unbound.headers == {"Content-Type": CT}
+    assert "len=" not in unbound.url
+
+
+@pytest.mark.parametrize("expires_in", [0, -5, 7 * 24 * 3600 + 1, True, 1.5])
+def test_expires_in_is_checked(storage: LocalStorage, expires_in: int) -> None:
+    with pytest.raises(InvalidArgument):
+        storage.presign_put("k", content_type=CT, content_length=1, expires_in=expires_in)
+
+
+@pytest.mark.parametrize("content_type", ["", "  ", "text/plain\r\nX-Evil: 1", "tëxt/plain", 5])
+def test_content_type_is_checked(storage: LocalStorage, content_type: str) -> None:
+    with pytest.raises(InvalidArgument):
+        storage.presign_put("k", content_type=content_type, content_length=1, expires_in=60)
+
+
+@pytest.mark.parametrize("length", [-1, True, 1.0])
+def test_content_length_is_checked(storage: LocalStorage, length: int) -> None:
+    with pytest.raises(InvalidArgument):
+        storage.presign_put("k", content_type=CT, content_length=length, expires_in=60)
+
+
+# -- the secret ---------------------------------------------------------------------------------
+
+
+def test_secret_file_is_created_private_and_shared(tmp_path: Path) -> None:
+    LocalStorage(tmp_path)
+    secret_file = tmp_path / ".rindle-secret"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    secret = secret_file.read_bytes()
+    assert len(secret) == 32
+    LocalStorage(tmp_path)  # a second process on the same root reuses it
+    assert secret_file.read_bytes() == secret
+    assert [p.name for p in tmp_path.iterdir()] == [".rindle-secret"]  # no temp leftovers
+
+
+def test_a_receiver_on_the_same_root_shares_the_secret_file(tmp_path: Path) -> None:
+    with serve_receiver(tmp_path) as srv, UploadClient() as client:
+        storage = LocalStorage(tmp_path, base_url=srv.url)
+        request = storage.presign_put("shared/x", content_type=CT, content_length=2, expires_in=60)
+        client.put_bytes(request, b"ok")
+    assert storage.head("shared/x").size == 2
+
+
+def test_a_truncated_secret_file_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / ".rindle-secret").write_bytes(b"short")
+    with pytest.raises(ConfigurationError, match="too short"):
+        LocalStorage(tmp_path)
+
+
+# -- through the broker ----------------------------------------------------------------------------
+
+
+def test_broker_upload_end_to_end(
+    sqlite_db: Database, storage: LocalStorage, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    broker = Broker(
+        sqlite_db,
+        profiles=[Profile(name="docs", storage="main", allow_mime=["application/pdf"])],
+        storages={"main": storage},
+        plugin_manager=pm,
+        job_mode="inline",
+    )
+    path = tmp_path / "a.pdf"
+    path.write_bytes(PDF)
+    session = broker.initiate_session("docs", filename="a.pdf", content_type=CT, size=len(PDF))
+    signed = broker.sign_url(session.id)
+    with UploadClient() as client:
+        client.put(signed.presigned, path)
+    verified = broker.verify_completion(session.id)
+    assert verified.session.state == "completed"
+    assert broker.get_asset(verified.asset.id).state == "available"
+    assert storage.head(session.upload_key).size == len(PDF)
+
+
+def test_broker_refuses_a_body_larger_than_declared(
+    sqlite_db: Database, storage: LocalStorage, pm: pluggy.PluginManager
+) -> None:
+    broker = Broker(
+        sqlite_db,
+        profiles=[Profile(name="docs", storage="main")],
+        storages={"main": storage},
+        plugin_manager=pm,
+        job_mode="inline",
+    )
+    session = broker.initiate_session("docs", filename="a.pdf", content_type=CT, size=10)
+    signed = broker.sign_url(session.id)
+    from rindle_core import TransferFailed
+
+    with UploadClient() as client, pytest.raises(TransferFailed) as caught:
+        client.put_bytes(signed.presigned, b"x" * 11)
+    assert caught.value.status == 413
+    with pytest.raises(StorageNotFound):
+        storage.head(session.upload_key)
