@@ -1,0 +1,208 @@
+"""Build an :class:`AzureBlobStorage` from the options of a ``type = "azure"`` storage.
+
+Options (a TOML ``[storage.NAME]`` table, or keyword arguments):
+
+``container``
+    Required. The container uploads go to.
+``connection_string``
+    An account connection string with an ``AccountKey``. When neither this
+    nor ``account_url`` is given, ``AZURE_STORAGE_CONNECTION_STRING`` is used.
+``account_url`` + ``account_key``
+    The blob endpoint (``https://<account>.blob.core.windows.net``) and the
+    base64 account key.
+``account_url`` + ``credential`` + ``sas = "user_delegation"``
+    Sign user delegation SAS with a Microsoft Entra ID token credential
+    object (for example ``azure.identity.DefaultAzureCredential()``); no
+    account key is needed. Only from Python, not from TOML.
+``create_container``
+    Create the container at start-up if missing (development). Default false.
+``create_only``
+    Single-upload URLs may create the blob but never overwrite it (SAS
+    permission ``c`` instead of ``cw``). Default false.
+``retries``
+    How many times the SDK retries a failed service call (default 3, with
+    exponential back-off). Signing URLs never calls the service.
+
+Every problem raises :class:`~rindle_core.ConfigurationError` naming the
+option; no message ever contains a key or a connection string.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from azure.storage.blob import BlobServiceClient
+
+from rindle_core import ConfigurationError
+
+from ._adapter import AzureBlobStorage
+from ._sas import SasSigner, SharedKeySigner, UserDelegationSigner
+
+__all__ = ["CONNECTION_STRING_ENV", "create_storage"]
+
+#: Environment variable read when no connection string or account URL is configured.
+CONNECTION_STRING_ENV: Final = "AZURE_STORAGE_CONNECTION_STRING"
+
+_OPTIONS: Final = frozenset(
+    {
+        "container",
+        "connection_string",
+        "account_url",
+        "account_key",
+        "credential",
+        "sas",
+        "create_container",
+        "create_only",
+        "retries",
+    }
+)
+_CONTAINER: Final = re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]|\$root")
+
+
+def create_storage(**options: Any) -> AzureBlobStorage:
+    """The ``azure`` backend factory: validate *options* and build the adapter."""
+    unknown = sorted(set(options) - _OPTIONS)
+    if unknown:
+        raise ConfigurationError(f"storage 'azure': unknown option {unknown[0]!r}")
+    container = options.get("container")
+    if not isinstance(container, str) or not _CONTAINER.fullmatch(container):
+        raise ConfigurationError(
+            "storage 'azure': option 'container' is required: 3-63 characters of "
+            "lowercase letters, digits and single hyphens"
+        )
+    sas = options.get("sas", "account_key")
+    if sas not in ("account_key", "user_delegation"):
+        raise ConfigurationError(
+            "storage 'azure': option 'sas' must be 'account_key' or 'user_delegation'"
+        )
+    create = options.get("create_container", False)
+    if not isinstance(create, bool):
+        raise ConfigurationError("storage 'azure': option 'create_container' must be a boolean")
+
+    create_only = options.get("create_only", False)
+    if not isinstance(create_only, bool):
+        raise ConfigurationError("storage 'azure': option 'create_only' must be a boolean")
+    retries = options.get("retries", 3)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 20:
+        raise ConfigurationError("storage 'azure': option 'retries' must be an integer in 0..20")
+    client_options = {"retry_total": retries}
+
+    if sas == "user_delegation":
+        service, signer = _user_delegation(options, client_options)
+    else:
+        service, signer = _account_key(options, client_options)
+    storage = AzureBlobStorage(
+        service.get_container_client(container), signer, create_only=create_only
+    )
+    if create:
+        storage.ensure_container()
+    return storage
+
+
+def _account_key(
+    options: Mapping[str, Any], client_options: Mapping[str, Any]
+) -> tuple[BlobServiceClient, SasSigner]:
+    if options.get("credential") is not None:
+        raise ConfigurationError(
+            "storage 'azure': option 'credential' needs sas = 'user_delegation'"
+        )
+    connection_string = options.get("connection_string")
+    account_url = options.get("account_url")
+    if connection_string is not None and account_url is not None:
+        raise ConfigurationError(
+            "storage 'azure': give either 'connection_string' or 'account_url', not both"
+        )
+    if connection_string is None and account_url is None:
+        connection_string = os.environ.get(CONNECTION_STRING_ENV) or None
+        if connection_string is None:
+            raise ConfigurationError(
+                "storage 'azure': option 'connection_string' (or 'account_url' and "
+                f"'account_key', or the {CONNECTION_STRING_ENV} environment variable) is required"
+            )
+    if connection_string is not None:
+        if not isinstance(connection_string, str) or not connection_string.strip():
+            raise ConfigurationError("storage 'azure': option 'connection_string' must be a string")
+        if options.get("account_key") is not None:
+            raise ConfigurationError(
+                "storage 'azure': option 'account_key' goes with 'account_url', "
+                "not with a connection string"
+            )
+        try:
+            service = BlobServiceClient.from_connection_string(connection_string, **client_options)
+        except (ValueError, TypeError):
+            raise ConfigurationError(
+                "storage 'azure': option 'connection_string' is malformed"
+            ) from None
+        key = getattr(service.credential, "account_key", None)
+        if not isinstance(key, str) or not key:
+            raise ConfigurationError(
+                "storage 'azure': option 'connection_string' has no AccountKey "
+                "(a SAS connection string cannot sign upload URLs)"
+            )
+    else:
+        url = _account_url(account_url)
+        key = options.get("account_key")
+        if not isinstance(key, str) or not key:
+            raise ConfigurationError(
+                "storage 'azure': option 'account_key' is required with 'account_url'"
+            )
+        _check_account_key(key)
+        try:
+            service = BlobServiceClient(url, credential=key, **client_options)
+        except (ValueError, TypeError):
+            raise ConfigurationError("storage 'azure': option 'account_url' is invalid") from None
+    _check_account_key(key)
+    signer = SharedKeySigner(str(service.account_name), key, protocol=_protocol(service.url))
+    return service, signer
+
+
+def _check_account_key(key: str) -> None:
+    try:
+        valid = bool(base64.b64decode(key, validate=True))
+    except (binascii.Error, ValueError):
+        valid = False
+    if not valid:
+        raise ConfigurationError("storage 'azure': the account key is not valid base64")
+
+
+def _user_delegation(
+    options: Mapping[str, Any], client_options: Mapping[str, Any]
+) -> tuple[BlobServiceClient, SasSigner]:
+    for option in ("connection_string", "account_key"):
+        if options.get(option) is not None:
+            raise ConfigurationError(
+                f"storage 'azure': option {option!r} does not go with sas = 'user_delegation'"
+            )
+    url = _account_url(options.get("account_url"))
+    credential = options.get("credential")
+    if credential is None or not hasattr(credential, "get_token"):
+        raise ConfigurationError(
+            "storage 'azure': option 'credential' must be a token credential "
+            "(e.g. azure.identity.DefaultAzureCredential()) with sas = 'user_delegation'"
+        )
+    service = BlobServiceClient(url, credential=credential, **client_options)
+    return service, UserDelegationSigner(service, protocol=_protocol(service.url))
+
+
+def _account_url(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError("storage 'azure': option 'account_url' is required")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError("storage 'azure': option 'account_url' must be an http(s) URL")
+    if parts.query or parts.username or parts.password:
+        raise ConfigurationError(
+            "storage 'azure': option 'account_url' must not carry a query string or credentials"
+        )
+    return value
+
+
+def _protocol(url: str) -> str | None:
+    """``https`` for TLS endpoints, so the SAS is refused over plain HTTP."""
+    return "https" if urlsplit(url).scheme == "https" else None

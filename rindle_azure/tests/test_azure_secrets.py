@@ -1,0 +1,139 @@
+"""SAS tokens and account keys never show in reprs, exceptions or logs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import structlog
+
+from rindle_azure import AzureBlobStorage, create_storage
+from rindle_core import Broker, Database, Profile, StorageError, TransferFailed
+from rindle_core.client import SignParts, UploadClient
+from rindle_core.plugins import make_plugin_manager
+from rindle_core.storage import PresignedRequest
+from rindle_core.testing import assert_no_secrets, secret_query_values
+
+if TYPE_CHECKING:
+    from conftest import Azurite
+
+PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+PART = 64 * 1024
+
+
+def _sas_values(*requests: PresignedRequest) -> list[str]:
+    return [value for request in requests for value in secret_query_values(request)]
+
+
+def test_reprs_show_no_key_or_signature(
+    azurite: Azurite, adapter: AzureBlobStorage, key: str
+) -> None:
+    put = adapter.presign_put(key, content_type="text/plain", content_length=1, expires_in=60)
+    part = adapter.presign_part(
+        key, adapter.create_multipart(key, content_type="text/plain").upload_id, 1, expires_in=60
+    )
+    get = adapter.presign_get(key, expires_in=60)
+    secrets = [azurite.account_key, *_sas_values(put, part, get)]
+    assert any(len(s) > 30 for s in secrets)  # the signatures are among them
+    for text in (repr(adapter), repr(adapter._signer), repr(put), repr(part), repr(get)):
+        assert_no_secrets(text, secrets, what="a repr")
+    assert "sig=" not in repr(put) and "[REDACTED]" in repr(put)
+
+
+def test_storage_errors_carry_no_sdk_text(azurite: Azurite, container_name: str) -> None:
+    storage = create_storage(container=container_name, connection_string=azurite.connection_string)
+    for call in (
+        lambda: storage.head("k"),
+        lambda: storage.read_range("k", 0, 10),
+        lambda: storage.delete("k"),
+        lambda: storage.list_parts(
+            "k", storage.create_multipart("k", content_type="a/b").upload_id
+        ),
+    ):
+        with pytest.raises(StorageError) as info:
+            call()
+        message = str(info.value)
+        assert message.startswith("azure ") and "HTTP 404 ContainerNotFound" in message
+        assert_no_secrets(message, [azurite.account_key], what="a StorageError")
+        assert "RequestId" not in message and "http" not in message.lower().replace("http 4", "")
+        assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_refused_uploads_do_not_echo_the_token(
+    adapter: AzureBlobStorage, upload_client: UploadClient, key: str
+) -> None:
+    get = adapter.presign_get(key, expires_in=60)
+    with pytest.raises(TransferFailed) as info:
+        upload_client.put_bytes(
+            PresignedRequest(url=get.url, method="PUT", headers={"x-ms-blob-type": "BlockBlob"}),
+            b"x",
+        )
+    assert_no_secrets(str(info.value), _sas_values(get), what="TransferFailed")
+
+
+def test_a_whole_lifecycle_logs_no_secret(
+    azurite: Azurite,
+    adapter: AzureBlobStorage,
+    upload_client: UploadClient,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every log record (azure SDK, httpx, rindle's structlog events) of a full run."""
+    database = Database("sqlite:///" + str(tmp_path / "r.db"))
+    database.create_all()
+    broker = Broker(
+        database,
+        profiles=[Profile(name="docs", storage="main", allow_mime=["application/pdf"])],
+        storages={"main": adapter},
+        plugin_manager=make_plugin_manager(load_entrypoints=False),
+        job_mode="inline",
+    )
+    path = tmp_path / "a.pdf"
+    path.write_bytes(PDF + os.urandom(2 * PART))
+    signed: list[PresignedRequest] = []
+    caplog.set_level(logging.DEBUG)
+    with structlog.testing.capture_logs() as events:
+        single = broker.initiate_session(
+            "docs", filename="a.pdf", content_type="application/pdf", size=path.stat().st_size
+        )
+        request = broker.sign_url(single.id).presigned
+        signed.append(request)
+        upload_client.put(request, path)
+        broker.verify_completion(single.id)
+
+        started = broker.initiate_multipart_session(
+            "docs",
+            filename="b.pdf",
+            content_type="application/pdf",
+            size=path.stat().st_size,
+            part_size=PART,
+        )
+
+        def signer(session_id: str) -> SignParts:
+            def sign(numbers: Sequence[int]) -> Sequence[PresignedRequest]:
+                parts = broker.sign_multipart_parts(session_id, list(numbers)).parts
+                signed.extend(parts)
+                return parts
+
+            return sign
+
+        sid = started.session.id
+        upload_client.upload_parts(path, part_size=PART, sign=signer(sid), skip={2})
+        broker.multipart_status(sid)
+        upload_client.upload_parts(path, part_size=PART, sign=signer(sid), skip={1, 3})
+        broker.complete_multipart_upload(sid, None)
+        aborted = broker.initiate_multipart_session(
+            "docs", filename="c.pdf", content_type="application/pdf", size=path.stat().st_size
+        )
+        sid = aborted.session.id
+        upload_client.upload_parts(path, part_size=PART, sign=signer(sid), skip={2, 3})
+        broker.abort_session(sid)
+
+    text = "\n".join([r.getMessage() for r in caplog.records] + [repr(event) for event in events])
+    # httpx logs every request URL; the upload client's ones lose their query.
+    assert "HTTP Request: PUT" in text and "?[REDACTED]" in text
+    assert_no_secrets(text, [azurite.account_key, *_sas_values(*signed)], what="the logs")
