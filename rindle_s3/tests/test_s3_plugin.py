@@ -1,0 +1,143 @@
+"""The plugin is discovered through the ``rindle`` entry point; its options are validated."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from rindle_core import ConfigurationError
+from rindle_core.plugins import build_storage, make_plugin_manager, storage_factories
+from rindle_s3 import S3Storage
+
+CREDS = {"aws_access_key_id": "AKIDXXXXXXXXXXXXXXXX", "aws_secret_access_key": "secret"}
+
+
+def test_the_entry_point_is_installed() -> None:
+    eps = importlib.metadata.entry_points(group="rindle")
+    assert [ep.value for ep in eps if ep.name == "s3"] == ["rindle_s3._plugin"]
+    assert importlib.metadata.distribution("rindle-s3").entry_points.select(group="rindle")
+
+
+def test_storage_factories_contain_s3_from_the_entry_point() -> None:
+    pm = make_plugin_manager(load_entrypoints=True)
+    factories = storage_factories(pm)
+    assert factories["s3"] == S3Storage.from_options
+    assert pm.get_plugin("s3") is not None  # registered under the entry point's name
+
+
+def test_without_entry_points_there_is_no_s3() -> None:
+    assert "s3" not in storage_factories(make_plugin_manager(load_entrypoints=False))
+
+
+def test_discovered_in_a_fresh_interpreter_with_the_allow_list() -> None:
+    """Only rindle-s3 loads (RINDLE_LOAD_PLUGINS), and it is enough to build an s3 storage."""
+    code = (
+        "from rindle_core.plugins import build_storage, storage_factories\n"
+        "names = sorted(storage_factories())\n"
+        "storage = build_storage('s3', {'bucket': 'b', 'region': 'eu-west-1',"
+        " 'aws_access_key_id': 'AKIDXXXXXXXXXXXXXXXX', 'aws_secret_access_key': 's'})\n"
+        "print(names, type(storage).__module__, storage.backend)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["RINDLE_LOAD_PLUGINS"] = "rindle-s3"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd="/",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "'s3'" in out.stdout
+    assert "'gcs'" not in out.stdout and "'azure'" not in out.stdout
+    assert "rindle_s3._adapter s3" in out.stdout
+
+
+def test_build_storage_from_a_config_table() -> None:
+    storage = build_storage(
+        "s3",
+        {
+            "type": "s3",
+            "bucket": "uploads",
+            "region": "eu-west-1",
+            "addressing_style": "virtual",
+            **CREDS,
+        },
+        pm=make_plugin_manager(),
+    )
+    assert isinstance(storage, S3Storage)
+    assert (storage.bucket, storage.region) == ("uploads", "eu-west-1")
+    assert storage.object_url("a b") == "https://uploads.s3.eu-west-1.amazonaws.com/a%20b"
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({}, "bucket"),
+        ({"bucket": ""}, "bucket"),
+        ({"bucket": 3}, "bucket"),
+        ({"bucket": "b", "colour": "blue"}, "colour"),
+        ({"bucket": "b", "addressing_style": "sideways"}, "addressing_style"),
+        ({"bucket": "b", "endpoint_url": "ftp://x"}, "endpoint_url"),
+        ({"bucket": "b", "endpoint_url": ""}, "endpoint_url"),
+        ({"bucket": "b", "region": 5}, "region"),
+        ({"bucket": "b", "max_attempts": 0}, "max_attempts"),
+        ({"bucket": "b", "read_timeout": -1}, "read_timeout"),
+        ({"bucket": "b", "aws_access_key_id": "AKID"}, "aws_secret_access_key"),
+        (
+            {"bucket": "b", "aws_access_key_id": 12, "aws_secret_access_key": "s"},
+            "aws_access_key_id",
+        ),
+        ({"bucket": "b", "max_attempts": True}, "max_attempts"),
+        ({"bucket": "b", "profile": "no-such-profile"}, "profile"),
+        ({"bucket": "arn:aws:s3:us-east-1:123456789012:accesspoint/ap"}, "bucket"),
+        ({"bucket": "fast--usw2-az1--x-s3"}, "bucket"),
+    ],
+)
+def test_bad_options_name_the_key(options: dict[str, Any], named: str) -> None:
+    full = {**CREDS, **options} if "aws_access_key_id" not in options else options
+    with pytest.raises(ConfigurationError, match=named):
+        S3Storage.from_options(**full)
+
+
+def test_missing_credentials_fail_at_start_up() -> None:
+    with pytest.raises(ConfigurationError, match="no AWS credentials"):
+        S3Storage.from_options(bucket="b")
+
+
+def test_credentials_and_region_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDFROMENVIRONMENT0")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "env-token")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
+    storage = S3Storage.from_options(bucket="b-from-env", addressing_style="path")
+    assert storage.region == "ap-southeast-2"
+    url = storage.presign_get("k", expires_in=60).url
+    assert "AKIDFROMENVIRONMENT0%2F" in url and "ap-southeast-2%2Fs3" in url
+    assert "X-Amz-Security-Token=env-token" in url
+    assert url.startswith("https://s3.ap-southeast-2.amazonaws.com/b-from-env/k?")
+
+
+def test_credentials_from_a_named_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[uploads]\naws_access_key_id = AKIDFROMPROFILE00000\naws_secret_access_key = p\n"
+    )
+    config = tmp_path / "config"
+    config.write_text("[profile uploads]\nregion = eu-central-1\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    storage = S3Storage.from_options(bucket="b", profile="uploads")
+    assert storage.region == "eu-central-1"
+    assert "AKIDFROMPROFILE00000%2F" in storage.presign_get("k", expires_in=60).url
+
+
+def test_default_region_is_us_east_1() -> None:
+    assert S3Storage.from_options(bucket="b", **CREDS).region == "us-east-1"

@@ -1,0 +1,143 @@
+"""Credentials, session tokens and signatures never show in reprs, messages or logs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import structlog
+
+from rindle_core import Broker, Database, Profile, StorageError
+from rindle_core.client import UploadClient
+from rindle_core.plugins import make_plugin_manager
+from rindle_core.testing import assert_no_secrets
+from rindle_s3 import S3Storage, SigV4Presigner, StaticCredentials
+
+TOKEN = "FwoGZXIvYXdzEXAMPLE-session-token-0123456789abcdef"
+
+
+def query_secrets(url: str) -> list[str]:
+    query = dict(parse_qsl(urlsplit(url).query))
+    return [query[name] for name in ("X-Amz-Signature", "X-Amz-Security-Token") if name in query]
+
+
+def test_reprs_show_no_credentials(
+    make_storage: Callable[..., S3Storage], bucket: str, aws_secrets: list[str]
+) -> None:
+    storage = make_storage(bucket, aws_session_token=TOKEN)
+    secrets = [*aws_secrets, TOKEN]
+    for text in (repr(storage), str(storage), repr(storage.presigner), repr(storage.client)):
+        assert_no_secrets(text, secrets, what="a repr")
+    assert bucket in repr(storage)
+    assert (
+        repr(StaticCredentials("AKIDXXXXXXXXXXXXXXXX", "s3cr3t/s3cr3t", TOKEN)).count("REDACTED")
+        == 2
+    )
+    assert "s3cr3t" not in repr(SigV4Presigner(StaticCredentials("a", "s3cr3t"), region="r"))
+
+
+def test_endpoint_userinfo_is_not_shown(bucket: str, s3_endpoint: str) -> None:
+    with_userinfo = s3_endpoint.replace("http://", "http://user:pa55word@")
+    storage = S3Storage(
+        bucket,
+        endpoint_url=with_userinfo,
+        addressing_style="path",
+        aws_access_key_id="AKIDXXXXXXXXXXXXXXXX",
+        aws_secret_access_key="x",
+    )
+    assert "pa55word" not in repr(storage)
+
+
+def test_presigned_requests_hide_signature_and_token(
+    make_storage: Callable[..., S3Storage], bucket: str, aws_secrets: list[str]
+) -> None:
+    storage = make_storage(bucket, aws_session_token=TOKEN)
+    requests = [
+        storage.presign_put("k", content_type="a/b", content_length=3, expires_in=60),
+        storage.presign_part("k", "upload-id", 3, expires_in=60),
+        storage.presign_get("k", expires_in=60),
+    ]
+    for request in requests:
+        secrets = query_secrets(request.url)
+        assert len(secrets) == 2  # signature and token are in the URL...
+        assert_no_secrets(
+            repr(request), [*secrets, *aws_secrets, TOKEN], what="repr(PresignedRequest)"
+        )
+
+
+def test_presigning_logs_nothing(storage: S3Storage, caplog: pytest.LogCaptureFixture) -> None:
+    """The fast presigner never goes through botocore (whose DEBUG log prints signatures)."""
+    caplog.set_level(logging.DEBUG)
+    with structlog.testing.capture_logs() as events:
+        storage.presign_put("k", content_type="a/b", content_length=None, expires_in=60)
+        storage.presign_part("k", "u", 1, expires_in=60)
+        storage.presign_get("k", expires_in=60)
+    assert caplog.records == []
+    assert events == []
+
+
+def test_error_messages_show_no_credentials(
+    make_storage: Callable[..., S3Storage], aws_secrets: list[str]
+) -> None:
+    storage = make_storage("rindle-no-such-bucket-for-secrets", aws_session_token=TOKEN)
+    with pytest.raises(StorageError) as info:
+        storage.create_multipart("k", content_type="a/b")
+    assert_no_secrets(str(info.value), [*aws_secrets, TOKEN], what="the error message")
+    assert info.value.__cause__ is None
+
+
+def test_a_whole_upload_logs_no_secret(
+    storage: S3Storage,
+    tmp_path: Path,
+    make_file: Callable[..., Path],
+    aws_secrets: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Broker events and rindle's loggers carry no credential or signature."""
+    database = Database("sqlite:///" + str(tmp_path / "r.db"))
+    database.create_all()
+    broker = Broker(
+        database,
+        profiles=[Profile(name="files", storage="main")],
+        storages={"main": storage},
+        plugin_manager=make_plugin_manager(load_entrypoints=False),
+        job_mode="inline",
+    )
+    path = make_file(5 * 1024 * 1024 + 1)
+    caplog.set_level(logging.DEBUG, logger="rindle")
+    caplog.set_level(logging.DEBUG, logger="rindle_s3")
+    shown: list[str] = []
+    with structlog.testing.capture_logs() as events:
+        started = broker.initiate_multipart_session(
+            "files",
+            filename="f.bin",
+            content_type="application/octet-stream",
+            size=path.stat().st_size,
+        )
+        signed: list[Any] = []
+
+        def sign(numbers: Any) -> Any:
+            parts = broker.sign_multipart_parts(started.session.id, list(numbers)).parts
+            signed.extend(parts)
+            return parts
+
+        UploadClient().upload_parts(path, part_size=started.multipart.part_size, sign=sign)
+        broker.complete_multipart_upload(started.session.id, None)
+        single = broker.initiate_session(
+            "files", filename="s.txt", content_type="text/plain", size=2
+        )
+        put = broker.sign_url(single.id).presigned
+        UploadClient().put_bytes(put, b"hi")
+        broker.verify_completion(single.id)
+    secrets = [*aws_secrets]
+    for request in [*signed, put]:
+        secrets += query_secrets(request.url)
+    shown += [repr(event) for event in events]
+    shown += [record.getMessage() for record in caplog.records]
+    assert events  # the broker did report what happened
+    for text in shown:
+        assert_no_secrets(text, secrets, what="a log event")
