@@ -1,0 +1,213 @@
+"""What every command shares: configuration, broker, output, errors, cleanup."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import attrs
+import click
+import pluggy
+import structlog
+from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
+
+from .._broker import Broker
+from .._errors import ConfigurationError, RindleError
+from ..config import Config, load_config
+from ..db import Database
+from ..local import serve_receiver
+from ..plugins import make_plugin_manager
+from ..storage import StorageAdapter
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "App",
+    "DatabaseError",
+    "console",
+    "fail",
+    "handle_errors",
+    "pass_app",
+    "print_json",
+]
+
+#: Exit codes: success, an operation failed, a usage or configuration error.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class App:
+    """Per-invocation state, created by the root command.
+
+    The configuration, plugin manager and broker are built on first use, so
+    ``rindle --help`` never touches a database. Receivers and database pools
+    opened along the way are closed when the command ends.
+    """
+
+    def __init__(self, config_path: Path | None, verbose: int) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+        self.stack = contextlib.ExitStack()
+        self._config: Config | None = None
+        self._pm: pluggy.PluginManager | None = None
+        self._broker: Broker | None = None
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[App]:
+        """Configure logging for the command; close everything afterwards."""
+        with self.stack, _cli_logging(self.verbose):
+            yield self
+
+    # -- building -----------------------------------------------------------------
+
+    def config(self) -> Config:
+        """The loaded configuration (see :func:`rindle_core.config.load_config`)."""
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """A plugin manager of this command's own, with the installed plugins."""
+        if self._pm is None:
+            try:
+                self._pm = make_plugin_manager()
+            except Exception as exc:
+                raise ConfigurationError(
+                    f"a rindle plugin failed to load: {type(exc).__name__}: {exc}"
+                ) from None
+        return self._pm
+
+    def database(self) -> Database:
+        """The configured database, schema unchecked (``db upgrade``, ``doctor``)."""
+        database = self.config().database()
+        self.stack.callback(database.dispose)
+        return database
+
+    def broker(self, *, serve_local: bool = False) -> Broker:
+        """The broker, on a database whose schema is ready.
+
+        With *serve_local*, each ``local`` storage without a ``base_url``
+        gets a receiver on 127.0.0.1 for the duration of the command, so
+        its URLs can be signed and uploaded to.
+        """
+        if self._broker is None:
+            config = self.config()
+            pm = self.plugin_manager()
+            served = self._served_local_storages(config, pm) if serve_local else {}
+            storages = {**config.build_storages(plugin_manager=pm, skip=served), **served}
+            database = config.open_database()  # after the storages: config errors first
+            self.stack.callback(database.dispose)
+            self._broker = config.build_broker(
+                plugin_manager=pm, storages=storages, database=database
+            )
+        return self._broker
+
+    def _served_local_storages(
+        self, config: Config, pm: pluggy.PluginManager
+    ) -> dict[str, StorageAdapter]:
+        """Local storages without ``base_url``, bound to a receiver served for this command."""
+        served: dict[str, StorageAdapter] = {}
+        for name, storage in config.storages.items():
+            if storage.type != "local" or storage.options.get("base_url") is not None:
+                continue
+            root = storage.options.get("root")
+            if not isinstance(root, str):
+                continue  # the factory refuses it when the broker is built
+            # Validate the options (errors name file and key) before serving anything.
+            attrs.evolve(config, storages={name: storage}).build_storages(plugin_manager=pm)
+            server = self.stack.enter_context(
+                serve_receiver(root, storage.options.get("secret"), "127.0.0.1", 0)
+            )
+            options = {**storage.options, "base_url": server.url}
+            served[name] = attrs.evolve(storage, options=options).build(plugin_manager=pm)
+        return served
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+# -----------------------------------------------------------------------------
+# Output
+# -----------------------------------------------------------------------------
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A rich console on the current stdout (or stderr); wide when not a terminal."""
+    stream = sys.stderr if stderr else sys.stdout
+    terminal = stream.isatty()
+    return Console(file=stream, width=None if terminal else 120, soft_wrap=not terminal)
+
+
+def print_json(data: Any, *, compact: bool = False) -> None:
+    """One JSON document on stdout."""
+    click.echo(json.dumps(data, indent=None if compact else 2, default=str))
+
+
+def fail(exc: BaseException, code: int = EXIT_FAILED) -> NoReturn:
+    """Print ``error: Type: message`` on one line of stderr and exit with *code*."""
+    message = " ".join(str(exc).split()) or "(no detail)"
+    click.echo(f"error: {type(exc).__name__}: {message}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+@contextlib.contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn rindle's typed errors into one line on stderr and an exit code."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        fail(exc, EXIT_USAGE)
+    except RindleError as exc:
+        fail(exc, EXIT_FAILED)
+    except SQLAlchemyError as exc:
+        fail(DatabaseError(_describe_db_error(exc)), EXIT_FAILED)
+    except OSError as exc:
+        fail(exc, EXIT_FAILED)
+
+
+class DatabaseError(Exception):
+    """The database refused or failed a query (SQLAlchemy's error, summarised)."""
+
+
+def _describe_db_error(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+# -----------------------------------------------------------------------------
+# Logging
+# -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _cli_logging(verbose: int) -> Iterator[None]:
+    """structlog to stderr (warnings; info with ``-v``), restored afterwards.
+
+    stdout stays clean for ``--json``.
+    """
+    previous = structlog.get_config()
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield
+    finally:
+        structlog.configure(**previous)

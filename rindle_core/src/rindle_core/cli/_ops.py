@@ -1,0 +1,241 @@
+"""Operations: ``rindle worker``, ``rindle expire`` and ``rindle db``."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+import attrs
+import click
+import structlog
+from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
+
+from .._errors import RindleError
+from ..jobs import JobOutcome
+from ..models import MaintenanceReport
+from ._app import EXIT_FAILED, App, console, pass_app, print_json
+
+__all__ = ["db", "expire", "worker"]
+
+_log = structlog.get_logger("rindle")
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+#: Upper bound on batches one ``rindle expire`` run goes through.
+_MAX_BATCHES = 1000
+
+
+# -----------------------------------------------------------------------------
+# worker
+# -----------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Run the jobs due now, then exit.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    metavar="SECONDS",
+    help="Sleep between polls when idle  [default: worker_interval, 2]",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="Jobs run per pass.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="JSON: one object (--once) or one line per job."
+)
+@pass_app
+def worker(app: App, once: bool, interval: float | None, limit: int, as_json: bool) -> None:
+    """Run due jobs (promotion): once, or in a loop until Ctrl-C / SIGTERM.
+
+    A pass that fails (the database is down, say) is logged and retried
+    after the interval; with `--once` it fails the command.
+    """
+    broker = app.broker()
+    pause = interval if interval is not None else app.config().worker_interval
+    out = console()
+    if once:
+        outcomes = broker.run_jobs(limit)
+        if as_json:
+            print_json({"outcomes": [attrs.asdict(o) for o in outcomes]})
+        else:
+            for outcome in outcomes:
+                out.print(_outcome_text(outcome))
+            out.print(f"{len(outcomes)} job(s) run")
+        return
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        if not as_json:  # once the handlers are in place: Ctrl-C now stops cleanly
+            console(stderr=True).print(
+                f"worker {broker.jobs.worker_id} polling every {pause:g}s; Ctrl-C stops"
+            )
+        while not stop.is_set():
+            try:
+                outcomes = broker.run_jobs(limit)
+            except (RindleError, SQLAlchemyError) as exc:
+                _log.warning("rindle.worker.pass_failed", error=type(exc).__name__)
+                outcomes = []
+            for outcome in outcomes:
+                if as_json:
+                    print_json(attrs.asdict(outcome), compact=True)
+                else:
+                    out.print(_outcome_text(outcome))
+            if not outcomes:
+                stop.wait(pause)
+    if not as_json:
+        console(stderr=True).print("worker stopped")
+
+
+def _outcome_text(outcome: JobOutcome) -> Text:
+    style = {"succeeded": "green", "retry": "yellow", "failed": "red"}[outcome.result]
+    text = Text.assemble(
+        f"job {outcome.job_id} {outcome.kind} ",
+        (outcome.result, style),
+        f" (attempt {outcome.attempts})",
+    )
+    if outcome.error:
+        text.append(f": {outcome.error}")
+    return text
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set *stop* (the current pass finishes); a second SIGINT interrupts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# -----------------------------------------------------------------------------
+# expire
+# -----------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="List what would expire; change nothing.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="Sessions per batch  [default: expire_batch_size, 100]",
+)
+@_json_option
+@pass_app
+def expire(app: App, dry_run: bool, batch_size: int | None, as_json: bool) -> None:
+    """Expire sessions past their deadline and clean up their remote uploads.
+
+    Aborts remote multipart uploads, cancels resumable sessions, deletes
+    stray objects and marks staged assets `abandoned`, batch after batch.
+    Safe to run concurrently and from cron. Exits 1 if a remote cleanup
+    failed (it is retried on the next run).
+    """
+    broker = app.broker()
+    size = batch_size or app.config().expire_batch_size
+    report = broker.expire_sessions(batch_size=size, dry_run=dry_run)
+    expired = list(report.expired_session_ids)
+    aborted, deleted = report.remote_aborted, report.objects_deleted
+    for _ in range(_MAX_BATCHES - 1):
+        if dry_run or len(report.expired_session_ids) < size:
+            break
+        report = broker.expire_sessions(batch_size=size)
+        expired += report.expired_session_ids
+        aborted, deleted = aborted + report.remote_aborted, deleted + report.objects_deleted
+    total = MaintenanceReport(
+        dry_run=dry_run,
+        expired_session_ids=tuple(expired),
+        remote_aborted=aborted,
+        objects_deleted=deleted,
+        cleanup_failures=report.cleanup_failures,
+    )
+    if as_json:
+        print_json(total.to_dict())
+    else:
+        _print_report(total)
+    if total.cleanup_failures:
+        click.echo(
+            f"error: CleanupFailed: {total.cleanup_failures} remote cleanup(s) failed; "
+            "they are retried on the next run",
+            err=True,
+        )
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _print_report(report: MaintenanceReport) -> None:
+    out = console()
+    verb = "would expire" if report.dry_run else "expired"
+    out.print(f"{verb} {len(report.expired_session_ids)} session(s)")
+    for session_id in report.expired_session_ids:
+        out.print(f"  {session_id}")
+    if not report.dry_run:
+        out.print(
+            f"remote uploads aborted: {report.remote_aborted}, "
+            f"objects deleted: {report.objects_deleted}, "
+            f"cleanup failures: {report.cleanup_failures}"
+        )
+
+
+# -----------------------------------------------------------------------------
+# db
+# -----------------------------------------------------------------------------
+
+
+@click.group()
+def db() -> None:
+    """The database schema (rindle's packaged Alembic migrations)."""
+
+
+@db.command()
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@_json_option
+@pass_app
+def upgrade(app: App, revision: str, as_json: bool) -> None:
+    """Apply the migrations up to REVISION (creates rindle's tables)."""
+    database = app.database()
+    before = database.schema_revision()
+    database.upgrade(revision)
+    after = database.schema_revision()
+    if as_json:
+        print_json({"before": before, "after": after, "head": database.head_revision()})
+    elif before == after:
+        console().print(f"database schema already at {after}")
+    else:
+        console().print(f"database schema upgraded: {before or 'empty'} -> {after}")
+
+
+@db.command()
+@_json_option
+@pass_app
+def current(app: App, as_json: bool) -> None:
+    """Show the applied revision and the newest one this rindle ships."""
+    database = app.database()
+    info: dict[str, Any] = {
+        "current": database.schema_revision(),
+        "head": database.head_revision(),
+        "tables": database.has_tables(),
+    }
+    if as_json:
+        print_json(info)
+    else:
+        state = "up to date" if info["current"] == info["head"] else "run `rindle db upgrade`"
+        console().print(f"current {info['current'] or 'none'}, head {info['head']} ({state})")

@@ -1,0 +1,594 @@
+"""Configuration: a TOML file (or the embedded default) turned into a ready :class:`Broker`.
+
+The file is found in this order: an explicit path, ``$RINDLE_CONFIG``,
+``./rindle.toml``; without any, the embedded default applies (SQLite and
+local storage under ``./.rindle/``, one profile ``default`` allowing
+anything, jobs run inline)::
+
+    database_url = "sqlite:///rindle.db"
+    job_mode = "inline"
+
+    [storage.files]
+    type = "local"
+    root = "./objects"
+
+    [profiles.avatars]
+    storage = "files"
+    allow_mime = ["image/png", "image/jpeg"]
+    max_bytes = "10 MB"
+
+Relative paths (a SQLite file, a local ``root``) are relative to the file's
+directory. Every mistake raises one :class:`~rindle_core.ConfigurationError`
+whose message names the file and the key (``profiles.avatars.max_bytes``).
+Storage options other than ``type`` go to the backend's factory
+(:func:`rindle_core.plugins.build_storage`); their values never appear in
+reprs or messages, since they may be credentials.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Final, get_args
+
+import attrs
+import pluggy
+from sqlalchemy.engine import make_url
+
+from ._broker import Broker, JobMode
+from ._errors import ConfigurationError, InvalidProfile, UnknownStorage
+from .db import Database
+from .plugins import build_storage, get_plugin_manager, storage_factories
+from .profiles import Profile
+from .storage import StorageAdapter
+
+__all__ = [
+    "CONFIG_ENV",
+    "CONFIG_FILENAME",
+    "DATABASE_URL_ENV",
+    "Config",
+    "StorageConfig",
+    "embedded_config",
+    "load_broker",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "parse_size",
+    "schema_problem",
+]
+
+#: Environment variable naming the configuration file.
+CONFIG_ENV: Final = "RINDLE_CONFIG"
+#: Environment variable that overrides ``database_url`` (keeps passwords out of files).
+DATABASE_URL_ENV: Final = "RINDLE_DATABASE_URL"
+#: The file looked for in the working directory.
+CONFIG_FILENAME: Final = "rindle.toml"
+#: Where the embedded default keeps its database and objects.
+EMBEDDED_DIR: Final = Path(".rindle")
+
+_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+_SIZE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+_DURATION: Final = re.compile(r"^\s*(\d+)\s*([smhd])?\s*$", re.IGNORECASE)
+_DURATION_UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+# -----------------------------------------------------------------------------
+# Value parsing
+# -----------------------------------------------------------------------------
+
+
+def parse_size(value: object) -> int:
+    """Bytes from an integer or a string such as ``"10 MB"``, ``"8MiB"``, ``"512k"``.
+
+    Decimal units are powers of 1000, ``…iB`` units powers of 1024. Raises
+    :class:`ValueError` for anything else (negative numbers included).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a size in bytes, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"a size cannot be negative, got {value}")
+        return value
+    if isinstance(value, str) and (match := _SIZE.match(value)):
+        number, unit = match.group(1), (match.group(2) or "").lower()
+        base = 1024 if unit.endswith("ib") or unit.endswith("i") else 1000
+        power = "bkmgt".find(unit[:1]) if unit else 0
+        scale = 1 if power <= 0 else base**power
+        size = float(number) * scale
+        if size != int(size):
+            raise ValueError(f"{value!r} is not a whole number of bytes")
+        return int(size)
+    raise ValueError(f'expected a size such as 10485760 or "10 MiB", got {value!r}')
+
+
+def parse_duration(value: object) -> int:
+    """Seconds from an integer or a string such as ``"90s"``, ``"15m"``, ``"24h"``, ``"7d"``."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration in seconds, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative, got {value}")
+        return value
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return int(match.group(1)) * _DURATION_UNITS[(match.group(2) or "").lower()]
+    raise ValueError(f'expected seconds or a duration such as "24h", got {value!r}')
+
+
+# -----------------------------------------------------------------------------
+# The configuration objects
+# -----------------------------------------------------------------------------
+
+
+def _as_dict(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value)
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class StorageConfig:
+    """One ``[storage.<name>]`` table: a backend type and its factory's options.
+
+    The repr lists option *names* only: values may be credentials.
+    """
+
+    name: str
+    type: str
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_as_dict)
+
+    def __repr__(self) -> str:
+        options = sorted(self.options)
+        return f"StorageConfig(name={self.name!r}, type={self.type!r}, options={options!r})"
+
+    def build(self, *, plugin_manager: pluggy.PluginManager | None = None) -> StorageAdapter:
+        """The adapter, built by the factory registered for :attr:`type`."""
+        where = f"storage.{self.name}"
+        try:
+            return build_storage(self.type, self.options, pm=plugin_manager)
+        except UnknownStorage:
+            installed = ", ".join(sorted(storage_factories(plugin_manager))) or "none"
+            hint = f"; install rindle-{self.type}" if self.type in ("s3", "gcs", "azure") else ""
+            raise ConfigurationError(
+                f"{where}.type: unknown storage type {self.type!r} (installed: {installed}{hint})"
+            ) from None
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{where}: {exc}") from None
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class Config:
+    """A validated rindle configuration.
+
+    ``source`` is the file it was read from, or ``None`` for the embedded
+    default (whose database is created and migrated automatically).
+    """
+
+    database_url: str
+    storages: Mapping[str, StorageConfig]
+    profiles: tuple[Profile, ...]
+    job_mode: JobMode = "inline"
+    job_max_attempts: int = 5
+    #: Seconds ``rindle worker`` sleeps when no job is due.
+    worker_interval: float = 2.0
+    #: Sessions ``rindle expire`` handles per batch.
+    expire_batch_size: int = 100
+    source: Path | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Config(source={self.describe_source()!r}, database={self.safe_database_url!r}, "
+            f"storages={sorted(self.storages)!r}, profiles={[p.name for p in self.profiles]!r}, "
+            f"job_mode={self.job_mode!r})"
+        )
+
+    @property
+    def embedded(self) -> bool:
+        """True for the embedded default (no configuration file)."""
+        return self.source is None
+
+    @property
+    def safe_database_url(self) -> str:
+        """The database URL with any password masked."""
+        return _mask_url(self.database_url)
+
+    def describe_source(self) -> str:
+        """The file path, or ``"embedded default"``."""
+        return str(self.source) if self.source is not None else "embedded default"
+
+    def profile(self, name: str) -> Profile:
+        """The profile called *name* (:class:`KeyError` if none)."""
+        for profile in self.profiles:
+            if profile.name == name:
+                return profile
+        raise KeyError(name)
+
+    # -- building ------------------------------------------------------------------
+
+    def database(self) -> Database:
+        """A :class:`Database` for :attr:`database_url`, schema unchecked."""
+        if self.embedded:
+            path = make_url(self.database_url).database
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return Database(self.database_url)
+        except ConfigurationError as exc:
+            raise self._error(f"database_url: {exc}") from None
+        except Exception as exc:
+            raise self._error(f"database_url: {type(exc).__name__}: {exc}") from None
+
+    def open_database(self) -> Database:
+        """A :class:`Database` whose schema is ready.
+
+        The embedded default is migrated on the spot; a configured database
+        must have been migrated with ``rindle db upgrade`` (or
+        :meth:`Database.upgrade`), else :class:`ConfigurationError` says so.
+        """
+        database = self.database()
+        if self.embedded:
+            if database.schema_revision() != database.head_revision():
+                database.upgrade()
+            return database
+        problem = schema_problem(database)
+        if problem is not None:
+            database.dispose()
+            raise ConfigurationError(f"{problem}: run `rindle db upgrade`")
+        return database
+
+    def build_storages(
+        self,
+        *,
+        plugin_manager: pluggy.PluginManager | None = None,
+        skip: Iterable[str] = (),
+    ) -> dict[str, StorageAdapter]:
+        """The adapters of the configured storages (except those in *skip*), by name."""
+        skipped = set(skip)
+        try:
+            return {
+                name: storage.build(plugin_manager=plugin_manager)
+                for name, storage in self.storages.items()
+                if name not in skipped
+            }
+        except ConfigurationError as exc:
+            raise self._error(str(exc)) from None
+
+    def build_broker(
+        self,
+        *,
+        plugin_manager: pluggy.PluginManager | None = None,
+        storages: Mapping[str, StorageAdapter] | None = None,
+        database: Database | None = None,
+    ) -> Broker:
+        """A :class:`Broker` on this configuration.
+
+        *storages* replaces configured adapters by name (e.g. a local
+        storage bound to a receiver started for the occasion); the others
+        are built by their factories. *database* defaults to
+        :meth:`open_database`.
+        """
+        pm = plugin_manager or get_plugin_manager()
+        overrides = dict(storages or {})
+        adapters = {**self.build_storages(plugin_manager=pm, skip=overrides), **overrides}
+        db = database or self.open_database()
+        return Broker(
+            db,
+            profiles=self.profiles,
+            storages=adapters,
+            plugin_manager=pm,
+            job_mode=self.job_mode,
+            job_max_attempts=self.job_max_attempts,
+        )
+
+    def _error(self, message: str) -> ConfigurationError:
+        return ConfigurationError(f"{self.describe_source()}: {message}")
+
+
+def schema_problem(database: Database) -> str | None:
+    """Why *database*'s schema is not usable by this rindle, or None if it is.
+
+    Tables created by a host app's own migrations (no rindle revision
+    recorded) are accepted.
+    """
+    if not database.has_tables():
+        return f"the database {database.engine.url.render_as_string()!r} has no rindle tables"
+    current, head = database.schema_revision(), database.head_revision()
+    if current is not None and current != head:
+        return f"the database schema is at revision {current}, this rindle needs {head}"
+    return None
+
+
+# -----------------------------------------------------------------------------
+# Loading
+# -----------------------------------------------------------------------------
+
+
+def embedded_config(directory: str | os.PathLike[str] = EMBEDDED_DIR) -> Config:
+    """The embedded default, keeping its database and objects under *directory*."""
+    base = Path(directory).absolute()
+    return Config(
+        database_url=f"sqlite:///{base / 'rindle.db'}",
+        storages={
+            "local": StorageConfig(
+                name="local", type="local", options={"root": str(base / "objects")}
+            )
+        },
+        profiles=(Profile(name="default", storage="local"),),
+        job_mode="inline",
+        source=None,
+    )
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Config:
+    """Find and load the configuration (see the module docstring for the order)."""
+    env = os.environ if environ is None else environ
+    here = Path(cwd) if cwd is not None else Path.cwd()
+    if path is not None:
+        file, origin = Path(path), "--config"
+    elif env.get(CONFIG_ENV):
+        file, origin = Path(env[CONFIG_ENV]), CONFIG_ENV
+    elif (here / CONFIG_FILENAME).is_file():
+        file, origin = here / CONFIG_FILENAME, ""
+    else:
+        return embedded_config(here / EMBEDDED_DIR)
+    if not file.is_absolute():
+        file = here / file
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        via = f" (from {origin})" if origin else ""
+        raise ConfigurationError(f"configuration file {str(file)!r}{via} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read configuration file {str(file)!r}: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{file}: invalid TOML: {exc}") from None
+    return parse_config(data, source=file, environ=env)
+
+
+def load_broker(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    plugin_manager: pluggy.PluginManager | None = None,
+) -> Broker:
+    """``load_config(path).build_broker()``: the one call an app needs."""
+    return load_config(path).build_broker(plugin_manager=plugin_manager)
+
+
+# -----------------------------------------------------------------------------
+# Validation
+# -----------------------------------------------------------------------------
+
+_TOP_KEYS: Final = (
+    "database_url",
+    "job_mode",
+    "job_max_attempts",
+    "worker_interval",
+    "expire_batch_size",
+    "storage",
+    "profiles",
+)
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _string_list(value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    return value
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _positive_duration(value: object) -> int:
+    seconds = parse_duration(value)
+    if seconds < 1:
+        raise ValueError("must be at least 1 second")
+    return seconds
+
+
+def _positive_size(value: object) -> int:
+    size = parse_size(value)
+    if size < 1:
+        raise ValueError("must be at least 1 byte")
+    return size
+
+
+#: Profile keys and how each TOML value is converted to the Profile field.
+_PROFILE_KEYS: Final[Mapping[str, Callable[[object], object]]] = {
+    "storage": _string,
+    "allow_mime": _string_list,
+    "allow_extensions": _string_list,
+    "max_bytes": parse_size,
+    "min_bytes": parse_size,
+    "session_ttl": _positive_duration,
+    "url_ttl": _positive_duration,
+    "part_size": _positive_size,
+    "key_prefix": _string,
+    "require_type_match": _bool,
+}
+
+
+class _Checker:
+    """Collects the file name so every message names file and key."""
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+
+    def error(self, key: str, message: str) -> ConfigurationError:
+        return ConfigurationError(f"{self.source}: {key}: {message}")
+
+    def unknown(
+        self, prefix: str, key: str, known: tuple[str, ...] | list[str]
+    ) -> ConfigurationError:
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return self.error(f"{prefix}{key}", f"unknown key{hint}")
+
+    def table(self, key: str, value: object) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(key, f"expected a table, got {type(value).__name__}")
+        return value
+
+    def convert(self, key: str, value: object, convert: Callable[[object], Any]) -> Any:
+        try:
+            return convert(value)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
+
+
+def parse_config(
+    data: Mapping[str, Any],
+    *,
+    source: str | os.PathLike[str] = CONFIG_FILENAME,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Validate parsed TOML *data* (from the file *source*) into a :class:`Config`."""
+    env = os.environ if environ is None else environ
+    file = Path(source)
+    base = file.parent
+    check = _Checker(file)
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise check.unknown("", key, _TOP_KEYS)
+
+    database_url = env.get(DATABASE_URL_ENV) or data.get("database_url")
+    if database_url is None:
+        raise check.error("database_url", 'missing (e.g. database_url = "sqlite:///rindle.db")')
+    database_url = check.convert("database_url", database_url, _string)
+    try:
+        database_url = _resolve_sqlite(database_url, base)
+    except ConfigurationError as exc:
+        raise check.error("database_url", str(exc)) from None
+
+    job_mode = data.get("job_mode", "inline")
+    if job_mode not in get_args(JobMode):
+        raise check.error("job_mode", f"must be 'inline' or 'worker', got {job_mode!r}")
+    max_attempts = data.get("job_max_attempts", 5)
+    if (
+        isinstance(max_attempts, bool)
+        or not isinstance(max_attempts, int)
+        or not 1 <= max_attempts <= 100
+    ):
+        raise check.error(
+            "job_max_attempts", f"must be an integer from 1 to 100, got {max_attempts!r}"
+        )
+    interval = data.get("worker_interval", 2.0)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+        raise check.error(
+            "worker_interval", f"must be a positive number of seconds, got {interval!r}"
+        )
+    batch = data.get("expire_batch_size", 100)
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:
+        raise check.error("expire_batch_size", f"must be an integer from 1 to 10000, got {batch!r}")
+
+    storages = _parse_storages(check, data.get("storage"), base)
+    profiles = _parse_profiles(check, data.get("profiles"), storages)
+    return Config(
+        database_url=database_url,
+        storages=storages,
+        profiles=profiles,
+        job_mode=job_mode,
+        job_max_attempts=max_attempts,
+        worker_interval=float(interval),
+        expire_batch_size=batch,
+        source=file,
+    )
+
+
+def _parse_storages(check: _Checker, raw: object, base: Path) -> dict[str, StorageConfig]:
+    if raw is None:
+        raise check.error(
+            "storage", 'missing: add at least one [storage.<name>] table with a "type"'
+        )
+    tables = check.table("storage", raw)
+    if not tables:
+        raise check.error("storage", 'empty: add at least one [storage.<name>] table with a "type"')
+    storages: dict[str, StorageConfig] = {}
+    for name, value in tables.items():
+        key = f"storage.{name}"
+        if not _NAME.match(name):
+            raise check.error(key, "a storage name is 1-63 chars of a-z, 0-9, '_', '.', '-'")
+        options = dict(check.table(key, value))
+        if "type" not in options:
+            raise check.error(f"{key}.type", 'missing (the backend type, e.g. "local" or "s3")')
+        backend = check.convert(f"{key}.type", options.pop("type"), _string)
+        if backend == "local" and "root" in options:
+            root = check.convert(f"{key}.root", options["root"], _string)
+            options["root"] = str((base / Path(root).expanduser()).absolute())
+        storages[name] = StorageConfig(name=name, type=backend, options=options)
+    return storages
+
+
+def _parse_profiles(
+    check: _Checker, raw: object, storages: Mapping[str, StorageConfig]
+) -> tuple[Profile, ...]:
+    if raw is None:
+        raise check.error("profiles", "missing: add at least one [profiles.<name>] table")
+    tables = check.table("profiles", raw)
+    if not tables:
+        raise check.error("profiles", "empty: add at least one [profiles.<name>] table")
+    profiles: list[Profile] = []
+    for name, value in tables.items():
+        key = f"profiles.{name}"
+        fields: dict[str, Any] = {}
+        for option, setting in check.table(key, value).items():
+            if option not in _PROFILE_KEYS:
+                raise check.unknown(f"{key}.", option, list(_PROFILE_KEYS))
+            fields[option] = check.convert(f"{key}.{option}", setting, _PROFILE_KEYS[option])
+        if "storage" not in fields:
+            if len(storages) != 1:
+                raise check.error(
+                    f"{key}.storage", f"missing: name one of {', '.join(sorted(storages))}"
+                )
+            fields["storage"] = next(iter(storages))
+        if fields["storage"] not in storages:
+            raise check.error(
+                f"{key}.storage",
+                f"no storage named {fields['storage']!r} "
+                f"(configured: {', '.join(sorted(storages))})",
+            )
+        try:
+            profiles.append(Profile(name=name, **fields))
+        except InvalidProfile as exc:
+            raise check.error(key, str(exc)) from None
+    return tuple(profiles)
+
+
+def _resolve_sqlite(url: str, base: Path) -> str:
+    """Make a relative SQLite path relative to *base*; other URLs pass unchanged."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise ConfigurationError("not a valid SQLAlchemy URL (e.g. sqlite:///rindle.db)") from None
+    if parsed.get_backend_name() != "sqlite":
+        return url
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return url
+    path = Path(database).expanduser()
+    if path.is_absolute():
+        return url
+    return parsed.set(database=str((base / path).absolute())).render_as_string(hide_password=False)
+
+
+def _mask_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<invalid URL>"
