@@ -61,7 +61,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the four packages."""
-    _install_packages(session, "mypy>=1.10", "boto3-stubs[s3]")
+    _install_packages(session, "mypy>=1.10", "pytest>=8")
     session.run(
         "mypy",
         "--strict",

@@ -569,3 +569,38 @@ def test_concurrent_verifies_on_sqlite_complete_once(
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(verify, range(8))) == {"completed"}
     assert counts(broker)[2] == 1
+
+
+class VirusScanner:
+    @hookimpl
+    def rindle_inspect_upload(self, asset: Any, head: Any, sample: bytes) -> str | None:
+        return "virus_found: EICAR" if b"EICAR" in sample else None
+
+
+def test_inspect_hooks_can_quarantine(
+    make_broker: Callable[..., Broker], memory: MemoryStorage, pm: Any
+) -> None:
+    pm.register(VirusScanner())
+    broker = make_broker()
+    clean = broker.verify_completion(upload_png(broker, memory))
+    assert clean.asset.state is AssetState.AVAILABLE
+    infected = broker.verify_completion(upload_png(broker, memory, data=PNG + b"EICAR"))
+    assert infected.asset.state is AssetState.QUARANTINED
+    assert infected.asset.quarantine_reason == "virus_found: EICAR"
+
+
+def test_promotion_reads_only_the_first_bytes(broker: Broker, memory: MemoryStorage) -> None:
+    big = PNG + bytes(200_000)
+    result = broker.verify_completion(upload_png(broker, memory, data=big))
+    assert result.asset.state is AssetState.AVAILABLE
+    assert "read_range" in memory.calls  # a ranged read, never a full download
+
+
+def test_sql_errors_do_not_quote_parameters(broker: Broker, memory: MemoryStorage) -> None:
+    started = broker.initiate_resumable_session("any", filename="v", content_type="text/plain")
+    uri = started.resumable.session_uri
+    with pytest.raises(sa.exc.IntegrityError) as info, broker.database.transaction() as conn:
+        conn.execute(
+            sa.insert(SessionRow.__table__).values(id=started.session.id, session_uri=uri)
+        )
+    assert uri not in str(info.value)

@@ -27,7 +27,14 @@ from rindle_core.storage import redact_url, utcnow
 
 from ._endpoint import BucketEndpoint, resolve_bucket_endpoint
 from ._errors import error_code, http_status, s3_errors
-from ._signer import MAX_EXPIRES, SigV4Presigner, SnapshotCache, StaticCredentials, object_url
+from ._signer import (
+    MAX_EXPIRES,
+    CredentialSource,
+    SigV4Presigner,
+    SnapshotCache,
+    StaticCredentials,
+    object_url,
+)
 
 __all__ = ["S3_PART_LIMITS", "AddressingStyle", "S3Storage"]
 
@@ -180,9 +187,11 @@ class S3Storage:
         source: Any
         if type(credentials) is BotoCredentials:  # fixed: snapshot once
             frozen = credentials.get_frozen_credentials()
+            if not frozen.access_key or not frozen.secret_key:
+                raise ConfigurationError("the AWS credentials lack an access key or secret key")
             source = StaticCredentials(frozen.access_key, frozen.secret_key, frozen.token)
         else:  # refreshable (STS, SSO, instance roles): a snapshot at most 5 s old
-            source = SnapshotCache(credentials.get_frozen_credentials)
+            source = SnapshotCache(cast(CredentialSource, credentials.get_frozen_credentials))
         self._presigner = SigV4Presigner(
             source,
             region=self._endpoint.signing_region,
