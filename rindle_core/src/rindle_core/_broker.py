@@ -367,7 +367,7 @@ class Broker:
         session = self._get_session(session_id, "multipart")
         _, storage = self._resolve(session.profile)
         upload_id, _ = _multipart_of(session)
-        if session.state is SessionState.COMPLETED or is_terminal(session.state):
+        if is_terminal(session.state):  # the remote upload is gone: the ledger remembers
             with self.database.read() as conn:
                 parts = load_parts(conn, session.id)
         else:

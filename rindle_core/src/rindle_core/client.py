@@ -10,7 +10,6 @@ small chunks, so memory stays flat whatever the file size.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -282,7 +281,3 @@ def _error_code(body: str) -> str:
     match = re.search(r"<Code>([A-Za-z0-9]{1,64})</Code>", body)
     return match.group(1) if match else ""
 
-
-def file_size(path: Path | str) -> int:
-    """Size of *path* in bytes."""
-    return os.stat(path).st_size
