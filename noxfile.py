@@ -1,7 +1,7 @@
 """Development sessions: tests, lint, typecheck, docs, bench, demo.
 
-    nox -s tests        # installs everything the tests need, runs the whole suite
-    nox -s demo         # the whole lifecycle on embedded defaults
+nox -s tests        # installs everything the tests need, runs the whole suite
+nox -s demo         # the whole lifecycle on embedded defaults
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def lint(session: nox.Session) -> None:
     """ruff: lint and format check."""
     session.install("ruff>=0.6")
     targets = ["rindle_core", "rindle_s3", "rindle_gcs", "rindle_azure", "tests", "benchmarks"]
-    session.run("ruff", "check", *targets)
+    session.run("ruff", "check", *targets, "noxfile.py")
+    session.run("ruff", "format", "--check", *targets, "noxfile.py")
 
 
 @nox.session
@@ -65,10 +66,14 @@ def typecheck(session: nox.Session) -> None:
     session.run(
         "mypy",
         "--strict",
-        "-p", "rindle_core",
-        "-p", "rindle_s3",
-        "-p", "rindle_gcs",
-        "-p", "rindle_azure",
+        "-p",
+        "rindle_core",
+        "-p",
+        "rindle_s3",
+        "-p",
+        "rindle_gcs",
+        "-p",
+        "rindle_azure",
     )
 
 

@@ -600,7 +600,5 @@ def test_sql_errors_do_not_quote_parameters(broker: Broker, memory: MemoryStorag
     started = broker.initiate_resumable_session("any", filename="v", content_type="text/plain")
     uri = started.resumable.session_uri
     with pytest.raises(sa.exc.IntegrityError) as info, broker.database.transaction() as conn:
-        conn.execute(
-            sa.insert(SessionRow.__table__).values(id=started.session.id, session_uri=uri)
-        )
+        conn.execute(sa.insert(SessionRow.__table__).values(id=started.session.id, session_uri=uri))
     assert uri not in str(info.value)

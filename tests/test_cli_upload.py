@@ -275,9 +275,11 @@ def test_the_progress_bar_counts_every_byte(
     monkeypatch.setattr(
         _upload,
         "console",
-        lambda stderr=False: Console(file=terminal, force_terminal=True, width=100)
-        if stderr
-        else Console(file=io.StringIO()),
+        lambda stderr=False: (
+            Console(file=terminal, force_terminal=True, width=100)
+            if stderr
+            else Console(file=io.StringIO())
+        ),
     )
     totals: list[tuple[float, float | None]] = []
     original_stop = Progress.stop

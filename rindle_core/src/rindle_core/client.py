@@ -42,8 +42,7 @@ class _RedactSignedUrls(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if _SENDING.get() and isinstance(record.args, tuple):
             record.args = tuple(
-                redact_url(str(arg)) if isinstance(arg, httpx.URL) else arg
-                for arg in record.args
+                redact_url(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
             )
         return True
 
@@ -280,4 +279,3 @@ def _committed(response: httpx.Response) -> int:
 def _error_code(body: str) -> str:
     match = re.search(r"<Code>([A-Za-z0-9]{1,64})</Code>", body)
     return match.group(1) if match else ""
-
