@@ -602,3 +602,97 @@ def test_sql_errors_do_not_quote_parameters(broker: Broker, memory: MemoryStorag
     with pytest.raises(sa.exc.IntegrityError) as info, broker.database.transaction() as conn:
         conn.execute(sa.insert(SessionRow.__table__).values(id=started.session.id, session_uri=uri))
     assert uri not in str(info.value)
+
+
+# -- review findings: robustness of maintenance, status and arguments -----------------
+
+
+def test_a_row_of_a_removed_profile_never_blocks_maintenance(
+    make_broker: Callable[..., Broker], memory: MemoryStorage
+) -> None:
+    now = [dt.datetime(2030, 1, 1, tzinfo=dt.UTC)]
+    old = make_broker(
+        clock=lambda: now[0],
+        profiles=[Profile(name="old", storage="mem"), Profile(name="any", storage="mem")],
+    )
+    gone = old.initiate_session("old", filename="a", content_type="text/plain")
+    kept = start_multipart(old)
+    now[0] += dt.timedelta(days=2)
+    new = make_broker(clock=lambda: now[0])  # "old" was removed from the configuration
+    first = new.expire_sessions()
+    assert set(first.expired_session_ids) == {gone.id, kept.session.id}
+    assert first.cleanup_failures == 1
+    assert kept.multipart.upload_id not in memory.uploads  # the others were cleaned up
+    assert new.expire_sessions().cleanup_failures == 1  # still pending, still not blocking
+
+
+def test_promotion_quarantines_an_asset_of_a_removed_profile(
+    make_broker: Callable[..., Broker], memory: MemoryStorage
+) -> None:
+    old = make_broker(
+        job_mode="worker",
+        profiles=[Profile(name="old", storage="mem"), Profile(name="any", storage="mem")],
+    )
+    session = old.initiate_session("old", filename="a.txt", content_type="text/plain")
+    old.sign_url(session.id)
+    memory.client_put(session.upload_key, b"hello", "text/plain")
+    old.verify_completion(session.id)
+    new = make_broker(job_mode="worker")
+    assert [o.result for o in new.run_jobs()] == ["succeeded"]
+    asset = new.get_asset(session.asset_id)
+    assert asset.state is AssetState.QUARANTINED
+    assert asset.quarantine_reason == "unknown_profile: old"
+
+
+@pytest.mark.parametrize("prefix", ["..", "a/../b", "./x", "a//b", "/abs"])
+def test_key_prefix_cannot_escape(prefix: str) -> None:
+    from rindle_core import InvalidProfile
+
+    with pytest.raises(InvalidProfile):
+        Profile(name="p", key_prefix=prefix)
+
+
+def test_sizes_beyond_64_bits_are_refused(broker: Broker) -> None:
+    before = counts(broker)
+    with pytest.raises(InvalidArgument):
+        broker.initiate_session("any", filename="a", content_type="text/plain", size=2**63)
+    assert counts(broker) == before
+
+
+@pytest.mark.parametrize("bad", [0, -1, "x", True])
+def test_maintenance_and_listing_arguments_are_typed(broker: Broker, bad: Any) -> None:
+    with pytest.raises(InvalidArgument):
+        broker.expire_sessions(batch_size=bad)
+    with pytest.raises(InvalidArgument):
+        broker.list_sessions(limit=bad)
+
+
+def test_expired_resumable_session_keeps_its_offset_and_cancel_is_a_no_op(
+    make_broker: Callable[..., Broker], memory: MemoryStorage
+) -> None:
+    now = [dt.datetime(2030, 1, 1, tzinfo=dt.UTC)]
+    broker = make_broker(clock=lambda: now[0])
+    started = broker.initiate_resumable_session(
+        "any", filename="v", content_type="text/plain", size=10
+    )
+    memory.resumable[started.resumable.session_uri] += b"abcd"
+    assert broker.resumable_session_status(started.session.id).committed_bytes == 4
+    now[0] += dt.timedelta(days=8)
+    report = broker.expire_sessions()
+    assert report.expired_session_ids == (started.session.id,)
+    assert started.resumable.session_uri not in memory.resumable  # remote session cancelled
+    status = broker.resumable_session_status(started.session.id)
+    assert (status.state, status.committed_bytes) == ("expired", 4)
+    cancelled = broker.cancel_resumable_session(started.session.id)
+    assert cancelled.state is SessionState.EXPIRED
+
+
+def test_completion_forgets_the_session_uri(broker: Broker, memory: MemoryStorage) -> None:
+    started = broker.initiate_resumable_session(
+        "any", filename="v.txt", content_type="text/plain", size=5
+    )
+    memory.client_put(started.session.upload_key, b"hello", "text/plain")
+    result = broker.verify_completion(started.session.id)
+    assert result.session.session_uri is None
+    status = broker.resumable_session_status(started.session.id)
+    assert (status.state, status.committed_bytes) == ("complete", 5)

@@ -137,6 +137,16 @@ class BrokerModel(RuleBasedStateMachine):
                 self.broker.sign_url(session_id)
             self.now = saved
 
+    @rule(session_id=sessions)
+    def verify_after_deadline_is_refused(self, session_id: str) -> None:
+        m = self.model[session_id]
+        if m["state"] == "signed":
+            saved = self.now
+            self.now += dt.timedelta(hours=2)
+            with pytest.raises(SessionExpired):
+                self.broker.verify_completion(session_id)
+            self.now = saved
+
     @rule()
     def run_jobs(self) -> None:
         self.broker.run_jobs()

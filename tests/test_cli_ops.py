@@ -385,3 +385,20 @@ def test_expire_exits_1_when_a_remote_cleanup_fails(
     retried = json.loads(run("expire", "--json").stdout)
     assert (retried["expired_session_ids"], retried["cleanup_failures"]) == ([], 0)
     assert retried["objects_deleted"] == 1
+
+
+def test_worker_retry_failed_requeues_jobs_that_gave_up(run: Run, configured: Path) -> None:
+    from rindle_core import JobRunner
+    from rindle_core.jobs import enqueue
+
+    run("db", "upgrade")
+    db = load_config(configured, environ={}).open_database()
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    with db.transaction() as conn:
+        enqueue(conn, kind="mystery", payload={}, dedupe_key="m", now=past, max_attempts=1)
+    JobRunner(db, {}).run_due()  # no handler: the job fails for good
+    assert JobRunner(db, {}).list()[0].state.value == "failed"
+    result = run("worker", "--once", "--retry-failed", "--json")
+    assert "1 failed job(s) re-queued" in result.stderr
+    outcomes = json.loads(result.stdout)["outcomes"]
+    assert [o["kind"] for o in outcomes] == ["mystery"]  # it ran again

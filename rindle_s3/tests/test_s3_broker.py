@@ -273,3 +273,19 @@ def test_expiry_aborts_the_remote_upload(
     assert remote_uploads(admin_client, storage.bucket) == []
     with pytest.raises(StorageNotFound):
         storage.list_parts(info.upload_key, info.upload_id)
+
+
+def test_a_failed_database_write_aborts_the_remote_upload(
+    broker: Broker, admin_client: Any, storage: S3Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy as sa
+
+    def database_down(*args: Any, **kwargs: Any) -> Any:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(broker, "_insert", database_down)
+    with pytest.raises(sa.exc.OperationalError):
+        broker.initiate_multipart_session(
+            "docs", filename="x.pdf", content_type="application/pdf", size=6 * MIB
+        )
+    assert remote_uploads(admin_client, storage.bucket) == []

@@ -112,7 +112,7 @@ class Broker:
         storages: Mapping[str, StorageAdapter],
         plugin_manager: pluggy.PluginManager | None = None,
         job_mode: JobMode = "worker",
-        job_max_attempts: int = 5,
+        job_max_attempts: int = 10,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.database = database
@@ -239,6 +239,7 @@ class Broker:
                     now,
                     verified_at=now,
                     committed_bytes=head.size,
+                    session_uri=None,
                 )
                 completed = self._reload(conn, session.id)
                 events.append(session_event(completed, "verifying", "completed"))
@@ -486,19 +487,27 @@ class Broker:
         session = self._get_session(session_id)
         prof, storage = self._resolve(session.profile)
         self._require(storage, Capability.RESUMABLE_STATUS, prof)
-        if session.upload_strategy == "resumable":
-            if not session.session_uri:
-                state: Literal["in_progress", "complete", "expired"] = (
-                    "complete" if session.state is SessionState.COMPLETED else "expired"
-                )
-                return ResumableStatusResult(session, session.committed_bytes, state)
+        if session.upload_strategy not in ("resumable", "multipart"):
+            raise UploadUnsupported(Capability.RESUMABLE_STATUS, storage=session.storage)
+        if is_terminal(session.state) or (
+            session.upload_strategy == "resumable" and not session.session_uri
+        ):
+            # Nothing remote to ask: report the offset last seen, kept for operators.
+            done = session.state is SessionState.COMPLETED
+            return ResumableStatusResult(
+                session, session.committed_bytes, "complete" if done else "expired"
+            )
+        state: Literal["in_progress", "complete", "expired"]
+        if session.upload_strategy == "resumable" and session.session_uri:
             status = storage.resumable_status(session.upload_key, session.session_uri)
             committed, state = status.committed_bytes, status.state
-        elif session.upload_strategy == "multipart" and session.multipart_upload_id:
-            parts = storage.list_parts(session.upload_key, session.multipart_upload_id)
-            committed, state = sum(p.size or 0 for p in parts), "in_progress"
         else:
-            raise UploadUnsupported(Capability.RESUMABLE_STATUS, storage=session.storage)
+            upload_id, _ = _multipart_of(session)
+            parts = storage.list_parts(session.upload_key, upload_id)
+            committed, state = sum(p.size or 0 for p in parts), "in_progress"
+        if state == "expired":
+            # An expired remote session reports nothing useful: keep the last offset.
+            return ResumableStatusResult(session, session.committed_bytes, state)
         with self.database.transaction() as conn:
             update_session_fields(conn, session.id, self._clock(), committed_bytes=committed)
         return ResumableStatusResult(self._get_session(session_id), committed, state)
@@ -506,11 +515,13 @@ class Broker:
     def cancel_resumable_session(self, session_id: str) -> UploadSession:
         """Cancel a resumable session: ``→ aborted``, then the remote session is cancelled.
 
-        Cancelling an already aborted session returns it unchanged.
+        Cancelling an already aborted or expired session returns it unchanged.
         """
         session = self._get_session(session_id, "resumable")
         _, storage = self._resolve(session.profile)
         self._require(storage, Capability.RESUMABLE_UPLOAD, None)
+        if session.state in (SessionState.ABORTED, SessionState.EXPIRED):
+            return session  # already cancelled, or expired by maintenance
         return self.abort_session(session_id)
 
     # =========================================================================
@@ -566,6 +577,8 @@ class Broker:
         limit: int = 100,
     ) -> list[UploadSession]:
         """Sessions, newest first, optionally filtered."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise InvalidArgument("limit must be an integer in 1..10000")
         query = select(_sessions).order_by(_sessions.c.created_at.desc()).limit(limit)
         if state is not None:
             try:

@@ -34,6 +34,8 @@ __all__ = [
     "storage_key",
 ]
 
+#: Sizes are stored as signed 64-bit integers.
+MAX_SIZE: Final = 2**63 - 1
 _ID_RE: Final = re.compile(r"^[0-9a-f]{32}$")
 _MIME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 _EXT_RE: Final = re.compile(r"^[a-z0-9]{1,16}$")
@@ -88,8 +90,8 @@ def check_declared_upload(
 ) -> None:
     """Refuse at the door what the profile forbids (PolicyViolation)."""
     if size is not None:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise InvalidArgument(f"size must be a non-negative integer, got {size!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_SIZE:
+            raise InvalidArgument(f"size must be an integer in 0..2**63-1, got {size!r}")
         if profile.max_bytes is not None and size > profile.max_bytes:
             raise PolicyViolation("max_bytes_exceeded", f"{size} > {profile.max_bytes}")
         if size < profile.min_bytes:

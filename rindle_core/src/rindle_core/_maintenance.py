@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from ._errors import StorageError, StorageNotFound
+from ._errors import InvalidArgument, RindleError, StorageNotFound
 from ._telemetry import Event, Telemetry, asset_event, maintenance_event, session_event
 from .db import Database, sessions_table
 from .db._repo import (
@@ -86,6 +86,31 @@ class Maintenance:
         Returns ``(remote_aborted, objects_deleted, ok)``; storage I/O runs
         outside any transaction, and the row is marked done only on success.
         """
+        done = {"abort": 0, "delete": 0}
+        try:
+            for name, step in self._cleanup_steps(session):
+                try:
+                    step()
+                except StorageNotFound:
+                    continue  # already gone: what cleanup wanted, but nothing was done
+                done[name] = 1
+        except (RindleError, NotImplementedError) as exc:
+            # A storage error, an adapter refusing the key, or a profile that no
+            # longer exists: keep the row pending, count it, go on with the rest.
+            self._telemetry.log(
+                "rindle.maintenance.cleanup_failed",
+                session_id=session.id,
+                error=type(exc).__name__,
+            )
+            return done["abort"], done["delete"], False
+        aborted, deleted = done["abort"], done["delete"]
+        with self._db.transaction() as conn:
+            update_session_fields(
+                conn, session.id, self._clock(), remote_cleanup="done", session_uri=None
+            )
+        return aborted, deleted, True
+
+    def _cleanup_steps(self, session: UploadSession) -> list[tuple[str, Callable[[], None]]]:
         storage = self._storage_for(session.profile)
         steps: list[tuple[str, Callable[[], None]]] = []
         if session.upload_strategy == "multipart" and session.multipart_upload_id:
@@ -96,34 +121,14 @@ class Maintenance:
             steps.append(("abort", lambda: storage.cancel_resumable(session.upload_key, uri)))
         if Capability.DELETE in storage.capabilities:
             steps.append(("delete", lambda: storage.delete(session.upload_key)))
-        done = {"abort": 0, "delete": 0}
-        for name, step in steps:
-            try:
-                step()
-            except StorageNotFound:
-                pass  # already gone: that is what cleanup wanted
-            except StorageError as exc:
-                self._telemetry.log(
-                    "rindle.maintenance.cleanup_failed",
-                    session_id=session.id,
-                    step=name,
-                    error=type(exc).__name__,
-                )
-                return done["abort"], done["delete"], False
-            done[name] = 1
-        aborted, deleted = done["abort"], done["delete"]
-        with self._db.transaction() as conn:
-            update_session_fields(
-                conn, session.id, self._clock(), remote_cleanup="done", session_uri=None
-            )
-        return aborted, deleted, True
+        return steps
 
     def expire(
         self, *, now: dt.datetime | None = None, batch_size: int = 100, dry_run: bool = False
     ) -> MaintenanceReport:
         """Expire up to *batch_size* sessions past their deadline, then clean up."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be positive")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidArgument("batch_size must be a positive integer")
         now = now or self._clock()
         query = (
             select(_sessions)

@@ -144,6 +144,8 @@ class Promoter:
 
     def _analyze(self, asset: Asset) -> Asset:
         profile = self._profiles.get(asset.profile)
+        if profile is None:
+            return self._quarantine(asset, f"unknown_profile: {asset.profile}", None, None)
         storage = self._storage_for(asset.profile)
         try:
             head = storage.head(asset.storage_key)
@@ -154,18 +156,14 @@ class Promoter:
             return self._quarantine(asset, "object_missing", None, None)
         # StorageUnavailable and other storage errors propagate: the job retries.
         detected = detect_type(sample)
-        reason: str | None
-        if profile is None:
-            reason = f"unknown_profile: {asset.profile}"
-        else:
-            reason = policy_violation(
-                profile,
-                filename=asset.filename,
-                declared=asset.declared_content_type,
-                detected=detected,
-                head=head,
-                declared_size=_declared_size(asset),
-            )
+        reason = policy_violation(
+            profile,
+            filename=asset.filename,
+            declared=asset.declared_content_type,
+            detected=detected,
+            head=head,
+            declared_size=_declared_size(asset),
+        )
         if reason is None:
             for hook_reason in self._pm.hook.rindle_inspect_upload(
                 asset=asset, head=head, sample=sample

@@ -247,6 +247,11 @@ class JobRunner:
                 conn, job_id, JobState.FAILED, JobState.PENDING, now, attempts=0, run_at=now
             )
 
+    def retry_all_failed(self, limit: int = 10_000) -> int:
+        """Re-queue up to *limit* failed jobs; returns how many were re-queued."""
+        failed = self.list(state=JobState.FAILED, limit=limit)
+        return sum(self.retry_failed(job.id) for job in failed)
+
     def get(self, job_id: str) -> Job | None:
         """The job's current snapshot."""
         with self._db.read() as conn:

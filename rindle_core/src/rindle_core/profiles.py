@@ -95,7 +95,10 @@ class Profile:
             raise InvalidProfile(f"profile {self.name!r}: TTLs are capped at 7 days")
         if self.max_bytes is not None and self.max_bytes < self.min_bytes:
             raise InvalidProfile(f"profile {self.name!r}: max_bytes is below min_bytes")
-        if self.key_prefix and not _PREFIX.match(self.key_prefix):
+        if self.key_prefix and (
+            not _PREFIX.match(self.key_prefix)
+            or any(part in (".", "..") for part in self.key_prefix.split("/"))
+        ):
             raise InvalidProfile(
                 f"profile {self.name!r}: key_prefix {self.key_prefix!r} is invalid"
             )

@@ -51,16 +51,28 @@ _MAX_BATCHES = 1000
     help="Jobs run per pass.",
 )
 @click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="First put jobs that exhausted their attempts back in the queue.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="JSON: one object (--once) or one line per job."
 )
 @pass_app
-def worker(app: App, once: bool, interval: float | None, limit: int, as_json: bool) -> None:
+def worker(
+    app: App, once: bool, interval: float | None, limit: int, retry_failed: bool, as_json: bool
+) -> None:
     """Run due jobs (promotion): once, or in a loop until Ctrl-C / SIGTERM.
 
     A pass that fails (the database is down, say) is logged and retried
-    after the interval; with `--once` it fails the command.
+    after the interval; with `--once` it fails the command. After an outage
+    longer than the retry budget, `--retry-failed` re-queues the jobs that
+    gave up (promotion is idempotent, so this is always safe).
     """
     broker = app.broker()
+    if retry_failed:
+        requeued = broker.jobs.retry_all_failed()
+        console(stderr=True).print(f"{requeued} failed job(s) re-queued")  # stdout stays JSON
     pause = interval if interval is not None else app.config().worker_interval
     out = console()
     if once:

@@ -24,7 +24,10 @@ class Database:
     """rindle's handle on the host app's database.
 
     Pass a URL (``sqlite:///rindle.db``, ``postgresql+psycopg://…``) or an
-    existing :class:`~sqlalchemy.Engine` to share the app's pool. SQLite gets
+    existing :class:`~sqlalchemy.Engine` to share the app's pool. Engines
+    rindle creates hide statement parameters from error messages (a session
+    URI is a bearer secret); give a shared engine ``hide_parameters=True``
+    too. SQLite gets
     WAL mode, foreign keys and a busy timeout so that threads can share it.
     """
 
