@@ -123,3 +123,18 @@ def test_run_job_runs_only_that_job(sqlite_db: Database) -> None:
     assert outcome is not None and outcome.job_id == first
     assert len(ran) == 1
     assert runner.run_job(first) is None  # already done
+
+
+def test_a_worker_whose_lease_ran_out_reports_the_job_lost(sqlite_db: Database) -> None:
+    clock = Clock()
+    job_id = add_job(sqlite_db)
+    other = JobRunner(sqlite_db, {"work": lambda job: None}, clock=clock, lease=60)
+
+    def slow(job: Any) -> None:
+        clock.advance(61)  # the lease runs out while this handler works...
+        assert other.run_due()[0].result == "succeeded"  # ...and another worker takes over
+
+    (outcome,) = JobRunner(sqlite_db, {"work": slow}, clock=clock, lease=60).run_due()
+    assert outcome.result == "lost"
+    job = other.get(job_id)
+    assert job is not None and job.state is JobState.SUCCEEDED and job.attempts == 2

@@ -7,8 +7,10 @@ through the ``rindle`` entry-point group::
     s3 = "rindle_s3"
 
 Observer hooks are called **after** the database transaction that made the
-change has committed; an observer's exception is logged, never propagated
-into the upload path.
+change has committed. Each implementation is called on its own: an
+observer's exception is logged, never propagated into the upload path, and
+never keeps the other observers from being called (so observers are plain
+hook implementations; ``wrapper``/``hookwrapper`` do not apply to them).
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ __all__ = ["JobOutcome", "JobRunner", "PermanentJobError", "enqueue"]
 _jobs = jobs_table
 
 Handler = Callable[[Job], None]
+#: ``lost``: the lease ran out mid-run and another worker took the job over.
+Result = Literal["succeeded", "retry", "failed", "lost"]
 
 
 class PermanentJobError(RindleError):
@@ -45,7 +47,7 @@ class JobOutcome:
 
     job_id: str
     kind: str
-    result: Literal["succeeded", "retry", "failed"]
+    result: Result
     attempts: int
     error: str | None = None
 
@@ -198,34 +200,26 @@ class JobRunner:
 
     def _record(self, job: Job, error: BaseException | None) -> JobOutcome:
         now = self._clock()
-        owned = _jobs.c.locked_by == self.worker_id
+        result: Result
+        message = None if error is None else _describe(error)
+        run_at = job.run_at
+        if error is None:
+            target, result = JobState.SUCCEEDED, "succeeded"
+        elif not isinstance(error, PermanentJobError) and job.attempts < job.max_attempts:
+            delay = min(self._backoff_max, self._backoff_base * 2 ** (job.attempts - 1))
+            target, result = JobState.PENDING, "retry"
+            run_at = now + dt.timedelta(seconds=delay)
+        else:
+            target, result = JobState.FAILED, "failed"
+        transition(JobState.RUNNING, target)
         with self._db.transaction() as conn:
-            if error is None:
-                transition(JobState.RUNNING, JobState.SUCCEEDED)
-                conn.execute(
-                    update(_jobs)
-                    .where(_jobs.c.id == job.id, _jobs.c.state == JobState.RUNNING.value, owned)
-                    .values(
-                        state=JobState.SUCCEEDED.value,
-                        locked_by=None,
-                        locked_until=None,
-                        last_error=None,
-                        updated_at=now,
-                    )
-                )
-                return JobOutcome(job.id, job.kind, "succeeded", job.attempts)
-            message = _describe(error)
-            permanent = isinstance(error, PermanentJobError)
-            if not permanent and job.attempts < job.max_attempts:
-                delay = min(self._backoff_max, self._backoff_base * 2 ** (job.attempts - 1))
-                target, result = JobState.PENDING, "retry"
-                run_at = now + dt.timedelta(seconds=delay)
-            else:
-                target, result, run_at = JobState.FAILED, "failed", job.run_at
-            transition(JobState.RUNNING, target)
-            conn.execute(
+            written = conn.execute(
                 update(_jobs)
-                .where(_jobs.c.id == job.id, _jobs.c.state == JobState.RUNNING.value, owned)
+                .where(
+                    _jobs.c.id == job.id,
+                    _jobs.c.state == JobState.RUNNING.value,
+                    _jobs.c.locked_by == self.worker_id,
+                )
                 .values(
                     state=target.value,
                     run_at=run_at,
@@ -234,8 +228,12 @@ class JobRunner:
                     last_error=message,
                     updated_at=now,
                 )
-            )
-        return JobOutcome(job.id, job.kind, result, job.attempts, message)  # type: ignore[arg-type]
+            ).rowcount
+        if written != 1:
+            # The lease ran out while the handler ran and another worker claimed
+            # the job: its outcome is that worker's to record.
+            result = "lost"
+        return JobOutcome(job.id, job.kind, result, job.attempts, message)
 
     # -- operations ---------------------------------------------------------------
 

@@ -108,7 +108,7 @@ def worker(
 
 
 def _outcome_text(outcome: JobOutcome) -> Text:
-    style = {"succeeded": "green", "retry": "yellow", "failed": "red"}[outcome.result]
+    style = {"succeeded": "green", "retry": "yellow", "failed": "red"}.get(outcome.result, "dim")
     text = Text.assemble(
         f"job {outcome.job_id} {outcome.kind} ",
         (outcome.result, style),
