@@ -75,6 +75,7 @@ from .profiles import Profile
 from .states import AssetState, SessionState, is_terminal
 from .storage import (
     Capability,
+    HeadResult,
     PresignedRequest,
     StorageAdapter,
     UploadedPart,
@@ -224,61 +225,68 @@ class Broker:
         except StorageNotFound:
             raise StorageObjectMissing(session.upload_key) from None
 
-        now = self._clock()
         events: list[Event] = []
-        job_id: str | None = None
         with self.database.transaction() as conn:
-            if cas_session(conn, session.id, session.state, SessionState.VERIFYING, now):
-                verifying = self._reload(conn, session.id)
-                events.append(session_event(verifying, session.state.value, "verifying"))
-                cas_session(
-                    conn,
-                    session.id,
-                    SessionState.VERIFYING,
-                    SessionState.COMPLETED,
-                    now,
-                    verified_at=now,
-                    committed_bytes=head.size,
-                    session_uri=None,
-                )
-                completed = self._reload(conn, session.id)
-                events.append(session_event(completed, "verifying", "completed"))
-                if cas_asset(
-                    conn,
-                    session.asset_id,
-                    AssetState.STAGED,
-                    AssetState.VALIDATING,
-                    now,
-                    byte_size=head.size,
-                    content_type=head.content_type or session.content_type,
-                ):
-                    asset = self._reload_asset(conn, session.asset_id)
-                    events.append(asset_event(asset, "staged", "validating"))
-                    job_id = enqueue(
-                        conn,
-                        kind="promote",
-                        payload={"asset_id": asset.id},
-                        dedupe_key=f"promote:{asset.id}",
-                        now=now,
-                        max_attempts=self._job_max_attempts,
-                    )
-                asset = self._reload_asset(conn, session.asset_id)
-                events.append(upload_stop_event(completed, asset))
-                result = VerifyResult(completed, asset)
-            else:
-                result = None
-        if result is None:
+            outcome = self._commit_completion(conn, session, head, events)
+        if outcome is None:
             # Another caller moved the session first: converge on its outcome.
             current = self._get_session(session_id)
             if current.state is SessionState.COMPLETED:
                 return VerifyResult(current, self.get_asset(current.asset_id))
             raise InvalidTransition(current.state.value, SessionState.VERIFYING.value)
+        result, job_id = outcome
         self._telemetry.emit(events)
         if job_id is not None:
             self._after_enqueue(job_id)
             if self.job_mode == "inline":
                 return VerifyResult(result.session, self.get_asset(result.asset.id))
         return result
+
+    def _commit_completion(
+        self, conn: Connection, session: UploadSession, head: HeadResult, events: list[Event]
+    ) -> tuple[VerifyResult, str | None] | None:
+        """In one transaction: session → verifying → completed, asset → validating,
+        and the promotion job. None when another caller moved the session first."""
+        now = self._clock()
+        if not cas_session(conn, session.id, session.state, SessionState.VERIFYING, now):
+            return None
+        verifying = self._reload(conn, session.id)
+        events.append(session_event(verifying, session.state.value, "verifying"))
+        cas_session(
+            conn,
+            session.id,
+            SessionState.VERIFYING,
+            SessionState.COMPLETED,
+            now,
+            verified_at=now,
+            committed_bytes=head.size,
+            session_uri=None,  # a bearer secret no longer needed
+        )
+        completed = self._reload(conn, session.id)
+        events.append(session_event(completed, "verifying", "completed"))
+        job_id: str | None = None
+        if cas_asset(
+            conn,
+            session.asset_id,
+            AssetState.STAGED,
+            AssetState.VALIDATING,
+            now,
+            byte_size=head.size,
+            content_type=head.content_type or session.content_type,
+        ):
+            validating = self._reload_asset(conn, session.asset_id)
+            events.append(asset_event(validating, "staged", "validating"))
+            job_id = enqueue(
+                conn,
+                kind="promote",
+                payload={"asset_id": validating.id},
+                dedupe_key=f"promote:{validating.id}",
+                now=now,
+                max_attempts=self._job_max_attempts,
+            )
+        asset = self._reload_asset(conn, session.asset_id)
+        events.append(upload_stop_event(completed, asset))
+        return VerifyResult(completed, asset), job_id
 
     # =========================================================================
     # Multipart (S3 multipart, Azure blocks)
