@@ -74,6 +74,29 @@ def postgres_db(postgres_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """Invoke ``rindle`` in a fresh working directory, without any outside config.
+
+    ``run(*args, code=0, env=None)`` asserts the exit code and returns click's Result.
+    """
+    from click.testing import CliRunner, Result
+
+    from rindle_core.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("RINDLE_CONFIG", "RINDLE_DATABASE_URL", "STORAGE_EMULATOR_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int = 0, env: dict[str, str] | None = None) -> Result:
+        result = runner.invoke(cli, list(args), catch_exceptions=False, env=env)
+        assert result.exit_code == code, (result.stdout, result.stderr)
+        return result
+
+    return invoke
+
+
+@pytest.fixture
 def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     """A Database on a fresh SQLite file."""
     db = Database(f"sqlite:///{tmp_path / 'rindle.db'}")

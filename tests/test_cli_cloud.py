@@ -21,30 +21,13 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
-
-from rindle_core.cli import cli
+from click.testing import Result
 
 pytest.importorskip("rindle_s3", reason="rindle-s3 is not installed")
 pytest.importorskip("rindle_gcs", reason="rindle-gcs is not installed")
 
 Run = Callable[..., Result]
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.chdir(tmp_path)
-    for name in ("RINDLE_CONFIG", "RINDLE_DATABASE_URL", "STORAGE_EMULATOR_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0) -> Result:
-        result = runner.invoke(cli, list(args), catch_exceptions=False)
-        assert result.exit_code == code, (result.stdout, result.stderr)
-        return result
-
-    return run
 
 
 def configure(tmp_path: Path, storage: str, run: Run) -> None:

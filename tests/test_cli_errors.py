@@ -7,26 +7,11 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from rindle_core.cli import cli
 
 Run = Callable[..., Result]
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("RINDLE_CONFIG", raising=False)
-    monkeypatch.delenv("RINDLE_DATABASE_URL", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0, env: dict[str, str] | None = None) -> Result:
-        result = runner.invoke(cli, list(args), catch_exceptions=False, env=env)
-        assert result.exit_code == code, (result.stdout, result.stderr)
-        return result
-
-    return run
 
 
 def command_paths(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pluggy
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from rindle_core import (
     Broker,
@@ -22,7 +22,7 @@ from rindle_core import (
     StorageNotFound,
     StorageUnavailable,
 )
-from rindle_core.cli import _app, cli
+from rindle_core.cli import _app
 from rindle_core.config import load_config
 from rindle_core.local import LocalStorage
 from rindle_core.plugins import hookimpl, make_plugin_manager
@@ -38,21 +38,6 @@ CONFIG = """
     [profiles.docs]
     storage = "files"
 """
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("RINDLE_CONFIG", raising=False)
-    monkeypatch.delenv("RINDLE_DATABASE_URL", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0) -> Result:
-        result = runner.invoke(cli, list(args), catch_exceptions=False)
-        assert result.exit_code == code, (result.stdout, result.stderr)
-        return result
-
-    return run
 
 
 @pytest.fixture

@@ -7,30 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from fakes import MemoryStorage
 from rindle_core import Broker, Profile
-from rindle_core.cli import cli
 from rindle_core.config import embedded_config
 from rindle_core.plugins import make_plugin_manager
 
 Run = Callable[..., Result]
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("RINDLE_CONFIG", raising=False)
-    monkeypatch.delenv("RINDLE_DATABASE_URL", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0) -> Result:
-        result = runner.invoke(cli, list(args), catch_exceptions=False)
-        assert result.exit_code == code, (result.stdout, result.stderr)
-        return result
-
-    return run
 
 
 @pytest.fixture

@@ -10,30 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from rindle_core import TransferFailed
-from rindle_core.cli import cli
 from rindle_core.cli._demo import _png
 from rindle_core.client import UploadClient
 
 Run = Callable[..., Result]
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    """Invoke ``rindle`` in a fresh working directory, without any outside config."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("RINDLE_CONFIG", raising=False)
-    monkeypatch.delenv("RINDLE_DATABASE_URL", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0) -> Result:
-        result = runner.invoke(cli, list(args), catch_exceptions=False)
-        assert result.exit_code == code, (result.stdout, result.stderr)
-        return result
-
-    return run
 
 
 def upload_json(run: Run, *args: str) -> dict[str, Any]:

@@ -173,14 +173,10 @@ class Broker:
         """
         prof, storage = self._resolve(profile)
         self._require(storage, Capability.PRESIGNED_PUT, prof)
-        return self._create(
-            prof,
-            filename=filename,
-            content_type=content_type,
-            size=size,
-            expires_in=expires_in,
-            strategy="presigned_put",
+        plan = self._plan(
+            prof, filename=filename, content_type=content_type, size=size, expires_in=expires_in
         )
+        return self._insert(prof, plan, strategy="presigned_put")
 
     def sign_url(self, session_id: str, *, expires_in: int | None = None) -> SignResult:
         """Sign the PUT for a session: ``initialized → signed`` (re-signing is allowed).
@@ -334,7 +330,7 @@ class Broker:
         except BaseException:
             self._compensate(lambda: storage.abort_multipart(plan.key, init.upload_id))
             raise
-        count = max(1, -(-size // chosen)) if size is not None else None
+        count = decide.part_count(size, chosen) if size is not None else None
         info = MultipartInfo(init.upload_id, plan.key, chosen, init.part_headers, count)
         return MultipartResult(session, info)
 
@@ -363,7 +359,7 @@ class Broker:
         ttl = decide.signing_ttl(prof, now, session.expires_at, expires_in)
         signed: list[PresignedRequest] = []
         for number in numbers:
-            length = _part_length(session.declared_size, part_size, number)
+            length = decide.part_length(session.declared_size, part_size, number)
             signed.append(
                 storage.presign_part(
                     session.upload_key, upload_id, number, expires_in=ttl, content_length=length
@@ -695,21 +691,6 @@ class Broker:
             expires_at=decide.session_deadline(profile, now, expires_in),
         )
 
-    def _create(
-        self,
-        profile: Profile,
-        *,
-        filename: str,
-        content_type: str,
-        size: int | None,
-        expires_in: int | None,
-        strategy: UploadStrategy,
-    ) -> UploadSession:
-        plan = self._plan(
-            profile, filename=filename, content_type=content_type, size=size, expires_in=expires_in
-        )
-        return self._insert(profile, plan, strategy=strategy)
-
     def _insert(
         self,
         profile: Profile,
@@ -815,13 +796,3 @@ def _multipart_of(session: UploadSession) -> tuple[str, int]:
     if session.multipart_upload_id is None or session.part_size is None:
         raise InvalidArgument(f"session {session.id} has no multipart upload")
     return session.multipart_upload_id, session.part_size
-
-
-def _part_length(size: int | None, part_size: int, number: int) -> int | None:
-    """The exact length of part *number* for a declared size (None if unknown)."""
-    if size is None:
-        return None
-    offset = (number - 1) * part_size
-    if offset >= size and not (size == 0 and number == 1):
-        raise InvalidArgument(f"part {number} is beyond the declared size")
-    return min(part_size, size - offset)

@@ -23,11 +23,16 @@ __all__ = [
     "check_declared_upload",
     "check_id",
     "check_part_number",
+    "extension_contradicts",
     "extension_of",
+    "mime_allowed",
     "missing_parts",
     "new_id",
     "normalise_content_type",
     "normalise_parts",
+    "part_count",
+    "part_length",
+    "same_type_family",
     "sanitize_filename",
     "session_deadline",
     "signing_ttl",
@@ -96,22 +101,26 @@ def check_declared_upload(
             raise PolicyViolation("max_bytes_exceeded", f"{size} > {profile.max_bytes}")
         if size < profile.min_bytes:
             raise PolicyViolation("min_bytes_not_met", f"{size} < {profile.min_bytes}")
-    if profile.allow_mime and not _mime_allowed(content_type, profile.allow_mime):
+    if profile.allow_mime and not mime_allowed(content_type, profile.allow_mime):
         raise PolicyViolation("mime_not_allowed", content_type)
     ext = extension_of(filename)
     if profile.allow_extensions and ext not in profile.allow_extensions:
         raise PolicyViolation("extension_not_allowed", ext or "(none)")
-    if profile.require_type_match and ext:
-        guessed = mimetypes.types_map.get("." + ext)
-        if (
-            guessed
-            and content_type != "application/octet-stream"
-            and not _same_family(guessed, content_type)
-        ):
-            raise PolicyViolation("extension_type_mismatch", f".{ext} is not {content_type}")
+    if (
+        profile.require_type_match
+        and content_type != "application/octet-stream"
+        and extension_contradicts(ext, content_type)
+    ):
+        raise PolicyViolation("extension_type_mismatch", f".{ext} is not {content_type}")
 
 
-def _mime_allowed(mime: str, allowed: Iterable[str]) -> bool:
+def extension_contradicts(ext: str, mime: str) -> bool:
+    """True when *ext* is known to name a different type than *mime*."""
+    guessed = mimetypes.types_map.get("." + ext) if ext else None
+    return bool(guessed) and not same_type_family(guessed or "", mime)
+
+
+def mime_allowed(mime: str, allowed: Iterable[str]) -> bool:
     for pattern in allowed:
         if pattern == mime or (pattern.endswith("/*") and mime.startswith(pattern[:-1])):
             return True
@@ -126,7 +135,7 @@ _ALIASES: Final[Mapping[str, frozenset[str]]] = {
 }
 
 
-def _same_family(expected: str, actual: str) -> bool:
+def same_type_family(expected: str, actual: str) -> bool:
     if expected == actual:
         return True
     return actual in _ALIASES.get(expected, frozenset()) or expected in _ALIASES.get(
@@ -204,10 +213,23 @@ def normalise_parts(
     return sorted(out, key=lambda p: p.part_number)
 
 
+def part_count(size: int, part_size: int) -> int:
+    """How many parts *size* bytes make (an empty upload is one empty part)."""
+    return max(1, -(-size // part_size))
+
+
+def part_length(size: int | None, part_size: int, number: int) -> int | None:
+    """The exact length of part *number* for a declared size (None if unknown)."""
+    if size is None:
+        return None
+    if number > part_count(size, part_size):
+        raise InvalidArgument(f"part {number} is beyond the declared size")
+    return min(part_size, size - (number - 1) * part_size)
+
+
 def missing_parts(size: int | None, part_size: int, held: Iterable[int]) -> tuple[int, ...]:
     """Part numbers a client still has to send for a declared size."""
     if size is None:
         return ()
-    count = max(1, -(-size // part_size))
     have = set(held)
-    return tuple(n for n in range(1, count + 1) if n not in have)
+    return tuple(n for n in range(1, part_count(size, part_size) + 1) if n not in have)

@@ -9,14 +9,13 @@ object or a policy violation quarantines the asset with a reason.
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Callable, Mapping
 from typing import Final
 
 import pluggy
 import puremagic
 
-from ._decisions import _same_family, extension_of
+from ._decisions import extension_contradicts, extension_of, mime_allowed, same_type_family
 from ._errors import AssetNotFound, StorageNotFound
 from ._telemetry import Event, Telemetry, asset_event
 from .db import Database
@@ -73,19 +72,14 @@ def policy_violation(
     if declared and profile.require_type_match:
         if detected is None and (declared.startswith(_MAGIC_FAMILIES) or declared in _MAGIC_TYPES):
             return f"type_mismatch: content is not {declared}"
-        if detected is not None and not _same_family(declared, detected):
+        if detected is not None and not same_type_family(declared, detected):
             return f"type_mismatch: declared {declared}, detected {detected}"
     effective = detected or declared or "application/octet-stream"
-    if profile.allow_mime and not any(
-        p == effective or (p.endswith("/*") and effective.startswith(p[:-1]))
-        for p in profile.allow_mime
-    ):
+    if profile.allow_mime and not mime_allowed(effective, profile.allow_mime):
         return f"mime_not_allowed: {effective}"
     ext = extension_of(filename)
-    if ext and detected and profile.require_type_match:
-        guessed = mimetypes.types_map.get("." + ext)
-        if guessed and not _same_family(guessed, detected):
-            return f"extension_mismatch: .{ext} holds {detected}"
+    if detected and profile.require_type_match and extension_contradicts(ext, detected):
+        return f"extension_mismatch: .{ext} holds {detected}"
     return None
 
 
