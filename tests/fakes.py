@@ -1,35 +1,97 @@
 """An in-memory storage adapter for unit tests, with fault injection.
 
 Not a test of any backend: the backends have their own suites against real
-servers. This one lets broker tests simulate a client upload
-(:meth:`MemoryStorage.client_put`) and storage failures (:attr:`faults`).
+servers. This one lets broker tests simulate clients (:meth:`client_put`,
+:meth:`client_put_part`, :meth:`client_get`), an attacker who bypasses the
+backend's rules (:meth:`replace_object`, :meth:`set_served_type`) and
+storage failures (:attr:`faults`).
+
+It honours the adapter seam the way a real backend does: signed uploads are
+create-only (a second PUT to a key is refused with 412, a completion onto an
+existing object raises :class:`StorageConflict`), every write gets a new
+:attr:`HeadResult.version`, reads bound to a version refuse another one, and
+a signed GET is bound to the version and response headers it was asked for.
+
+:func:`broker_factory` builds brokers on this storage for the broker suites;
+each suite's ``make_broker`` fixture passes it conftest's parametrised
+``any_db``, so every broker test runs on SQLite and on PostgreSQL (CI sets
+``RINDLE_REQUIRE_POSTGRES=1``, so a missing server fails instead of skipping).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import itertools
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+import pluggy
 
 from rindle_core import (
+    Broker,
     Capability,
+    Database,
     HeadResult,
     InvalidParts,
     MultipartInit,
     PartLimits,
     PresignedRequest,
+    Profile,
     ResumableInit,
     ResumableStatus,
+    StorageConflict,
     StorageNotFound,
     UploadedPart,
 )
 from rindle_core.storage import utcnow
 
-ALL = frozenset(Capability)
+__all__ = [
+    "ALL",
+    "PNG",
+    "WITH_COMMITTED_PARTS",
+    "ClientRefused",
+    "GetGrant",
+    "MemoryStorage",
+    "broker_factory",
+    "etag_of",
+]
+
+#: The default capabilities: everything an S3-like backend offers.
+ALL = frozenset(Capability) - {Capability.COMMITTED_PARTS}
+#: An Azure-like backend that can list the parts an object was assembled from.
+WITH_COMMITTED_PARTS = frozenset(Capability)
 
 #: The first bytes of a real PNG (enough for type detection).
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(100)
+
+
+def etag_of(data: bytes) -> str:
+    """The quoted ETag the fake gives a part or an object."""
+    return f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+
+
+class ClientRefused(Exception):
+    """What a client sees when the backend refuses its request (like an HTTP 4xx)."""
+
+    def __init__(self, status: int, code: str) -> None:
+        super().__init__(f"{status} {code}")
+        self.status = status
+        self.code = code
+
+
+@attrs.frozen
+class GetGrant:
+    """What one :meth:`MemoryStorage.presign_get` call was asked for."""
+
+    key: str
+    expires_in: int
+    version: str | None
+    content_type: str | None
+    content_disposition: str | None
 
 
 class MemoryStorage:
@@ -37,13 +99,22 @@ class MemoryStorage:
 
     def __init__(self, capabilities: frozenset[Capability] = ALL) -> None:
         self.capabilities = capabilities
+        #: key -> (bytes, served content type)
         self.objects: dict[str, tuple[bytes, str]] = {}
+        #: key -> the current version (changes on every write)
+        self.versions: dict[str, str] = {}
+        #: key -> the parts the object was assembled from ([] for a single PUT)
+        self.assembled: dict[str, list[UploadedPart]] = {}
         self.uploads: dict[str, dict[int, bytes]] = {}
         self.resumable: dict[str, bytearray] = {}
+        #: every signed GET, in order
+        self.gets: list[GetGrant] = []
+        self._grants: dict[str, GetGrant] = {}
         self.calls: list[str] = []
         #: method name -> exception raised (once) by the next call to it
         self.faults: dict[str, Exception] = {}
         self._lock = threading.Lock()
+        self._counter = itertools.count(1)
 
     def _enter(self, name: str) -> None:
         with self._lock:
@@ -52,14 +123,68 @@ class MemoryStorage:
         if fault is not None:
             raise fault
 
+    def _write(self, key: str, data: bytes, content_type: str, parts: list[UploadedPart]) -> None:
+        with self._lock:
+            self.objects[key] = (data, content_type)
+            self.versions[key] = f"v{next(self._counter)}"
+            self.assembled[key] = parts
+
     # -- simulated clients --------------------------------------------------------
 
     def client_put(self, key: str, data: bytes, content_type: str) -> None:
-        self.objects[key] = (data, content_type)
+        """A client's signed PUT: create-only, so an existing key answers 412."""
+        if key in self.objects:
+            raise ClientRefused(412, "PreconditionFailed")
+        self._write(key, data, content_type, [])
 
     def client_put_part(self, upload_id: str, number: int, data: bytes) -> str:
-        self.uploads[upload_id][number] = data
-        return f'"{hash(data) & 0xFFFFFFFF:08x}"'
+        """A client's part upload; returns the part's ETag (404 once the upload is gone)."""
+        held = self.uploads.get(upload_id)
+        if held is None:
+            raise ClientRefused(404, "NoSuchUpload")
+        held[number] = data
+        return etag_of(data)
+
+    def client_get(self, request: PresignedRequest) -> tuple[bytes, dict[str, str]]:
+        """Follow a signed GET: the bytes and response headers it was signed for.
+
+        A URL bound to a version refuses another one (412), as GCS's
+        ``generation=`` or S3's ``versionId`` would.
+        """
+        token = request.url.removeprefix("memory://get/").split("?")[0]
+        grant = self._grants.get(token)
+        if grant is None or grant.key not in self.objects:
+            raise ClientRefused(404, "NoSuchKey")
+        if grant.version is not None and self.versions[grant.key] != grant.version:
+            raise ClientRefused(412, "VersionMismatch")
+        data, stored_type = self.objects[grant.key]
+        headers = {
+            "Content-Type": grant.content_type or stored_type,
+            "X-Content-Type-Options": "nosniff",
+        }
+        if grant.content_disposition is not None:
+            headers["Content-Disposition"] = grant.content_disposition
+        return data, headers
+
+    # -- an attacker (or a backend without create-only) ------------------------------
+
+    def replace_object(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Overwrite *key* behind the broker's back (a new version)."""
+        if key not in self.objects:
+            raise KeyError(key)
+        self._write(key, data, content_type or self.objects[key][1], [])
+
+    def set_served_type(self, key: str, content_type: str, *, new_version: bool = False) -> None:
+        """Change the type *key* is served with, keeping its bytes.
+
+        Keeps the version by default (GCS metadata updates keep the
+        generation); ``new_version=True`` models Azure, whose ETag changes.
+        """
+        data, _ = self.objects[key]
+        with self._lock:
+            self.objects[key] = (data, content_type)
+            if new_version:
+                self.versions[key] = f"v{next(self._counter)}"
 
     # -- adapter --------------------------------------------------------------------
 
@@ -69,21 +194,47 @@ class MemoryStorage:
             data, ctype = self.objects[key]
         except KeyError:
             raise StorageNotFound(key) from None
-        return HeadResult(size=len(data), content_type=ctype)
+        return HeadResult(
+            size=len(data), content_type=ctype, etag=etag_of(data), version=self.versions[key]
+        )
 
-    def read_range(self, key: str, start: int, length: int) -> bytes:
+    def read_range(self, key: str, start: int, length: int, *, version: str | None = None) -> bytes:
         self._enter("read_range")
         try:
-            return self.objects[key][0][start : start + length]
+            data = self.objects[key][0]
         except KeyError:
             raise StorageNotFound(key) from None
+        if version is not None and self.versions[key] != version:
+            raise StorageConflict(f"{key!r} is no longer version {version!r}")
+        return data[start : start + length]
 
     def delete(self, key: str) -> None:
         self._enter("delete")
-        self.objects.pop(key, None)
+        with self._lock:
+            self.objects.pop(key, None)
+            self.versions.pop(key, None)
+            self.assembled.pop(key, None)
 
-    def presign_get(self, key: str, *, expires_in: int) -> PresignedRequest:
-        return PresignedRequest(url=f"memory://get/{key}?sig=x", method="GET")
+    def presign_get(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        version: str | None = None,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> PresignedRequest:
+        self._enter("presign_get")
+        grant = GetGrant(key, expires_in, version, content_type, content_disposition)
+        token = secrets.token_hex(8)
+        with self._lock:
+            self.gets.append(grant)
+            self._grants[token] = grant
+        return PresignedRequest(
+            url=f"memory://get/{token}?sig={secrets.token_hex(8)}",
+            method="GET",
+            expires_at=utcnow() + dt.timedelta(seconds=expires_in),
+        )
 
     def presign_put(
         self, key: str, *, content_type: str, content_length: int | None, expires_in: int
@@ -130,26 +281,44 @@ class MemoryStorage:
         if upload_id not in self.uploads:
             raise StorageNotFound(upload_id)
         return [
-            UploadedPart(n, f'"{hash(d) & 0xFFFFFFFF:08x}"', len(d))
-            for n, d in sorted(self.uploads[upload_id].items())
+            UploadedPart(n, etag_of(d), len(d)) for n, d in sorted(self.uploads[upload_id].items())
         ]
 
     def complete_multipart(
         self, key: str, upload_id: str, parts: Sequence[UploadedPart], *, content_type: str
     ) -> None:
+        """Like S3: any subset of the uploaded parts is accepted, in the order given."""
         self._enter("complete_multipart")
         held = self.uploads.get(upload_id)
         if held is None:
             raise StorageNotFound(upload_id)
-        if any(p.part_number not in held for p in parts):
-            raise InvalidParts("a part was never uploaded")
+        if key in self.objects:
+            raise StorageConflict(f"{key!r} already exists")
+        for p in parts:
+            if p.part_number not in held:
+                raise InvalidParts(f"part {p.part_number} was never uploaded")
+            if p.etag is not None and p.etag != etag_of(held[p.part_number]):
+                raise InvalidParts(f"part {p.part_number} has another ETag")
         data = b"".join(held[p.part_number] for p in parts)
-        self.objects[key] = (data, content_type)
+        assembled = [
+            UploadedPart(p.part_number, etag_of(held[p.part_number]), len(held[p.part_number]))
+            for p in parts
+        ]
+        self._write(key, data, content_type, assembled)
         del self.uploads[upload_id]
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         self._enter("abort_multipart")
         self.uploads.pop(upload_id, None)
+
+    def committed_parts(self, key: str) -> list[UploadedPart]:
+        """The parts *key* was assembled from; only with ``COMMITTED_PARTS``."""
+        if Capability.COMMITTED_PARTS not in self.capabilities:
+            raise NotImplementedError("this memory storage cannot list committed parts")
+        self._enter("committed_parts")
+        if key not in self.objects:
+            raise StorageNotFound(key)
+        return list(self.assembled[key])
 
     def create_resumable(
         self, key: str, *, content_type: str, size: int | None, origin: str | None
@@ -171,3 +340,32 @@ class MemoryStorage:
     def cancel_resumable(self, key: str, session_uri: str) -> None:
         self._enter("cancel_resumable")
         self.resumable.pop(session_uri, None)
+
+
+def broker_factory(
+    database: Database, memory: MemoryStorage, pm: pluggy.PluginManager
+) -> Callable[..., Broker]:
+    """A ``build(**overrides)`` making brokers on *database* and *memory* storage.
+
+    Profiles ``images`` (PNG/JPEG up to 1 MB) and ``any``; inline jobs.
+    """
+
+    def build(**overrides: Any) -> Broker:
+        options: dict[str, Any] = {
+            "profiles": [
+                Profile(
+                    name="images",
+                    storage="mem",
+                    allow_mime=["image/png", "image/jpeg"],
+                    max_bytes=1_000_000,
+                ),
+                Profile(name="any", storage="mem"),
+            ],
+            "storages": {"mem": memory},
+            "plugin_manager": pm,
+            "job_mode": "inline",
+        }
+        options.update(overrides)
+        return Broker(options.pop("database", database), **options)
+
+    return build

@@ -1,4 +1,8 @@
-"""Broker behaviour on SQLite with the in-memory adapter (fault injection)."""
+"""Broker behaviour with the in-memory adapter (fault injection), on SQLite and PostgreSQL.
+
+This module's ``make_broker`` (and through it conftest's ``broker``) is built
+on conftest's parametrised ``any_db``: every test here runs once per database.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,19 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import pluggy
 import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
-from fakes import PNG, MemoryStorage
+from fakes import PNG, MemoryStorage, broker_factory
 from rindle_core import (
     AssetState,
     Broker,
     Capability,
     ConfigurationError,
+    Database,
+    DatabaseError,
     InvalidArgument,
     InvalidParts,
     InvalidTransition,
@@ -32,6 +39,14 @@ from rindle_core import (
     hookimpl,
 )
 from rindle_core.db import AssetRow, JobRow, SessionRow
+
+
+@pytest.fixture
+def make_broker(
+    any_db: Database, memory: MemoryStorage, pm: pluggy.PluginManager
+) -> Callable[..., Broker]:
+    """Brokers on SQLite and on PostgreSQL: every test here runs on both."""
+    return broker_factory(any_db, memory, pm)
 
 
 def counts(broker: Broker) -> tuple[int, int, int]:
@@ -135,8 +150,6 @@ def test_unknown_profile(broker: Broker) -> None:
 
 
 def test_profile_with_unconfigured_storage_fails_at_start_up(memory: MemoryStorage) -> None:
-    from rindle_core import Database
-
     with pytest.raises(ConfigurationError, match="not configured"):
         Broker(
             Database("sqlite://"),
@@ -474,6 +487,8 @@ def test_failed_remote_cleanup_is_retried_by_the_next_pass(
     first = broker.expire_sessions()
     assert first.cleanup_failures == 1
     assert multi.multipart.upload_id in memory.uploads
+    assert broker.expire_sessions().remote_aborted == 0  # backing off: not due yet
+    now[0] += dt.timedelta(hours=2)
     second = broker.expire_sessions()
     assert (second.expired_session_ids, second.cleanup_failures, second.remote_aborted) == (
         (),
@@ -552,7 +567,7 @@ def test_session_uri_never_logged(broker: Broker, memory: MemoryStorage) -> None
     assert started.resumable.session_uri not in repr(logs)
 
 
-def test_concurrent_verifies_on_sqlite_complete_once(
+def test_concurrent_verifies_complete_once(
     make_broker: Callable[..., Broker], memory: MemoryStorage
 ) -> None:
     import threading
@@ -599,9 +614,11 @@ def test_promotion_reads_only_the_first_bytes(broker: Broker, memory: MemoryStor
 def test_sql_errors_do_not_quote_parameters(broker: Broker, memory: MemoryStorage) -> None:
     started = broker.initiate_resumable_session("any", filename="v", content_type="text/plain")
     uri = started.resumable.session_uri
-    with pytest.raises(sa.exc.IntegrityError) as info, broker.database.transaction() as conn:
+    with pytest.raises(DatabaseError) as info, broker.database.transaction() as conn:
         conn.execute(sa.insert(SessionRow.__table__).values(id=started.session.id, session_uri=uri))
+    assert isinstance(info.value.__cause__, sa.exc.IntegrityError)
     assert uri not in str(info.value)
+    assert uri not in str(info.value.__cause__)
 
 
 # -- review findings: robustness of maintenance, status and arguments -----------------
@@ -623,6 +640,7 @@ def test_a_row_of_a_removed_profile_never_blocks_maintenance(
     assert set(first.expired_session_ids) == {gone.id, kept.session.id}
     assert first.cleanup_failures == 1
     assert kept.multipart.upload_id not in memory.uploads  # the others were cleaned up
+    now[0] += dt.timedelta(hours=2)  # past the failed row's backoff
     assert new.expire_sessions().cleanup_failures == 1  # still pending, still not blocking
 
 

@@ -1,12 +1,29 @@
-"""A Hypothesis state machine over the broker, against a model, on the local backend.
+"""A Hypothesis state machine over the broker, against a model.
 
-Real HTTP uploads go to the local receiver on 127.0.0.1; the model predicts
-every session's and asset's state after each step, including the errors.
+Single PUTs go over real HTTP to the local receiver on 127.0.0.1 (the
+``images`` profile, local backend); multipart sessions run on the in-memory
+adapter (the ``big`` profile: the local backend has no multipart uploads),
+whose part uploads honour the same rules a real backend does (a part URL of
+a completed or aborted upload is refused, completion is create-only).
+
+The model predicts every session's and asset's state after each step,
+including the errors, and what storage holds:
+
+* every ``available`` asset's stored bytes are the bytes the model uploaded
+  and verified (by hash), served with the declared type, at the version
+  verification recorded;
+* a key holds an object exactly when the model says one was stored and not
+  yet cleaned up, so a stale URL used after completion is refused (the
+  object exists: create-only), and one used after an abort stores an orphan
+  that maintenance's final sweep removes;
+* the part ledger holds the parts of a completed multipart session, and
+  nothing for any other (a refused completion leaves no rows).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 import tempfile
 from pathlib import Path
@@ -17,79 +34,127 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-from fakes import PNG
+from fakes import PNG, ClientRefused, MemoryStorage, etag_of
 from rindle_core import (
+    AssetState,
     Broker,
     Database,
+    InvalidParts,
     InvalidTransition,
     Profile,
     SessionExpired,
+    StorageNotFound,
     StorageObjectMissing,
+    TransferFailed,
+    UploadedPart,
 )
 from rindle_core.client import UploadClient
-from rindle_core.local import LocalStorage, serve_receiver
+from rindle_core.db._repo import load_parts
+from rindle_core.local import LocalStorage, ReceiverServer, UploadReceiver
 from rindle_core.plugins import make_plugin_manager
 
 ROOT = Path(tempfile.mkdtemp(prefix="rindle-model-"))
 SECRET = secrets.token_bytes(32)
-SERVER = serve_receiver(ROOT / "objects", SECRET)
+# No fsync: the model checks logic, not durability (which test_local_storage covers).
+SERVER = ReceiverServer(UploadReceiver(ROOT / "objects", SECRET, fsync=False))
 CONTENTS = {"png": PNG, "text": b"not a picture, just words"}
-TERMINAL = {"completed", "aborted", "expired", "failed"}
+#: A multipart upload: 3 parts of 10, 10 and 5 bytes.
+BIG = bytes(range(100, 125))
+PART_SIZE = 10
+PARTS = {n: BIG[(n - 1) * PART_SIZE : n * PART_SIZE] for n in (1, 2, 3)}
+TTL = 3600
+LIVE = ("initialized", "signed")
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class BrokerModel(RuleBasedStateMachine):
-    sessions = Bundle("sessions")
+    puts = Bundle("puts")
+    multiparts = Bundle("multiparts")
 
     def __init__(self) -> None:
         super().__init__()
         self.now = dt.datetime.now(dt.UTC)
         db = Database(f"sqlite:///{ROOT / (secrets.token_hex(6) + '.db')}")
         db.create_all()
-        storage = LocalStorage(ROOT / "objects", base_url=SERVER.url, secret=SECRET)
+        self.local = LocalStorage(ROOT / "objects", base_url=SERVER.url, secret=SECRET, fsync=False)
+        self.memory = MemoryStorage()
         self.broker = Broker(
             db,
             profiles=[
-                Profile(name="images", storage="files", allow_mime=["image/png"], session_ttl=3600)
+                Profile(name="images", storage="files", allow_mime=["image/png"], session_ttl=TTL),
+                Profile(name="big", storage="mem", session_ttl=TTL),
             ],
-            storages={"files": storage},
+            storages={"files": self.local, "mem": self.memory},
             plugin_manager=make_plugin_manager(load_entrypoints=False),
             job_mode="worker",
             clock=lambda: self.now,
         )
+        self.grace = self.broker.maintenance.cleanup_grace
         self.client = UploadClient(timeout=10)
+        #: session id -> what the model knows about it
         self.model: dict[str, dict[str, Any]] = {}
-        self.assets: dict[str, str] = {}  # session id -> expected asset state
+        #: session id -> the asset state the model expects
+        self.assets: dict[str, str] = {}
 
     def teardown(self) -> None:
         self.client.close()
         self.broker.database.dispose()
 
-    @rule(target=sessions)
+    def _new(self, session: Any, kind: str, **extra: Any) -> None:
+        self.model[session.id] = {
+            "kind": kind,
+            "state": "initialized",
+            "key": session.upload_key,
+            "expires_at": session.expires_at,
+            "stored": None,  # the bytes at the key, as far as the model knows
+            "verified": None,  # the hash of the bytes verification accepted
+            "swept": False,
+            **extra,
+        }
+        self.assets[session.id] = "staged"
+
+    def _url_alive(self, m: dict[str, Any]) -> bool:
+        """A URL never outlives its session (the receiver's clock is not the model's)."""
+        return bool(self.now < m["expires_at"])
+
+    # -- single PUT over HTTP --------------------------------------------------------
+
+    @rule(target=puts)
     def initiate(self) -> str:
         session = self.broker.initiate_session("images", filename="p.png", content_type="image/png")
-        self.model[session.id] = {"state": "initialized", "uploaded": None, "url": None}
-        self.assets[session.id] = "staged"
+        self._new(session, "put", url=None)
         return session.id
 
-    @rule(session_id=sessions)
+    @rule(session_id=puts)
     def sign(self, session_id: str) -> None:
         m = self.model[session_id]
-        if m["state"] in ("initialized", "signed"):
+        if m["state"] in LIVE:
             result = self.broker.sign_url(session_id)
             m["state"], m["url"] = "signed", result.presigned
         else:
             with pytest.raises(InvalidTransition):
                 self.broker.sign_url(session_id)
 
-    @rule(session_id=sessions, content=st.sampled_from(sorted(CONTENTS)))
-    def upload(self, session_id: str, content: str) -> None:
+    @rule(session_id=puts, content=st.sampled_from(sorted(CONTENTS)))
+    def put(self, session_id: str, content: str) -> None:
+        """A client PUT with the last URL issued, whatever the session's state."""
         m = self.model[session_id]
-        if m["url"] is None or m["state"] != "signed":
-            return  # a client cannot upload without a live URL
-        self.client.put_bytes(m["url"], CONTENTS[content])
-        m["uploaded"] = content
+        if m["url"] is None or not self._url_alive(m):
+            return  # no URL, or one a real backend would refuse as expired
+        data = CONTENTS[content]
+        if m["stored"] is not None:
+            # Completed, verified or merely uploaded: create-only refuses a replacement.
+            with pytest.raises(TransferFailed) as info:
+                self.client.put_bytes(m["url"], data)
+            assert info.value.status in (409, 412), info.value
+            return
+        self.client.put_bytes(m["url"], data)
+        m["stored"] = data  # for an aborted session: an orphan the final sweep must remove
 
-    @rule(session_id=sessions)
+    @rule(session_id=puts)
     def verify(self, session_id: str) -> None:
         m = self.model[session_id]
         if m["state"] == "completed":
@@ -97,22 +162,94 @@ class BrokerModel(RuleBasedStateMachine):
         elif m["state"] != "signed":
             with pytest.raises(InvalidTransition):
                 self.broker.verify_completion(session_id)
-        elif m["uploaded"] is None:
+        elif m["stored"] is None:
             with pytest.raises(StorageObjectMissing):
                 self.broker.verify_completion(session_id)
         else:
             result = self.broker.verify_completion(session_id)
             assert result.asset.state.value == "validating"
-            m["state"] = "completed"
+            m["state"], m["verified"] = "completed", sha(m["stored"])
             self.assets[session_id] = "validating"
 
-    @rule(session_id=sessions)
+    # -- multipart (memory adapter) ----------------------------------------------------
+
+    @rule(target=multiparts)
+    def initiate_multipart(self) -> str:
+        started = self.broker.initiate_multipart_session(
+            "big",
+            filename="big.bin",
+            content_type="application/octet-stream",
+            size=len(BIG),
+            part_size=PART_SIZE,
+        )
+        assert started.multipart.part_count == 3
+        self._new(started.session, "multipart", upload_id=started.multipart.upload_id, parts={})
+        return started.session.id
+
+    @rule(session_id=multiparts)
+    def sign_parts(self, session_id: str) -> None:
+        m = self.model[session_id]
+        if m["state"] in LIVE:
+            result = self.broker.sign_multipart_parts(session_id, [1, 2, 3])
+            assert [p.part_number for p in result.parts] == [1, 2, 3]
+            m["state"] = "signed"
+        else:
+            with pytest.raises(InvalidTransition):
+                self.broker.sign_multipart_parts(session_id, [1, 2, 3])
+
+    @rule(session_id=multiparts, number=st.sampled_from([1, 2, 3]))
+    def upload_part(self, session_id: str, number: int) -> None:
+        """A part PUT, also with a stale URL after completion or abort."""
+        m = self.model[session_id]
+        if m["state"] == "initialized" or not self._url_alive(m):
+            return  # no part URL yet, or only expired ones
+        if m["state"] != "signed":
+            with pytest.raises(ClientRefused) as info:  # the remote upload is gone
+                self.memory.client_put_part(m["upload_id"], number, PARTS[number])
+            assert info.value.status == 404
+            return
+        self.memory.client_put_part(m["upload_id"], number, PARTS[number])
+        m["parts"][number] = PARTS[number]
+
+    @rule(
+        session_id=multiparts,
+        sent=st.lists(st.sampled_from([1, 2, 3]), min_size=1, max_size=3, unique=True),
+    )
+    def complete(self, session_id: str, sent: list[int]) -> None:
+        m = self.model[session_id]
+        parts = [UploadedPart(n, etag_of(PARTS[n])) for n in sent]
+        if m["state"] == "completed":
+            result = self.broker.complete_multipart_upload(session_id, parts)
+            assert result.session.state.value == "completed"
+            return
+        if m["state"] != "signed":
+            with pytest.raises(InvalidTransition):
+                self.broker.complete_multipart_upload(session_id, parts)
+            return
+        missing = tuple(n for n in (1, 2, 3) if n not in sent)
+        if missing or any(n not in m["parts"] for n in sent):
+            with pytest.raises(InvalidParts) as info:
+                self.broker.complete_multipart_upload(session_id, parts)
+            if missing:
+                assert info.value.missing == missing
+            assert m["key"] not in self.memory.objects  # nothing completed remotely
+            return
+        result = self.broker.complete_multipart_upload(session_id, parts)
+        assert result.asset.state.value == "validating"
+        assembled = b"".join(m["parts"][n] for n in sorted(sent))
+        m["state"], m["stored"], m["verified"] = "completed", assembled, sha(assembled)
+        self.assets[session_id] = "validating"
+
+    # -- both kinds ---------------------------------------------------------------------
+
+    @rule(session_id=st.one_of(puts, multiparts))
     def abort(self, session_id: str) -> None:
         m = self.model[session_id]
-        if m["state"] in ("initialized", "signed", "aborted"):
+        if m["state"] in (*LIVE, "aborted"):
             assert self.broker.abort_session(session_id).state.value == "aborted"
-            m["state"] = "aborted"
-            self.assets[session_id] = "abandoned"
+            if m["state"] != "aborted":
+                m["state"], m["stored"] = "aborted", None  # the stray object is deleted
+                self.assets[session_id] = "abandoned"
         else:
             with pytest.raises(InvalidTransition):
                 self.broker.abort_session(session_id)
@@ -121,28 +258,36 @@ class BrokerModel(RuleBasedStateMachine):
     def time_passes_and_maintenance_runs(self) -> None:
         self.now += dt.timedelta(hours=2)
         report = self.broker.expire_sessions()
-        expected = {sid for sid, m in self.model.items() if m["state"] in ("initialized", "signed")}
+        expected = {sid for sid, m in self.model.items() if m["state"] in LIVE}
         assert set(report.expired_session_ids) == expected
-        for sid in expected:
-            self.model[sid]["state"] = "expired"
-            self.assets[sid] = "abandoned"
+        assert report.cleanup_failures == 0
+        for sid, m in self.model.items():
+            if sid in expected:
+                m["state"], m["stored"] = "expired", None
+                self.assets[sid] = "abandoned"
+            if m["state"] in ("aborted", "expired") and self.now >= m["expires_at"] + self.grace:
+                m["stored"], m["swept"] = None, True  # the final sweep ran
 
-    @rule(session_id=sessions)
+    @rule(session_id=st.one_of(puts, multiparts))
     def sign_after_deadline_is_refused(self, session_id: str) -> None:
         m = self.model[session_id]
-        if m["state"] in ("initialized", "signed"):
+        if m["state"] in LIVE:
             saved = self.now
-            self.now += dt.timedelta(hours=2)
-            with pytest.raises(SessionExpired):
-                self.broker.sign_url(session_id)
+            self.now = m["expires_at"] + dt.timedelta(seconds=1)
+            if m["kind"] == "put":
+                with pytest.raises(SessionExpired):
+                    self.broker.sign_url(session_id)
+            else:
+                with pytest.raises(SessionExpired):
+                    self.broker.sign_multipart_parts(session_id, [1])
             self.now = saved
 
-    @rule(session_id=sessions)
+    @rule(session_id=puts)
     def verify_after_deadline_is_refused(self, session_id: str) -> None:
         m = self.model[session_id]
         if m["state"] == "signed":
             saved = self.now
-            self.now += dt.timedelta(hours=2)
+            self.now = m["expires_at"] + dt.timedelta(seconds=1)
             with pytest.raises(SessionExpired):
                 self.broker.verify_completion(session_id)
             self.now = saved
@@ -152,8 +297,11 @@ class BrokerModel(RuleBasedStateMachine):
         self.broker.run_jobs()
         for sid, state in self.assets.items():
             if state == "validating":
-                content = self.model[sid]["uploaded"]
-                self.assets[sid] = "available" if content == "png" else "quarantined"
+                m = self.model[sid]
+                fine = m["kind"] == "multipart" or m["stored"] == PNG
+                self.assets[sid] = "available" if fine else "quarantined"
+
+    # -- invariants ----------------------------------------------------------------------
 
     @invariant()
     def database_agrees_with_the_model(self) -> None:
@@ -162,11 +310,49 @@ class BrokerModel(RuleBasedStateMachine):
             assert session.state.value == m["state"], sid
             assert self.broker.get_asset(session.asset_id).state.value == self.assets[sid]
 
+    def _stored(self, m: dict[str, Any]) -> bytes | None:
+        if m["kind"] == "multipart":
+            held = self.memory.objects.get(m["key"])
+            return None if held is None else held[0]
+        try:
+            size = self.local.head(m["key"]).size
+        except StorageNotFound:
+            return None
+        return self.local.read_range(m["key"], 0, size)
+
+    @invariant()
+    def storage_holds_what_the_model_says(self) -> None:
+        """An object exists exactly where one was stored and not cleaned up, byte for byte."""
+        for sid, m in self.model.items():
+            assert self._stored(m) == m["stored"], (sid, m["state"], m["swept"])
+
+    @invariant()
+    def available_assets_are_the_verified_bytes_and_type(self) -> None:
+        for sid, m in self.model.items():
+            asset = self.broker.get_asset(self.broker.get_session(sid).asset_id)
+            if asset.state is not AssetState.AVAILABLE:
+                continue
+            storage = self.memory if m["kind"] == "multipart" else self.local
+            head = storage.head(asset.storage_key)
+            data = self._stored(m)
+            assert data is not None and sha(data) == m["verified"], sid
+            assert head.content_type == asset.declared_content_type, sid
+            assert head.version == asset.stored_version, sid
+
+    @invariant()
+    def the_part_ledger_holds_only_completed_parts(self) -> None:
+        with self.broker.database.read() as conn:
+            for sid, m in self.model.items():
+                if m["kind"] != "multipart":
+                    continue
+                recorded = [p.part_number for p in load_parts(conn, sid)]
+                assert recorded == ([1, 2, 3] if m["state"] == "completed" else []), sid
+
 
 TestBrokerModel = BrokerModel.TestCase
 TestBrokerModel.settings = settings(
-    max_examples=30,
-    stateful_step_count=25,
+    max_examples=25,
+    stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

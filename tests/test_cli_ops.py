@@ -11,6 +11,7 @@ from typing import Any
 
 import pluggy
 import pytest
+import sqlalchemy as sa
 from click.testing import Result
 
 from rindle_core import (
@@ -24,6 +25,7 @@ from rindle_core import (
 )
 from rindle_core.cli import _app
 from rindle_core.config import load_config
+from rindle_core.db import SessionRow
 from rindle_core.local import LocalStorage
 from rindle_core.plugins import hookimpl, make_plugin_manager
 
@@ -349,6 +351,9 @@ def test_expire_exits_1_when_a_remote_cleanup_fails(
     old = past_broker(configured).initiate_session(
         "docs", filename="old.txt", content_type="text/plain"
     )
+    # A stray object (only an object found by HEAD is deleted, and counted).
+    storage = LocalStorage(configured.parent / "objects")
+    storage.write_bytes(old.upload_key, b"stray", content_type="text/plain")
 
     original = LocalStorage.delete
     broken = [True]
@@ -367,6 +372,13 @@ def test_expire_exits_1_when_a_remote_cleanup_fails(
         "error: CleanupFailed: 1 remote cleanup(s) failed; they are retried on the next run\n"
     )
     broken[0] = False
+    # The failed row backs off; let that time pass.
+    database = load_config(configured, environ={}).open_database()
+    with database.transaction() as conn:
+        table = SessionRow.__table__
+        past = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+        conn.execute(sa.update(table).where(table.c.id == old.id).values(cleanup_at=past))
+    database.dispose()
     retried = json.loads(run("expire", "--json").stdout)
     assert (retried["expired_session_ids"], retried["cleanup_failures"]) == ([], 0)
     assert retried["objects_deleted"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,15 @@ class TestLocalContract(StorageAdapterContract):
     @pytest.fixture
     def adapter(self, receiver_root: Path, receiver: ReceiverServer) -> LocalStorage:
         return LocalStorage(receiver_root, base_url=receiver.url, secret=SECRET)
+
+    @pytest.fixture
+    def missing_bucket_adapter(self, tmp_path: Path, receiver: ReceiverServer) -> LocalStorage:
+        # The adapter creates its root; a root removed afterwards (deleted,
+        # unmounted) is the local backend's "missing bucket".
+        root = tmp_path / "gone"
+        storage = LocalStorage(root, base_url=receiver.url, secret=SECRET)
+        shutil.rmtree(root)
+        return storage
 
     @pytest.fixture
     def adapter_secrets(self) -> list[str]:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
+import multiprocessing
+import multiprocessing.queues
 import os
+import shutil
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pluggy
 import pytest
 
@@ -19,11 +25,14 @@ from rindle_core import (
     Database,
     InvalidArgument,
     Profile,
+    StorageConflict,
     StorageError,
     StorageNotFound,
+    TransferFailed,
 )
 from rindle_core.client import UploadClient
 from rindle_core.local import LocalStorage, ReceiverServer, serve_receiver
+from rindle_core.local._disk import Disk, ObjectExists
 from rindle_core.plugins import build_storage, storage_factories
 
 SECRET = "local-storage-test-secret-0123456789"
@@ -57,7 +66,7 @@ def offline(tmp_path: Path) -> LocalStorage:
     return LocalStorage(tmp_path / "root", secret=SECRET)
 
 
-# -- identity ------------------------------------------------------------------------
+# -- identity -------------------------------------------------------------------------------------
 
 
 def test_declares_what_it_implements(offline: LocalStorage) -> None:
@@ -83,6 +92,7 @@ def test_declares_what_it_implements(offline: LocalStorage) -> None:
         lambda s: s.create_resumable("k", content_type=CT, size=1, origin=None),
         lambda s: s.resumable_status("k", "http://x"),
         lambda s: s.cancel_resumable("k", "http://x"),
+        lambda s: s.committed_parts("k"),
     ],
 )
 def test_undeclared_methods_raise_not_implemented(
@@ -133,7 +143,7 @@ def test_a_root_that_cannot_be_created_is_a_configuration_error(tmp_path: Path) 
         LocalStorage(blocker / "sub")
 
 
-# -- keys ------------------------------------------------------------------------------
+# -- keys -----------------------------------------------------------------------------------------
 
 
 HOSTILE_KEYS = [
@@ -210,7 +220,7 @@ def test_unusual_but_valid_keys_roundtrip_over_http(storage: LocalStorage, key: 
     storage.delete(key)
 
 
-# -- objects on disk -----------------------------------------------------------------------
+# -- objects on disk ------------------------------------------------------------------------------
 
 
 def test_write_head_read_delete(offline: LocalStorage) -> None:
@@ -290,7 +300,7 @@ def test_read_range_arguments_are_checked(offline: LocalStorage, start: int, len
         offline.read_range("r", start, length)
 
 
-# -- signing ----------------------------------------------------------------------------------
+# -- signing --------------------------------------------------------------------------------------
 
 
 def test_presign_without_base_url_is_a_configuration_error(offline: LocalStorage) -> None:
@@ -333,7 +343,7 @@ def test_content_length_is_checked(storage: LocalStorage, length: int) -> None:
         storage.presign_put("k", content_type=CT, content_length=length, expires_in=60)
 
 
-# -- the secret ---------------------------------------------------------------------------------
+# -- the secret -----------------------------------------------------------------------------------
 
 
 def test_secret_file_is_created_private_and_shared(tmp_path: Path) -> None:
@@ -361,7 +371,7 @@ def test_a_truncated_secret_file_is_a_configuration_error(tmp_path: Path) -> Non
         LocalStorage(tmp_path)
 
 
-# -- through the broker ----------------------------------------------------------------------------
+# -- through the broker ---------------------------------------------------------------------------
 
 
 def test_broker_upload_end_to_end(
@@ -405,3 +415,238 @@ def test_broker_refuses_a_body_larger_than_declared(
     assert caught.value.status == 413
     with pytest.raises(StorageNotFound):
         storage.head(session.upload_key)
+
+
+# -- create-only ----------------------------------------------------------------------------------
+
+
+def test_a_second_put_with_the_same_url_is_refused_and_writes_nothing(
+    storage: LocalStorage,
+) -> None:
+    key = f"create-only/{os.getpid()}/same-url.png"
+    png = b"\x89PNG\r\n\x1a\n" + bytes(56)
+    html = b"<html><script>alert(1)</script>" + bytes(64 - 31)
+    assert len(png) == len(html)
+    request = storage.presign_put(key, content_type="image/png", content_length=64, expires_in=600)
+    with UploadClient() as client:
+        client.put_bytes(request, png)
+        before = storage.head(key)
+        with pytest.raises(TransferFailed) as caught:
+            client.put_bytes(request, html)
+    assert caught.value.status == 412
+    assert "PreconditionFailed" in str(caught.value)
+    assert storage.read_range(key, 0, 64) == png
+    assert storage.head(key) == before
+
+
+def test_write_bytes_is_create_only(offline: LocalStorage) -> None:
+    offline.write_bytes("w/obj", b"first", content_type=CT)
+    with pytest.raises(StorageConflict, match="already holds an object"):
+        offline.write_bytes("w/obj", b"other", content_type="text/html")
+    assert offline.read_range("w/obj", 0, 10) == b"first"
+    assert offline.head("w/obj").content_type == CT
+    assert not list((offline.root / "w").glob("*.rindle-tmp"))
+
+
+class _GatedBody:
+    """A body that blocks until every writer has passed the pre-check."""
+
+    def __init__(self, data: bytes, gate: threading.Barrier) -> None:
+        self._data = io.BytesIO(data)
+        self._gate = gate
+        self._waited = False
+
+    def read(self, size: int, /) -> bytes:
+        if not self._waited:
+            self._waited = True
+            self._gate.wait(30)
+        return self._data.read(size)
+
+
+def test_concurrent_writers_of_one_fresh_key_exactly_one_wins(tmp_path: Path) -> None:
+    disk = Disk(tmp_path, fsync=False)
+    writers = 8
+    gate = threading.Barrier(writers)
+    outcomes: dict[int, str] = {}
+
+    def write(n: int) -> None:
+        try:
+            disk.write(
+                "race/obj", _GatedBody(bytes([n]) * 1000, gate), content_type=CT, length=1000
+            )
+            outcomes[n] = "won"
+        except ObjectExists:
+            outcomes[n] = "refused"
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    winners = [n for n, outcome in outcomes.items() if outcome == "won"]
+    assert len(outcomes) == writers
+    assert len(winners) == 1
+    assert (tmp_path / "race" / "obj").read_bytes() == bytes([winners[0]]) * 1000
+    assert sorted(p.name for p in (tmp_path / "race").iterdir()) == [".obj.rindle-meta", "obj"]
+
+
+def _write_from_another_process(
+    root: str, n: int, gate: threading.Barrier, outcomes: multiprocessing.queues.Queue[str]
+) -> None:
+    disk = Disk(root, fsync=False)
+    try:
+        disk.write("race/obj", _GatedBody(bytes([n]) * 4096, gate), content_type=CT, length=4096)
+        outcomes.put(f"won {n}")
+    except ObjectExists:
+        outcomes.put("refused")
+
+
+def test_concurrent_writers_in_separate_processes_exactly_one_wins(tmp_path: Path) -> None:
+    # No lock is shared across processes: the hard link alone must decide.
+    context = multiprocessing.get_context("fork")
+    writers = 4
+    gate = context.Barrier(writers)
+    outcomes: multiprocessing.queues.Queue[str] = context.Queue()
+    processes = [
+        context.Process(target=_write_from_another_process, args=(str(tmp_path), n, gate, outcomes))
+        for n in range(writers)
+    ]
+    for process in processes:
+        process.start()
+    results = sorted(outcomes.get(timeout=60) for _ in range(writers))
+    for process in processes:
+        process.join(60)
+    assert results[:-1] == ["refused"] * (writers - 1)
+    assert results[-1].startswith("won ")
+    winner = int(results[-1].split()[1])
+    assert (tmp_path / "race" / "obj").read_bytes() == bytes([winner]) * 4096
+    assert not list((tmp_path / "race").glob("*.rindle-tmp"))
+
+
+def test_concurrent_puts_to_a_fresh_key_over_http_exactly_one_is_stored(
+    storage: LocalStorage,
+) -> None:
+    key = f"create-only/{os.getpid()}/{os.urandom(4).hex()}.bin"
+    senders = 6
+    gate = threading.Barrier(senders)
+    statuses: dict[int, int] = {}
+
+    def put(n: int) -> None:
+        request = storage.presign_put(key, content_type=CT, content_length=50_000, expires_in=60)
+        gate.wait(30)
+        with httpx.Client(timeout=30) as client:
+            response = client.put(request.url, content=bytes([n]) * 50_000, headers=request.headers)
+        statuses[n] = response.status_code
+
+    threads = [threading.Thread(target=put, args=(n,)) for n in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    winners = [n for n, status in statuses.items() if status == 200]
+    assert len(winners) == 1, statuses
+    assert sorted(statuses.values()) == [200] + [412] * (senders - 1)
+    assert storage.read_range(key, 0, 50_000) == bytes([winners[0]]) * 50_000
+
+
+# -- versions -------------------------------------------------------------------------------------
+
+
+def test_version_is_stable_and_changes_when_the_key_is_re_created(offline: LocalStorage) -> None:
+    first = offline.write_bytes("v/obj", b"same bytes", content_type=CT)
+    assert first.version and offline.head("v/obj").version == first.version
+    offline.delete("v/obj")
+    # The same bytes again, maybe in the same clock tick and on the same inode.
+    again = offline.write_bytes("v/obj", b"same bytes", content_type=CT)
+    assert again.version != first.version
+    assert offline.head("v/obj").version == again.version
+
+
+def test_version_changes_when_the_file_is_rewritten_behind_our_back(offline: LocalStorage) -> None:
+    head = offline.write_bytes("v/behind", b"12345", content_type=CT)
+    path = offline.root / "v" / "behind"
+    path.write_bytes(b"54321")
+    info = path.stat()
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000))
+    assert offline.head("v/behind").version != head.version
+
+
+def test_version_survives_a_copy_that_keeps_timestamps(tmp_path: Path) -> None:
+    first = LocalStorage(tmp_path / "a", secret=SECRET)
+    head = first.write_bytes("v/copied", b"abc", content_type=CT)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # copy2: mtimes kept, new inodes
+    assert LocalStorage(tmp_path / "b", secret=SECRET).head("v/copied").version == head.version
+
+
+def test_read_range_bound_to_a_version(offline: LocalStorage) -> None:
+    stale = offline.write_bytes("v/read", b"old!", content_type=CT).version
+    offline.delete("v/read")
+    current = offline.write_bytes("v/read", b"new!", content_type=CT).version
+    assert offline.read_range("v/read", 0, 4, version=current) == b"new!"
+    with pytest.raises(StorageConflict):
+        offline.read_range("v/read", 0, 4, version=stale)
+    with pytest.raises(InvalidArgument):
+        offline.read_range("v/read", 0, 4, version=7)  # type: ignore[arg-type]
+
+
+# -- a root that disappears -----------------------------------------------------------------------
+
+
+def test_a_deleted_root_is_a_storage_error_not_a_missing_object(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "root", secret=SECRET)
+    storage.write_bytes("k/obj", b"x", content_type=CT)
+    shutil.rmtree(tmp_path / "root")
+    for call in (
+        lambda: storage.head("k/obj"),
+        lambda: storage.read_range("k/obj", 0, 1),
+        lambda: storage.delete("k/obj"),
+        lambda: storage.write_bytes("k/new", b"y", content_type=CT),
+    ):
+        with pytest.raises(StorageError, match="does not exist") as caught:
+            call()
+        assert not isinstance(caught.value, StorageNotFound)
+    assert not (tmp_path / "root").exists()  # never silently re-created
+
+
+def test_an_upload_to_a_deleted_root_is_a_server_error_and_recreates_nothing(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "served"
+    with serve_receiver(root, SECRET) as server:
+        storage = LocalStorage(root, base_url=server.url, secret=SECRET)
+        request = storage.presign_put("k/obj", content_type=CT, content_length=1, expires_in=60)
+        shutil.rmtree(root)
+        response = httpx.put(request.url, content=b"x", headers=request.headers)
+    assert response.status_code == 500
+    assert not root.exists()
+
+
+# -- the issue's replay, through the broker -------------------------------------------------------
+
+
+def test_a_verified_asset_cannot_be_replaced_with_its_own_url(
+    sqlite_db: Database, storage: LocalStorage, pm: pluggy.PluginManager
+) -> None:
+    broker = Broker(
+        sqlite_db,
+        profiles=[Profile(name="pics", storage="main", allow_mime=["image/png"])],
+        storages={"main": storage},
+        plugin_manager=pm,
+        job_mode="inline",
+    )
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)
+    session = broker.initiate_session(
+        "pics", filename="a.png", content_type="image/png", size=len(png)
+    )
+    signed = broker.sign_url(session.id)
+    with UploadClient() as client:
+        client.put_bytes(signed.presigned, png)
+        verified = broker.verify_completion(session.id)
+        before = storage.head(session.upload_key)
+        html = b"<html><script>document.cookie</script>".ljust(len(png), b" ")
+        with pytest.raises(TransferFailed) as caught:
+            client.put_bytes(signed.presigned, html)
+    assert caught.value.status == 412
+    assert storage.read_range(session.upload_key, 0, len(png)) == png
+    assert storage.head(session.upload_key) == before
+    assert broker.get_asset(verified.asset.id).state == "available"

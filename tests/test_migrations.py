@@ -16,7 +16,7 @@ from rindle_core.db import metadata
 
 def _assert_upgraded_schema_matches_models(db: Database) -> None:
     db.upgrade()
-    assert db.schema_revision() == db.head_revision() == "0001"
+    assert db.schema_revision() == db.head_revision() == "0002"
     assert db.has_tables()
     with db.engine.connect() as conn:
         ctx = MigrationContext.configure(
@@ -67,7 +67,65 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'm.db'}")
     db.upgrade()
     db.upgrade()
+    assert db.schema_revision() == "0002"
+
+
+def _roundtrip_0002(db: Database) -> None:
+    """0001 with rows -> 0002 -> 0001 -> 0002 keeps the rows and the new defaults."""
+    db.upgrade("0001")
+    now = "2026-01-01 00:00:00"
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into rindle_assets (id, profile, state, storage, storage_key, filename,"
+                " metadata, created_at, updated_at) values ('a1', 'p', 'staged', 's', 'k',"
+                " 'f', '{}', :now, :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            sa.text(
+                "insert into rindle_upload_sessions (id, asset_id, profile, storage, state,"
+                " upload_key, upload_strategy, content_type, expires_at, committed_bytes,"
+                " remote_cleanup, created_at, updated_at) values ('s1', 'a1', 'p', 's',"
+                " 'aborted', 'k', 'presigned_put', 'image/png', :now, 0, 'pending', :now, :now)"
+            ),
+            {"now": now},
+        )
+    db.upgrade()
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            sa.text("select cleanup_attempts, cleanup_at from rindle_upload_sessions")
+        ).one()
+    assert tuple(row) == (0, None)
+    from alembic import command
+
+    command.downgrade(db.alembic_config(), "0001")
     assert db.schema_revision() == "0001"
+    db.upgrade()
+    assert db.schema_revision() == "0002"
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from rindle_upload_sessions")).scalar() == 1
+
+
+def test_0002_upgrade_and_downgrade_keep_rows_on_sqlite(tmp_path: Path) -> None:
+    _roundtrip_0002(Database(f"sqlite:///{tmp_path / 'm.db'}"))
+
+
+@pytest.mark.postgres
+def test_0002_upgrade_and_downgrade_keep_rows_on_postgres(postgres_url: str) -> None:
+    schema = f"rindle_mig_{secrets.token_hex(4)}"
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    db = Database(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        _roundtrip_0002(db)
+    finally:
+        db.dispose()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def test_fresh_database_has_no_revision(tmp_path: Path) -> None:

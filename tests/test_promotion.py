@@ -41,6 +41,7 @@ def violation(
         detected=detect_type(sample),
         head=HeadResult(size=size),
         declared_size=declared_size,
+        sample=sample,
     )
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import io
 import re
 import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import httpx
@@ -19,9 +20,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rindle_core import TransferFailed
+from rindle_core import InvalidArgument, TransferFailed
 from rindle_core.client import UploadClient
 from rindle_core.local import LocalStorage, ReceiverServer, UploadReceiver, _tokens, serve_receiver
+from rindle_core.local._receiver import _parse_range
+from rindle_core.local._server import DEFAULT_BODY_TIMEOUT
 from rindle_core.local._tokens import Claims, TokenError
 
 SECRET = b"receiver-test-secret-0123456789abcdef"
@@ -55,7 +58,7 @@ def test_token_roundtrip() -> None:
 
 
 def test_signature_is_versioned() -> None:
-    assert _tokens.sign(SECRET, _claims()).startswith("v1.")
+    assert _tokens.sign(SECRET, _claims()).startswith("v2.")
 
 
 @pytest.mark.parametrize(
@@ -66,7 +69,10 @@ def test_signature_is_versioned() -> None:
         ("len", "43"),
         ("len", None),
         ("ct", None),
-        ("sig", "v2." + "0" * 64),
+        ("sig", "v1." + "0" * 64),
+        ("ver", "0" * 32),
+        ("rct", "text/html"),
+        ("rcd", "inline"),
     ],
 )
 def test_tampering_any_query_field_breaks_the_signature(field: str, value: str | None) -> None:
@@ -147,7 +153,7 @@ def test_signatures_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(hmac, "compare_digest", spy)
     claims = _claims()
     query = _query(claims)
-    query["sig"] = "v1." + "f" * 64
+    query["sig"] = "v2." + "f" * 64
     assert _tokens.verify(SECRET, "PUT", claims.key, query) is TokenError.BAD_SIGNATURE
     assert seen == [(_tokens.sign(SECRET, claims).encode(), query["sig"].encode())]
 
@@ -705,3 +711,190 @@ def test_cors_preflight_and_headers(
     assert put.status_code == 200
     assert put.headers["Access-Control-Allow-Origin"] == "https://app.example"
     assert "ETag" in put.headers["Access-Control-Expose-Headers"]
+
+
+# -- create-only and signed downloads -----------------------------------------------
+
+
+def test_a_put_to_an_existing_key_gets_412_before_its_body_is_read(
+    storage: LocalStorage, server: ReceiverServer, root: Path, key: str
+) -> None:
+    storage.write_bytes(key, b"first", content_type=CT)
+    before = snapshot(root)
+    declared = 8 * 1024 * 1024  # past the drain limit; only the first 64 KiB are ever sent
+    target = signed_target(key, length=declared)
+    head = (
+        f"PUT {target} HTTP/1.1\r\nHost: x\r\nContent-Type: {CT}\r\n"
+        f"Content-Length: {declared}\r\n\r\n"
+    )
+    reply, _ = _send_then_read(server, head.encode() + bytes(64 * 1024))
+    assert reply.split(b" ", 2)[1] == b"412"
+    assert code_of(reply) == "PreconditionFailed"
+    assert snapshot(root) == before
+    assert storage.read_range(key, 0, 10) == b"first"
+
+
+def test_signed_get_serves_the_signed_type_and_disposition(
+    storage: LocalStorage, stored: tuple[str, bytes]
+) -> None:
+    key, data = stored
+    plain = httpx.get(storage.presign_get(key, expires_in=60).url)
+    assert plain.headers["Content-Type"] == CT  # the stored type by default
+    assert "Content-Disposition" not in plain.headers
+    url = storage.presign_get(
+        key,
+        expires_in=60,
+        content_type="text/plain",
+        content_disposition='attachment; filename="report.txt"',
+    ).url
+    response = httpx.get(url)
+    assert response.status_code == 200
+    assert response.content == data
+    assert response.headers["Content-Type"] == "text/plain"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="report.txt"'
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("rct", "text/html"), ("rcd", "inline"), ("ver", "0" * 32)],
+)
+def test_signed_get_overrides_cannot_be_changed_or_added(
+    storage: LocalStorage, stored: tuple[str, bytes], field: str, value: str
+) -> None:
+    key, _ = stored
+    version = storage.head(key).version
+    request = storage.presign_get(
+        key, expires_in=60, version=version, content_type="text/plain", content_disposition="x"
+    )
+    parts = urlsplit(request.url)
+    query = dict(parse_qsl(parts.query))
+    query[field] = value
+    tampered = parts._replace(query=urlencode(query)).geturl()
+    assert (httpx.get(tampered).status_code, code_of(httpx.get(tampered).content)) == (
+        403,
+        "SignatureDoesNotMatch",
+    )
+    bare = dict(parse_qsl(urlsplit(storage.presign_get(key, expires_in=60).url).query))
+    bare[field] = value  # adding an override to an unbound URL
+    added = parts._replace(query=urlencode(bare)).geturl()
+    assert httpx.get(added).status_code == 403
+
+
+def test_signed_get_bound_to_a_version_the_key_no_longer_has_is_refused(
+    storage: LocalStorage, key: str
+) -> None:
+    old = storage.write_bytes(key, b"old bytes", content_type=CT)
+    url = storage.presign_get(key, expires_in=60, version=old.version).url
+    assert httpx.get(url).content == b"old bytes"
+    storage.delete(key)
+    storage.write_bytes(key, b"new bytes", content_type="text/html")
+    response = httpx.get(url)
+    assert (response.status_code, code_of(response.content)) == (404, "NoSuchVersion")
+    storage.delete(key)
+    gone = httpx.get(url)
+    assert (gone.status_code, code_of(gone.content)) == (404, "NoSuchKey")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"content_disposition": "attachment\r\nSet-Cookie: a=b"},
+        {"content_disposition": 'attachment; filename="été.txt"'},
+        {"content_disposition": "x" * 1025},
+        {"content_disposition": " "},
+        {"content_type": "text/html\nX-Evil: 1"},
+        {"version": ""},
+    ],
+)
+def test_presign_get_refuses_values_it_could_not_serve_as_headers(
+    storage: LocalStorage, changes: dict[str, str]
+) -> None:
+    with pytest.raises(InvalidArgument):
+        storage.presign_get("k/x.pdf", expires_in=60, **changes)  # type: ignore[arg-type]
+
+
+def test_ranges_use_ascii_digits_only() -> None:
+    assert _parse_range("bytes=1-3", 10) == (1, 3)
+    assert _parse_range("bytes=\u0661-\u0663", 10) is None  # Arabic-Indic digits: whole object
+
+
+# -- edges of HTTP itself (raw sockets) ------------------------------------------------------
+
+
+def _send_then_read(srv: ReceiverServer, raw: bytes, *, wait: float = 30) -> tuple[bytes, float]:
+    """Send *raw* without closing our side (a stalled client); read the reply until EOF."""
+    started = time.monotonic()
+    with socket.create_connection((srv.host, srv.port), timeout=wait) as sock:
+        sock.sendall(raw)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply, time.monotonic() - started
+
+
+def test_a_client_that_stalls_mid_body_gets_400_after_the_body_timeout(tmp_path: Path) -> None:
+    with serve_receiver(tmp_path, SECRET, body_timeout=1.0) as srv:
+        target = signed_target("stall/x.pdf", length=100)
+        head = (
+            f"PUT {target} HTTP/1.1\r\nHost: x\r\nContent-Type: {CT}\r\nContent-Length: 100\r\n\r\n"
+        )
+        reply, elapsed = _send_then_read(srv, head.encode() + b"x" * 50)
+    assert reply.split(b" ", 2)[1] == b"400"
+    assert code_of(reply) == "RequestTimeout"
+    assert 0.9 <= elapsed < 10  # bounded by body_timeout, and the connection is closed
+    assert not (tmp_path / "stall").exists()  # no object, no temp file, no directory
+
+
+def test_the_default_body_timeout_is_bounded(tmp_path: Path) -> None:
+    with serve_receiver(tmp_path, SECRET) as srv:
+        assert srv.timeout == DEFAULT_BODY_TIMEOUT <= 60
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), 10**6, True, "5"])
+def test_the_body_timeout_is_checked(tmp_path: Path, bad: object) -> None:
+    with pytest.raises(InvalidArgument, match="timeout"):
+        serve_receiver(tmp_path, SECRET, body_timeout=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        "Content-Length: 4\r\nContent-Length: 6",
+        "Content-Length: 4\r\nContent-Length: 4",
+        "Content-Length: 4\r\nTransfer-Encoding: chunked",
+        "Transfer-Encoding: chunked\r\nContent-Length: 4",
+    ],
+)
+def test_ambiguous_framing_gets_400_and_writes_nothing(
+    server: ReceiverServer, root: Path, key: str, framing: str
+) -> None:
+    before = snapshot(root)
+    target = signed_target(key, length=4)
+    reply = exchange(
+        server,
+        f"PUT {target} HTTP/1.1\r\nHost: x\r\nContent-Type: {CT}\r\n{framing}\r\n\r\n"
+        "datamore".encode(),
+    )
+    assert reply.split(b" ", 2)[1] == b"400"
+    assert code_of(reply) == "InvalidRequest"
+    assert snapshot(root) == before
+
+
+def test_a_mounted_receiver_refuses_length_with_transfer_encoding(tmp_path: Path) -> None:
+    # Behind another WSGI server, the receiver itself refuses what it can see.
+    app = UploadReceiver(tmp_path, SECRET)
+    environ: dict[str, object] = {
+        "REQUEST_METHOD": "PUT",
+        "PATH_INFO": "/o/m/x.pdf",
+        "QUERY_STRING": signed_target("m/x.pdf", length=4).split("?", 1)[1],
+        "CONTENT_TYPE": CT,
+        "CONTENT_LENGTH": "4",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": io.BytesIO(b"data"),
+    }
+    seen: list[str] = []
+    body = b"".join(app(environ, lambda status, headers, exc_info=None: seen.append(status)))  # type: ignore[arg-type,misc]
+    assert seen == ["400 Bad Request"]
+    assert code_of(body) == "InvalidRequest"
+    assert not (tmp_path / "m").exists()

@@ -175,6 +175,19 @@ SECRET_CS = (
             "create_only",
         ),
         (
+            {"container": "ok-name", "connection_string": SECRET_CS, "create_only": False},
+            "create_only",
+        ),
+        (
+            {"container": "ok-name", "connection_string": SECRET_CS, "connection_timeout": "5s"},
+            "connection_timeout",
+        ),
+        (
+            {"container": "ok-name", "connection_string": SECRET_CS, "read_timeout": 0},
+            "read_timeout",
+        ),
+        ({"container": "ok-name", "connection_string": SECRET_CS, "retries": 10**30}, "retries"),
+        (
             {"container": "ok-name", "connection_string": SECRET_CS, "credential": object()},
             "credential",
         ),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from azure.storage.blob import UserDelegationKey, generate_blob_sas
+from azure.storage.blob import BlobSasPermissions, UserDelegationKey, generate_blob_sas
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +24,10 @@ UTC = dt.UTC
 
 BLOB_NAMES = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=100
+)
+#: Printable text with quotes, semicolons and non-ASCII (quoting must match the SDK's).
+HEADER_VALUES = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=60
 )
 EXPIRIES = st.datetimes(
     min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2199, 1, 1), timezones=st.just(UTC)
@@ -49,6 +53,8 @@ SDK_VERSION = _sdk_version()
     permission=st.sampled_from(["r", "c", "w", "cw", "rcw", "d"]),
     expiry=EXPIRIES,
     protocol=st.sampled_from([None, "https"]),
+    content_type=st.one_of(st.none(), st.sampled_from(["image/png", "text/plain; charset=utf-8"])),
+    content_disposition=st.one_of(st.none(), HEADER_VALUES),
 )
 def test_stdlib_signer_matches_generate_blob_sas(
     blob: str,
@@ -57,13 +63,58 @@ def test_stdlib_signer_matches_generate_blob_sas(
     permission: str,
     expiry: dt.datetime,
     protocol: str | None,
+    content_type: str | None,
+    content_disposition: str | None,
 ) -> None:
+    """Byte-identical tokens, response overrides (``rsct`` / ``rscd``) included."""
     signer = SharedKeySigner(account, KEY, protocol=protocol, version=SDK_VERSION)
     extra: dict[str, Any] = {"protocol": protocol} if protocol else {}
     expected = generate_blob_sas(
-        account, container, blob, account_key=KEY, permission=permission, expiry=expiry, **extra
+        account,
+        container,
+        blob,
+        account_key=KEY,
+        permission=permission,
+        expiry=expiry,
+        content_type=content_type,
+        content_disposition=content_disposition,
+        **extra,
     )
-    assert signer.blob_sas(container, blob, permission=permission, expiry=expiry) == expected
+    ours = signer.blob_sas(
+        container,
+        blob,
+        permission=permission,
+        expiry=expiry,
+        content_type=content_type,
+        content_disposition=content_disposition,
+    )
+    assert ours == expected
+
+
+def test_adapter_tokens_equal_the_sdks(azurite: Azurite, key: str) -> None:
+    """Single PUT: ``create=True`` only; GET: ``read=True`` with the response overrides."""
+    signer = SharedKeySigner(azurite.account, azurite.account_key, version=SDK_VERSION)
+    storage = AzureBlobStorage(azurite.service().get_container_client("uploads"), signer)
+    put = storage.presign_put(key, content_type="image/png", content_length=1, expires_in=60)
+    get = storage.presign_get(
+        key, expires_in=60, content_type="image/png", content_disposition="attachment"
+    )
+    for request, permission, overrides in (
+        (put, BlobSasPermissions(create=True), {}),
+        (get, BlobSasPermissions(read=True), {"content_type": "image/png",
+                                              "content_disposition": "attachment"}),
+    ):  # fmt: skip
+        assert request.expires_at is not None
+        token = generate_blob_sas(
+            azurite.account,
+            "uploads",
+            key,
+            account_key=azurite.account_key,
+            permission=permission,
+            expiry=request.expires_at,
+            **overrides,
+        )
+        assert request.url.partition("?")[2] == token
 
 
 def test_expiry_in_another_timezone_is_converted_to_utc() -> None:

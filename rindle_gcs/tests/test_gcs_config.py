@@ -41,11 +41,24 @@ def _no_ambient_google_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         ({"bucket": "Bad_Bucket"}, "'bucket'"),
         ({"bucket": "a"}, "'bucket'"),
         ({"bucket": 3}, "'bucket'"),
+        ({"bucket": "ok-bucket\n"}, "'bucket'"),
         ({"bucket": "ok-bucket", "region": "x"}, "'region'"),
         ({"bucket": "ok-bucket", "type": "s3"}, "'type'"),
         ({"bucket": "ok-bucket", "timeout": 0}, "'timeout'"),
         ({"bucket": "ok-bucket", "timeout": "5"}, "'timeout'"),
         ({"bucket": "ok-bucket", "retry_timeout": -1}, "'retry_timeout'"),
+        ({"bucket": "ok-bucket", "timeout": float("nan")}, "'timeout'"),
+        ({"bucket": "ok-bucket", "connect_timeout": 0}, "'connect_timeout'"),
+        ({"bucket": "ok-bucket", "connect_timeout": True}, "'connect_timeout'"),
+        ({"bucket": "ok-bucket", "connect_timeout": float("inf")}, "'connect_timeout'"),
+        ({"bucket": "ok-bucket", "connect_timeout": 10**400}, "'connect_timeout'"),
+        ({"bucket": "ok-bucket", "read_timeout": float("nan")}, "'read_timeout'"),
+        ({"bucket": "ok-bucket", "read_timeout": -0.5}, "'read_timeout'"),
+        ({"bucket": "ok-bucket", "read_timeout": "30"}, "'read_timeout'"),
+        ({"bucket": "ok-bucket", "read_timeout": 7201}, "'read_timeout'"),
+        ({"bucket": "ok-bucket", "retry_timeout": float("inf")}, "'retry_timeout'"),
+        ({"bucket": "ok-bucket", "retry_timeout": 10**30}, "'retry_timeout'"),
+        ({"bucket": "ok-bucket", "timeout": 5, "read_timeout": 5}, "'timeout'"),
         ({"bucket": "ok-bucket", "endpoint_url": "ftp://x"}, "'endpoint_url'"),
         ({"bucket": "ok-bucket", "endpoint_url": "http://u:p@h"}, "'endpoint_url'"),
         ({"bucket": "ok-bucket", "anonymous": "yes"}, "'anonymous'"),
@@ -56,6 +69,31 @@ def _no_ambient_google_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 def test_bad_options_name_the_option(options: dict[str, Any], names: str) -> None:
     with pytest.raises(ConfigurationError, match=names):
         create_storage(**options)
+
+
+def test_waits_are_bounded_by_default() -> None:
+    settings = GCSSettings.from_options({"bucket": "ok-bucket"})
+
+    assert 0 < settings.connect_timeout <= 10
+    assert 0 < settings.read_timeout <= 30
+    assert 0 < settings.retry_timeout <= 30
+    assert settings.timeouts == (settings.connect_timeout, settings.read_timeout)
+
+
+def test_timeouts_are_configurable() -> None:
+    settings = GCSSettings.from_options(
+        {"bucket": "ok-bucket", "connect_timeout": 2, "read_timeout": 7.5, "retry_timeout": 0}
+    )
+
+    assert settings.timeouts == (2.0, 7.5)
+    assert settings.retry_timeout == 0.0
+
+
+def test_the_seed_timeout_option_still_sets_the_read_timeout() -> None:
+    settings = GCSSettings.from_options({"bucket": "ok-bucket", "timeout": 12})
+
+    assert settings.read_timeout == 12.0
+    assert settings.timeout == 12.0
 
 
 def test_a_malformed_key_file_is_reported_without_its_content(tmp_path: Path) -> None:

@@ -6,10 +6,12 @@ expired, 308 without Range, 5xx, 403, transport failures) are scripted here.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -17,7 +19,13 @@ import structlog
 from google.auth import exceptions as auth_exceptions
 from requests.structures import CaseInsensitiveDict
 
-from rindle_core import InvalidArgument, StorageError, StorageNotFound, StorageUnavailable
+from rindle_core import (
+    InvalidArgument,
+    StorageConflict,
+    StorageError,
+    StorageNotFound,
+    StorageUnavailable,
+)
 from rindle_core.storage import ResumableStatus
 from rindle_gcs import SESSION_LIFETIME, session_fingerprint
 from rindle_gcs._resumable import ResumableProtocol
@@ -57,10 +65,11 @@ class FakeSession:
         *,
         headers: Mapping[str, str],
         data: bytes,
-        timeout: float,
+        timeout: float | tuple[float, float],
         allow_redirects: bool,
     ) -> FakeResponse:
         assert allow_redirects is False
+        assert timeout == (2.0, 5.0)
         call = Call(method, url, dict(headers), data)
         self.calls.append(call)
         return self.respond(call)
@@ -70,13 +79,38 @@ def reply(status: int, headers: Mapping[str, str] | None = None, body: bytes = b
     return FakeSession(lambda call: FakeResponse(status, CaseInsensitiveDict(headers or {}), body))
 
 
-def protocol(authorized: FakeSession, anonymous: FakeSession | None = None) -> ResumableProtocol:
+class Sleeps:
+    """Records the back-off sleeps instead of sleeping; advances a fake clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def protocol(
+    authorized: FakeSession,
+    anonymous: FakeSession | None = None,
+    *,
+    retry_timeout: float = 0.0,
+    sleeps: Sleeps | None = None,
+) -> ResumableProtocol:
+    sleeps = sleeps or Sleeps()
     return ResumableProtocol(
         endpoint="https://storage.googleapis.com",
         bucket="bkt",
         authorized=authorized,
         anonymous=anonymous or authorized,
-        timeout=5.0,
+        timeout=(2.0, 5.0),
+        retry_timeout=retry_timeout,
+        sleep=sleeps.sleep,
+        clock=sleeps.clock,
     )
 
 
@@ -95,7 +129,7 @@ def test_create_sends_type_size_and_origin_and_returns_the_location() -> None:
     assert call.method == "POST"
     assert call.url == (
         "https://storage.googleapis.com/upload/storage/v1/b/bkt/o"
-        "?uploadType=resumable&name=a%2Fb.pdf"
+        "?uploadType=resumable&name=a%2Fb.pdf&ifGenerationMatch=0"
     )
     assert call.headers["X-Upload-Content-Type"] == "application/pdf"
     assert call.headers["X-Upload-Content-Length"] == "1234"
@@ -132,11 +166,11 @@ def test_create_rejects_a_negative_size_before_any_request() -> None:
 @pytest.mark.parametrize(
     ("status", "error"),
     [
-        (404, StorageNotFound),
         (403, StorageError),
         (400, StorageError),
         (429, StorageUnavailable),
         (503, StorageUnavailable),
+        (412, StorageConflict),
     ],
 )
 def test_create_maps_http_errors(status: int, error: type[StorageError]) -> None:
@@ -144,6 +178,23 @@ def test_create_maps_http_errors(status: int, error: type[StorageError]) -> None
         protocol(reply(status)).create("k", content_type="text/plain", size=1, origin=None)
     assert type(info.value) is error
     assert f"HTTP {status}" in str(info.value)
+
+
+def test_create_answered_404_means_the_bucket_is_missing() -> None:
+    """A create names no object that could be missing: a 404 is the bucket."""
+    with pytest.raises(StorageError, match="bucket 'bkt' does not exist") as info:
+        protocol(reply(404)).create("k", content_type="text/plain", size=1, origin=None)
+    assert not isinstance(info.value, StorageNotFound)
+
+
+def test_create_asks_gcs_for_a_create_only_object() -> None:
+    """``ifGenerationMatch=0``: the finished upload cannot replace a live object."""
+    session = reply(200, {"Location": SESSION_URI})
+
+    protocol(session).create("k", content_type="text/plain", size=1, origin=None)
+
+    query = parse_qs(urlsplit(session.calls[0].url).query)
+    assert query["ifGenerationMatch"] == ["0"]
 
 
 def test_create_without_location_is_an_error() -> None:
@@ -198,6 +249,11 @@ def test_unknown_or_cancelled_session_is_not_found(status: int) -> None:
 def test_status_server_error_is_transient() -> None:
     with pytest.raises(StorageUnavailable):
         protocol(reply(503)).status(SESSION_URI)
+
+
+def test_status_of_a_session_refused_by_its_precondition_is_a_conflict() -> None:
+    with pytest.raises(StorageConflict):
+        protocol(reply(412)).status(SESSION_URI)
 
 
 def test_status_rejects_a_non_http_session_uri() -> None:
@@ -314,3 +370,74 @@ def test_a_request_that_cannot_be_sent_is_not_transient() -> None:
         proto.status(SESSION_URI)
     assert type(info.value) is StorageError
     assert "SECRET" not in str(info.value)
+
+
+# -- retry budget --------------------------------------------------------------
+
+
+def sequence(*answers: int | Exception) -> FakeSession:
+    """Answers the scripted statuses (or raises the exceptions) in turn."""
+    queue = list(answers)
+
+    def respond(call: Call) -> FakeResponse:
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, Exception):
+            raise answer
+        headers = {"Range": "bytes=0-9"} if answer == 308 else {"Location": SESSION_URI}
+        return FakeResponse(answer, CaseInsensitiveDict(headers))
+
+    return FakeSession(respond)
+
+
+@pytest.mark.parametrize(
+    "transient",
+    [503, 429, 408, requests.ConnectionError("reset"), requests.ReadTimeout("slow")],
+)
+def test_transient_failures_are_retried_within_the_budget(transient: int | Exception) -> None:
+    session, sleeps = sequence(transient, transient, 308), Sleeps()
+
+    status = protocol(session, retry_timeout=30.0, sleeps=sleeps).status(SESSION_URI)
+
+    assert status == ResumableStatus("in_progress", 10)
+    assert len(session.calls) == 3
+    assert len(sleeps.slept) == 2
+    assert all(0 < s <= 8 for s in sleeps.slept)
+
+
+def test_create_and_cancel_are_retried_too() -> None:
+    create, cancel = sequence(503, 200), sequence(502, 499)
+
+    protocol(create, retry_timeout=30.0).create("k", content_type="t/p", size=1, origin=None)
+    protocol(cancel, retry_timeout=30.0).cancel(SESSION_URI)
+
+    assert (len(create.calls), len(cancel.calls)) == (2, 2)
+
+
+def test_a_zero_budget_means_a_single_attempt() -> None:
+    session, sleeps = sequence(503, 308), Sleeps()
+
+    with pytest.raises(StorageUnavailable, match="HTTP 503"):
+        protocol(session, retry_timeout=0.0, sleeps=sleeps).status(SESSION_URI)
+
+    assert len(session.calls) == 1
+    assert sleeps.slept == []
+
+
+def test_the_budget_bounds_the_retries() -> None:
+    session, sleeps = sequence(503), Sleeps()
+
+    with pytest.raises(StorageUnavailable, match="HTTP 503"):
+        protocol(session, retry_timeout=10.0, sleeps=sleeps).status(SESSION_URI)
+
+    assert sum(sleeps.slept) <= 10.0
+    assert 2 <= len(session.calls) <= 8
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 410, 412, 499])
+def test_definite_answers_are_never_retried(status: int) -> None:
+    session = sequence(status, 308)
+
+    with contextlib.suppress(StorageError):
+        protocol(session, retry_timeout=30.0).status(SESSION_URI)
+
+    assert len(session.calls) == 1

@@ -94,6 +94,9 @@ def make_storage(credentials: Any, endpoint: str, bucket: str) -> GCSStorage:
     )
 
 
+CREATE_ONLY = {"x-goog-if-generation-match": "0"}
+
+
 @pytest.mark.usefixtures("frozen_sdk_clock")
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("key", KEYS)
@@ -111,19 +114,25 @@ def test_presign_put_equals_the_sdk(credentials: Any, endpoint: str, key: str) -
         key,
         "PUT",
         900,
-        headers={"Content-Length": "123456"},
+        headers={"Content-Length": "123456", **CREATE_ONLY},
         content_type="application/pdf",
     )
     assert request.method == "PUT"
-    assert request.headers == {"Content-Type": "application/pdf", "Content-Length": "123456"}
+    assert request.headers == {
+        "Content-Type": "application/pdf",
+        "Content-Length": "123456",
+        **CREATE_ONLY,
+    }
     assert request.expires_at == NOW + dt.timedelta(seconds=900)
     signed = parse_qs(urlsplit(request.url).query)["X-Goog-SignedHeaders"]
-    assert signed == ["content-length;content-type;host"]
+    assert signed == ["content-length;content-type;host;x-goog-if-generation-match"]
 
 
 @pytest.mark.usefixtures("frozen_sdk_clock")
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
-def test_presign_put_without_length_binds_only_the_type(credentials: Any, endpoint: str) -> None:
+def test_presign_put_without_length_binds_the_type_and_create_only(
+    credentials: Any, endpoint: str
+) -> None:
     storage = make_storage(credentials, endpoint, "rindle-bucket")
 
     request = storage.presign_put(
@@ -131,9 +140,37 @@ def test_presign_put_without_length_binds_only_the_type(credentials: Any, endpoi
     )
 
     assert request.url == sdk_url(
-        credentials, endpoint, "rindle-bucket", "a/b.png", "PUT", 60, content_type="image/png"
+        credentials,
+        endpoint,
+        "rindle-bucket",
+        "a/b.png",
+        "PUT",
+        60,
+        headers=dict(CREATE_ONLY),
+        content_type="image/png",
     )
-    assert request.headers == {"Content-Type": "image/png"}
+    assert request.headers == {"Content-Type": "image/png", **CREATE_ONLY}
+
+
+@pytest.mark.usefixtures("frozen_sdk_clock")
+def test_a_put_signed_without_the_precondition_is_another_url(credentials: Any) -> None:
+    """The precondition is part of the signature: dropping it breaks the URL."""
+    storage = make_storage(credentials, ENDPOINTS[0], "rindle-bucket")
+
+    request = storage.presign_put("k", content_type="image/png", content_length=4, expires_in=60)
+    without = sdk_url(
+        credentials,
+        ENDPOINTS[0],
+        "rindle-bucket",
+        "k",
+        "PUT",
+        60,
+        headers={"Content-Length": "4"},
+        content_type="image/png",
+    )
+
+    assert request.url != without
+    assert request.url.split("X-Goog-Signature=")[1] != without.split("X-Goog-Signature=")[1]
 
 
 @pytest.mark.usefixtures("frozen_sdk_clock")
@@ -147,6 +184,86 @@ def test_presign_get_equals_the_sdk(credentials: Any, key: str) -> None:
     assert request.url == sdk_url(credentials, endpoint, "rindle-bucket", key, "GET", 3600)
     assert request.method == "GET"
     assert request.headers == {}
+
+
+GET_OVERRIDES = [
+    {"content_type": "text/plain"},
+    {"content_disposition": "attachment"},
+    {"version": "1700000000123456"},
+    {
+        "version": "1",
+        "content_type": "image/svg+xml; charset=utf-8",
+        "content_disposition": 'attachment; filename="a b;c.svg"',
+    },
+    {
+        "content_type": "application/octet-stream",
+        "content_disposition": "attachment; filename*=UTF-8''%E5%86%99%E7%9C%9F.png",
+    },
+    {"content_disposition": 'inline; filename="naïve+~%.txt"'},
+]
+
+
+@pytest.mark.usefixtures("frozen_sdk_clock")
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("overrides", GET_OVERRIDES)
+def test_presign_get_with_overrides_equals_the_sdk(
+    credentials: Any, endpoint: str, overrides: dict[str, str]
+) -> None:
+    storage = make_storage(credentials, endpoint, "rindle-bucket")
+    key = KEYS[1]
+
+    request = storage.presign_get(key, expires_in=600, **overrides)
+
+    client = gcs.Client(project="p", credentials=AnonymousCredentials())
+    expected = (
+        client.bucket("rindle-bucket")
+        .blob(key)
+        .generate_signed_url(
+            version="v4",
+            expiration=dt.timedelta(seconds=600),
+            method="GET",
+            response_type=overrides.get("content_type"),
+            response_disposition=overrides.get("content_disposition"),
+            generation=overrides.get("version"),
+            credentials=credentials,
+            api_access_endpoint=endpoint,
+        )
+    )
+    assert request.url == expected
+    query = parse_qs(urlsplit(request.url).query)
+    assert query.get("response-content-type") == (
+        [overrides["content_type"]] if "content_type" in overrides else None
+    )
+    assert query.get("response-content-disposition") == (
+        [overrides["content_disposition"]] if "content_disposition" in overrides else None
+    )
+    assert query.get("generation") == ([overrides["version"]] if "version" in overrides else None)
+    assert request.headers == {}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"content_type": "text/plain\r\nX-Evil: 1"},
+        {"content_disposition": "attachment\n"},
+        {"content_type": "text/plain\0"},
+    ],
+)
+def test_presign_get_refuses_multi_line_overrides(
+    credentials: Any, overrides: dict[str, str]
+) -> None:
+    storage = make_storage(credentials, ENDPOINTS[0], "rindle-bucket")
+    with pytest.raises(InvalidArgument):
+        storage.presign_get("k", expires_in=60, **overrides)
+
+
+@pytest.mark.parametrize("version", ["", "abc", "-1", "0x10", "１２", "12\n", '"etag"'])
+def test_presign_get_refuses_a_version_that_is_not_a_generation(
+    credentials: Any, version: str
+) -> None:
+    storage = make_storage(credentials, ENDPOINTS[0], "rindle-bucket")
+    with pytest.raises(InvalidArgument, match="generation"):
+        storage.presign_get("k", expires_in=60, version=version)
 
 
 def test_the_signature_verifies_with_the_service_account_key(

@@ -16,8 +16,10 @@ from rindle_core import (
     Capability,
     InvalidArgument,
     InvalidParts,
+    StorageConflict,
     StorageError,
     StorageNotFound,
+    TransferFailed,
     UploadedPart,
 )
 from rindle_core.client import UploadClient
@@ -51,6 +53,8 @@ def test_declares_exactly_what_it_implements(storage: S3Storage) -> None:
         storage.resumable_status("k", "https://x")
     with pytest.raises(NotImplementedError):
         storage.cancel_resumable("k", "https://x")
+    with pytest.raises(NotImplementedError):  # S3 keeps no part list after completion
+        storage.committed_parts("k")
 
 
 def test_part_limits_are_s3s(storage: S3Storage) -> None:
@@ -118,11 +122,142 @@ def test_missing_objects_are_not_found(storage: S3Storage, unique_key: str) -> N
 def test_a_missing_bucket_is_an_error_not_a_missing_object(
     make_storage: Callable[..., S3Storage],
 ) -> None:
+    """Every call against a missing bucket says NoSuchBucket; none says "no such object".
+
+    A HEAD has no body, so S3 answers a missing bucket and a missing key
+    alike (404); the adapter asks again with a one-byte GET to tell them apart.
+    """
     storage = make_storage(f"rindle-missing-{uuid.uuid4().hex[:12]}")
-    with pytest.raises(StorageError) as info:
-        storage.create_multipart("k", content_type="a/b")
-    assert not isinstance(info.value, StorageNotFound)
-    assert "NoSuchBucket" in str(info.value)
+    calls: list[Callable[[], object]] = [
+        lambda: storage.create_multipart("k", content_type="a/b"),
+        lambda: storage.head("k"),
+        lambda: storage.read_range("k", 0, 10),
+        lambda: storage.read_range("k", 0, 0),
+        lambda: storage.read_range("k", 0, 10, version='"abc"'),
+        lambda: storage.delete("k"),
+    ]
+    for call in calls:
+        with pytest.raises(StorageError) as info:
+            call()
+        assert not isinstance(info.value, StorageNotFound)
+        assert "NoSuchBucket" in str(info.value)
+
+
+# -- create-only and versions ----------------------------------------------------
+
+
+def test_a_presigned_put_cannot_replace_an_object(
+    storage: S3Storage, unique_key: str, admin_client: Any
+) -> None:
+    """Issue 9 (1): a second PUT with the same still-valid URL used to replace the object."""
+    request = storage.presign_put(
+        unique_key, content_type="image/png", content_length=8, expires_in=600
+    )
+    assert request.headers["If-None-Match"] == "*"
+    UploadClient().put_bytes(request, b"\x89PNG\r\n\x1a\n")
+    before = storage.head(unique_key)
+    with pytest.raises(TransferFailed) as info:
+        UploadClient().put_bytes(request, b"<script>")  # same URL, same length
+    assert info.value.status == 412
+    fresh = storage.presign_put(
+        unique_key, content_type="image/png", content_length=8, expires_in=600
+    )
+    with pytest.raises(TransferFailed):
+        UploadClient().put_bytes(fresh, b"<script>")
+    assert storage.head(unique_key) == before
+    body = admin_client.get_object(Bucket=storage.bucket, Key=unique_key)["Body"].read()
+    assert body == b"\x89PNG\r\n\x1a\n"
+
+
+def test_head_version_is_the_etag_without_versioning(storage: S3Storage, unique_key: str) -> None:
+    UploadClient().put_bytes(
+        storage.presign_put(unique_key, content_type="a/b", content_length=3, expires_in=60),
+        b"one",
+    )
+    head = storage.head(unique_key)
+    assert head.version == head.etag == '"' + hashlib.md5(b"one").hexdigest() + '"'  # noqa: S324
+
+
+def test_read_range_bound_to_an_etag(storage: S3Storage, unique_key: str) -> None:
+    put = storage.presign_put(unique_key, content_type="a/b", content_length=5, expires_in=60)
+    UploadClient().put_bytes(put, b"first")
+    stale = storage.head(unique_key).version
+    storage.delete(unique_key)
+    put = storage.presign_put(unique_key, content_type="a/b", content_length=6, expires_in=60)
+    UploadClient().put_bytes(put, b"second")
+    current = storage.head(unique_key).version
+    assert stale is not None and current is not None and stale != current
+    assert storage.read_range(unique_key, 0, 100, version=current) == b"second"
+    assert storage.read_range(unique_key, 6, 10, version=current) == b""  # past the end
+    assert storage.read_range(unique_key, 0, 0, version=current) == b""
+    for start, length in ((0, 3), (6, 10), (0, 0)):
+        with pytest.raises(StorageConflict):
+            storage.read_range(unique_key, start, length, version=stale)
+    storage.delete(unique_key)
+    with pytest.raises(StorageNotFound):
+        storage.read_range(unique_key, 0, 3, version=current)
+
+
+@pytest.fixture
+def versioned_storage(
+    make_storage: Callable[..., S3Storage], bucket: str, admin_client: Any
+) -> S3Storage:
+    admin_client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return make_storage(bucket)
+
+
+def test_a_versioned_bucket_binds_reads_and_downloads_to_the_version_id(
+    versioned_storage: S3Storage, unique_key: str, admin_client: Any
+) -> None:
+    storage = versioned_storage
+    UploadClient().put_bytes(
+        storage.presign_put(unique_key, content_type="text/plain", content_length=8, expires_in=60),
+        b"verified",
+    )
+    head = storage.head(unique_key)
+    assert head.version is not None and not head.version.startswith('"')
+    assert head.version != head.etag
+    assert storage.read_range(unique_key, 0, 8, version=head.version) == b"verified"
+    download = storage.presign_get(unique_key, expires_in=60, version=head.version)
+    assert "versionId=" in download.url
+
+    # Someone with the bucket's own credentials replaces the object.
+    admin_client.put_object(Bucket=storage.bucket, Key=unique_key, Body=b"replaced")
+    assert storage.head(unique_key).version != head.version
+    with pytest.raises(StorageConflict):
+        storage.read_range(unique_key, 0, 8, version=head.version)
+    with pytest.raises(StorageConflict):
+        storage.read_range(unique_key, 0, 0, version=head.version)
+    # The download URL still serves the verified bytes.
+    assert httpx.get(download.url).content == b"verified"
+
+
+def test_presign_get_serves_the_given_type_and_disposition(
+    storage: S3Storage, unique_key: str
+) -> None:
+    UploadClient().put_bytes(
+        storage.presign_put(unique_key, content_type="text/html", content_length=6, expires_in=60),
+        b"<html>",
+    )
+    get = storage.presign_get(
+        unique_key,
+        expires_in=60,
+        version=storage.head(unique_key).version,
+        content_type="text/plain",
+        content_disposition='attachment; filename="page.txt"',
+    )
+    response = httpx.get(get.url)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain"
+    assert response.headers["content-disposition"] == 'attachment; filename="page.txt"'
+
+
+@pytest.mark.parametrize("bad", ["text/plain\r\nX-Evil: 1", "a\x00b", ""])
+def test_presign_get_refuses_header_injection(storage: S3Storage, bad: str) -> None:
+    with pytest.raises(InvalidArgument):
+        storage.presign_get("k", expires_in=60, content_type=bad)
+    with pytest.raises(InvalidArgument):
+        storage.presign_get("k", expires_in=60, content_disposition=bad)
 
 
 @pytest.mark.parametrize(("start", "length"), [(-1, 10), (0, -1)])
@@ -332,3 +467,24 @@ def test_unknown_upload_ids_are_not_found(storage: S3Storage, unique_key: str) -
             unique_key, "no-such-upload", [UploadedPart(1, '"e"')], content_type="a/b"
         )
     storage.abort_multipart(unique_key, "no-such-upload")
+
+
+def test_complete_refuses_an_existing_object_and_keeps_the_upload(
+    storage: S3Storage, unique_key: str, admin_client: Any
+) -> None:
+    """Create-only: CompleteMultipartUpload is sent with If-None-Match: *."""
+    init = storage.create_multipart(unique_key, content_type="a/b")
+    etag = (
+        UploadClient()
+        .put_bytes(storage.presign_part(unique_key, init.upload_id, 1, expires_in=60), b"mine")
+        .headers["ETag"]
+    )
+    admin_client.put_object(Bucket=storage.bucket, Key=unique_key, Body=b"theirs")
+    with pytest.raises(StorageConflict, match="PreconditionFailed"):
+        storage.complete_multipart(
+            unique_key, init.upload_id, [UploadedPart(1, etag)], content_type="a/b"
+        )
+    body = admin_client.get_object(Bucket=storage.bucket, Key=unique_key)["Body"].read()
+    assert body == b"theirs"
+    assert [p.part_number for p in storage.list_parts(unique_key, init.upload_id)] == [1]
+    storage.abort_multipart(unique_key, init.upload_id)

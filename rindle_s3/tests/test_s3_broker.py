@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from rindle_core import Broker, Database, Profile, StorageNotFound, UploadedPart
+from rindle_core import (
+    Broker,
+    Database,
+    Profile,
+    StorageNotFound,
+    TransferFailed,
+    UploadedPart,
+)
 from rindle_core.client import UploadClient
 from rindle_core.plugins import make_plugin_manager
 from rindle_s3 import S3Storage
@@ -74,8 +81,12 @@ def test_single_put_becomes_available(
     assert signed.presigned.headers == {
         "Content-Type": "application/pdf",
         "Content-Length": "300000",
+        "If-None-Match": "*",
     }
-    assert "X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost" in signed.presigned.url
+    assert (
+        "X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost%3Bif-none-match"
+        in signed.presigned.url
+    )
     with UploadClient() as client:
         client.put(signed.presigned, path)
 
@@ -86,6 +97,26 @@ def test_single_put_becomes_available(
     assert asset.byte_size == 300_000
     assert asset.content_type == "application/pdf"
     assert stored_digest(admin_client, storage.bucket, asset.storage_key) == digest(path)
+
+
+def test_a_verified_object_cannot_be_replaced_with_the_same_url(
+    broker: Broker, admin_client: Any, storage: S3Storage
+) -> None:
+    """Issue 9 (1): after promotion, a second PUT with the still-valid URL replaced the bytes."""
+    session = broker.initiate_session(
+        "docs", filename="a.pdf", content_type="application/pdf", size=len(PDF)
+    )
+    presigned = broker.sign_url(session.id).presigned
+    UploadClient().put_bytes(presigned, PDF)
+    asset = broker.get_asset(broker.verify_completion(session.id).asset.id)
+    assert asset.state == "available", asset.quarantine_reason
+    html = b"<html><script>alert(1)</script>".ljust(len(PDF), b" ")
+    with pytest.raises(TransferFailed) as info:
+        UploadClient().put_bytes(presigned, html)
+    assert info.value.status == 412
+    body = admin_client.get_object(Bucket=storage.bucket, Key=asset.storage_key)["Body"].read()
+    assert body == PDF
+    assert broker.get_asset(asset.id).state == "available"
 
 
 def test_a_non_pdf_is_quarantined_after_a_ranged_read(

@@ -96,6 +96,17 @@ def test_build_storage_from_a_config_table() -> None:
             "aws_access_key_id",
         ),
         ({"bucket": "b", "max_attempts": True}, "max_attempts"),
+        ({"bucket": "b", "max_attempts": 10**400}, "max_attempts"),
+        ({"bucket": "b", "max_attempts": 2.0}, "max_attempts"),
+        ({"bucket": "b", "connect_timeout": 0}, "connect_timeout"),
+        ({"bucket": "b", "connect_timeout": float("nan")}, "connect_timeout"),
+        ({"bucket": "b", "connect_timeout": float("inf")}, "connect_timeout"),
+        ({"bucket": "b", "connect_timeout": True}, "connect_timeout"),
+        ({"bucket": "b", "connect_timeout": "5"}, "connect_timeout"),
+        ({"bucket": "b", "connect_timeout": 10**400}, "connect_timeout"),
+        ({"bucket": "b", "read_timeout": float("nan")}, "read_timeout"),
+        ({"bucket": "b", "read_timeout": 3601}, "read_timeout"),
+        ({"bucket": "b", "read_timeout": -float("inf")}, "read_timeout"),
         ({"bucket": "b", "profile": "no-such-profile"}, "profile"),
         ({"bucket": "arn:aws:s3:us-east-1:123456789012:accesspoint/ap"}, "bucket"),
         ({"bucket": "fast--usw2-az1--x-s3"}, "bucket"),
@@ -141,3 +152,12 @@ def test_credentials_from_a_named_profile(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 def test_default_region_is_us_east_1() -> None:
     assert S3Storage.from_options(bucket="b", **CREDS).region == "us-east-1"
+
+
+def test_timeouts_and_retry_budget_are_options() -> None:
+    storage = S3Storage.from_options(
+        bucket="b", connect_timeout=1.5, read_timeout=7, max_attempts=5, **CREDS
+    )
+    config = storage.client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (1.5, 7)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 5}

@@ -11,10 +11,10 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import structlog
 
-from rindle_core import Broker, Database, Profile, StorageError
+from rindle_core import Broker, Database, Profile, StorageError, UploadedPart
 from rindle_core.client import UploadClient
 from rindle_core.plugins import make_plugin_manager
-from rindle_core.testing import assert_no_secrets
+from rindle_core.testing import assert_no_secrets, secret_query_values
 from rindle_s3 import S3Storage, SigV4Presigner, StaticCredentials
 
 TOKEN = "FwoGZXIvYXdzEXAMPLE-session-token-0123456789abcdef"
@@ -141,3 +141,70 @@ def test_a_whole_upload_logs_no_secret(
     assert events  # the broker did report what happened
     for text in shown:
         assert_no_secrets(text, secrets, what="a log event")
+
+
+#: Loggers of the in-process emulator: they play S3's part, not the application's.
+_SERVER_LOGGERS = ("moto", "werkzeug")
+
+
+def test_debug_logging_of_a_whole_flow_shows_no_secret(
+    make_storage: Callable[..., S3Storage],
+    bucket: str,
+    make_file: Callable[..., Path],
+    aws_secrets: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 9 (12): with DEBUG on, botocore printed the Authorization header and signatures.
+
+    Every logger the application side uses (botocore, boto3, s3transfer,
+    urllib3, httpx, httpcore, rindle) runs at DEBUG through a real single
+    PUT, a multipart upload, a refused complete and the reads around them.
+    No record, formatted with its exception text, may show the secret key,
+    the session token, a signature (of a URL or of an API call) or a
+    presigned URL's query.
+    """
+    storage = make_storage(bucket, aws_session_token=TOKEN)
+    caplog.set_level(logging.DEBUG)
+    for name in ("botocore", "boto3", "s3transfer", "urllib3", "httpx", "httpcore", "rindle_s3"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    signed: list[Any] = []
+    client = UploadClient()
+
+    put = storage.presign_put("one.txt", content_type="text/plain", content_length=2, expires_in=60)
+    signed.append(put)
+    client.put_bytes(put, b"hi")
+    version = storage.head("one.txt").version
+    assert storage.read_range("one.txt", 0, 2, version=version) == b"hi"
+    signed.append(storage.presign_get("one.txt", expires_in=60, content_type="text/plain"))
+
+    path = make_file(5 * 1024 * 1024 + 10)
+    init = storage.create_multipart("big.bin", content_type="application/octet-stream")
+
+    def sign(numbers: Any) -> list[Any]:
+        parts = [storage.presign_part("big.bin", init.upload_id, n, expires_in=60) for n in numbers]
+        signed.extend(parts)
+        return parts
+
+    parts = client.upload_parts(path, part_size=5 * 1024 * 1024, sign=sign)
+    storage.list_parts("big.bin", init.upload_id)
+    storage.complete_multipart("big.bin", init.upload_id, parts, content_type="a/b")
+    again = storage.create_multipart("big.bin", content_type="application/octet-stream")
+    part = storage.presign_part("big.bin", again.upload_id, 1, expires_in=60)
+    first = client.put_bytes(part, b"x")
+    with pytest.raises(StorageError):  # create-only: the object exists
+        storage.complete_multipart(
+            "big.bin", again.upload_id, [UploadedPart(1, first.headers["ETag"])], content_type="a/b"
+        )
+    storage.abort_multipart("big.bin", again.upload_id)
+    storage.delete("one.txt")
+
+    records = [r for r in caplog.records if not r.name.startswith(_SERVER_LOGGERS)]
+    names = {r.name.split(".")[0] for r in records}
+    assert {"botocore", "urllib3", "httpx"} <= names  # the loggers did talk
+    assert any("Authorization" in r.getMessage() for r in records)  # ...about the header
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    secrets = [*aws_secrets, TOKEN]
+    for request in signed:
+        secrets += secret_query_values(request)
+    for record in records:
+        assert_no_secrets(formatter.format(record), secrets, what=f"a {record.name} record")

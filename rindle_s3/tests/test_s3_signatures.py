@@ -128,3 +128,68 @@ def test_an_expired_url_is_refused(signed_storage: S3Storage, front: Any) -> Non
     assert request.expires_at is not None and request.expires_at < dt.datetime.now(dt.UTC)
     assert refused(request, b"%PDF") == 403
     assert front.refused == ["AccessDenied"]
+
+
+def test_a_put_without_if_none_match_is_refused(signed_storage: S3Storage, front: Any) -> None:
+    """If-None-Match is a signed header: a client cannot drop the create-only condition."""
+    request = signed_storage.presign_put(
+        KEY, content_type="application/pdf", content_length=4, expires_in=60
+    )
+    assert "if-none-match" in request.url
+    unconditional = PresignedRequest(
+        url=request.url,
+        method="PUT",
+        headers={k: v for k, v in request.headers.items() if k != "If-None-Match"},
+    )
+    assert refused(unconditional, b"%PDF") == 403
+    weakened = PresignedRequest(
+        url=request.url, method="PUT", headers={**request.headers, "If-None-Match": '"x"'}
+    )
+    assert refused(weakened, b"%PDF") == 403
+    assert front.refused == ["SignatureDoesNotMatch", "SignatureDoesNotMatch"]
+
+
+def test_the_same_url_writes_once(signed_storage: S3Storage, front: Any) -> None:
+    """The signature is valid both times; S3 (here moto) refuses the second by its condition."""
+    request = signed_storage.presign_put(
+        KEY, content_type="application/pdf", content_length=4, expires_in=60
+    )
+    UploadClient().put_bytes(request, b"%PDF")
+    assert refused(request, b"<h1>") == 412
+    assert front.refused == []
+    assert signed_storage.read_range(KEY, 0, 4) == b"%PDF"
+
+
+def test_get_overrides_are_bound_into_the_signature(signed_storage: S3Storage, front: Any) -> None:
+    UploadClient().put_bytes(
+        signed_storage.presign_put(KEY, content_type="text/html", content_length=6, expires_in=60),
+        b"<html>",
+    )
+    get = signed_storage.presign_get(
+        KEY,
+        expires_in=60,
+        content_type="text/plain",
+        content_disposition='attachment; filename="page.txt"',
+    )
+    response = httpx.get(get.url)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain"
+    assert response.headers["content-disposition"] == 'attachment; filename="page.txt"'
+    forged = get.url.replace("content-type=text%2Fplain", "content-type=text%2Fhtml")
+    assert forged != get.url
+    assert httpx.get(forged).status_code == 403
+    stripped = get.url.replace("response-content-type=text%2Fplain&", "")
+    assert httpx.get(stripped).status_code == 403
+    assert front.refused == ["SignatureDoesNotMatch", "SignatureDoesNotMatch"]
+
+
+def test_an_expired_get_url_is_refused(signed_storage: S3Storage, front: Any) -> None:
+    UploadClient().put_bytes(
+        signed_storage.presign_put(KEY, content_type="text/plain", content_length=2, expires_in=60),
+        b"ok",
+    )
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    with mock.patch("rindle_s3._adapter.utcnow", return_value=long_ago):
+        get = signed_storage.presign_get(KEY, expires_in=60)
+    assert httpx.get(get.url).status_code == 403
+    assert front.refused == ["AccessDenied"]

@@ -115,6 +115,35 @@ def test_put_with_content_type_and_length_matches_botocore(key: str, token: str 
 
 
 @pytest.mark.usefixtures("frozen_botocore")
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("length", [None, 0, 5 * 1024**3])
+def test_create_only_put_matches_botocore(key: str, length: int | None) -> None:
+    """``If-None-Match: *`` is signed exactly as botocore signs ``IfNoneMatch="*"``."""
+    client = boto_client(region="eu-west-1", style="virtual", token=TOKEN)
+    params: dict[str, Any] = {
+        "Bucket": "my-bucket",
+        "Key": key,
+        "ContentType": "image/png",
+        "IfNoneMatch": "*",
+    }
+    headers = {"Content-Type": "image/png", "If-None-Match": "*"}
+    if length is not None:
+        params["ContentLength"] = length
+        headers["Content-Length"] = str(length)
+    expected = client.generate_presigned_url("put_object", Params=params, ExpiresIn=900)
+    assert "if-none-match" in expected
+    signer = SigV4Presigner(StaticCredentials(ACCESS, SECRET, TOKEN), region="eu-west-1")
+    got = signer.presign(
+        "PUT",
+        object_url("https://my-bucket.s3.eu-west-1.amazonaws.com/", key),
+        headers=headers,
+        expires_in=900,
+        now=FIXED,
+    )
+    assert got == expected
+
+
+@pytest.mark.usefixtures("frozen_botocore")
 @pytest.mark.parametrize(
     ("upload_id", "part_number"),
     [("simple", 1), ("2~Zm9v+YmFy/ZHVtbXk=.x_y-z", 10_000), ("with space&amp=", 42)],
@@ -165,6 +194,7 @@ def custom_endpoint() -> tuple[Any, SigV4Presigner]:
     ),
     length=st.one_of(st.none(), st.integers(0, 5 * 1024**3)),
     expires=st.integers(1, 604_800),
+    create_only=st.booleans(),
 )
 def test_random_inputs_match_botocore(
     custom_endpoint: tuple[Any, SigV4Presigner],
@@ -172,6 +202,7 @@ def test_random_inputs_match_botocore(
     content_type: str,
     length: int | None,
     expires: int,
+    create_only: bool,
 ) -> None:
     client, signer = custom_endpoint
     params: dict[str, Any] = {"Bucket": "bkt", "Key": key, "ContentType": content_type}
@@ -179,6 +210,9 @@ def test_random_inputs_match_botocore(
     if length is not None:
         params["ContentLength"] = length
         headers["Content-Length"] = str(length)
+    if create_only:
+        params["IfNoneMatch"] = "*"
+        headers["If-None-Match"] = "*"
     with mock.patch("botocore.auth.get_current_datetime", return_value=FIXED.replace(tzinfo=None)):
         expected = client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires)
     got = signer.presign(
@@ -332,10 +366,15 @@ def test_adapter_urls_match_botocore(
             )
             assert put.url == client.generate_presigned_url(
                 "put_object",
-                Params={"Bucket": bucket, "Key": key, "ContentType": "application/pdf"},
+                Params={
+                    "Bucket": bucket,
+                    "Key": key,
+                    "ContentType": "application/pdf",
+                    "IfNoneMatch": "*",
+                },
                 ExpiresIn=600,
             )
-            assert put.headers == {"Content-Type": "application/pdf"}
+            assert put.headers == {"Content-Type": "application/pdf", "If-None-Match": "*"}
             assert put.expires_at == FIXED + dt.timedelta(seconds=600)
 
             sized = storage.presign_put(
@@ -348,12 +387,14 @@ def test_adapter_urls_match_botocore(
                     "Key": key,
                     "ContentType": "text/plain; charset=utf-8",
                     "ContentLength": 0,
+                    "IfNoneMatch": "*",
                 },
                 ExpiresIn=600,
             )
             assert sized.headers == {
                 "Content-Type": "text/plain; charset=utf-8",
                 "Content-Length": "0",
+                "If-None-Match": "*",
             }
 
             part = storage.presign_part(
@@ -378,6 +419,28 @@ def test_adapter_urls_match_botocore(
                 "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=60
             )
             assert get.method == "GET"
+
+            served = storage.presign_get(
+                key,
+                expires_in=60,
+                version="3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo",
+                content_type="text/plain; charset=utf-8",
+                content_disposition='attachment; filename="résumé (1).txt"',
+            )
+            assert served.url == client.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": bucket,
+                    "Key": key,
+                    # botocore keeps the caller's order in the URL; the signature
+                    # (over the sorted query) does not depend on it.
+                    "ResponseContentDisposition": 'attachment; filename="résumé (1).txt"',
+                    "ResponseContentType": "text/plain; charset=utf-8",
+                    "VersionId": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo",
+                },
+                ExpiresIn=60,
+            )
+            assert served.headers == {}
 
 
 def test_adapter_part_without_length_matches_botocore() -> None:
@@ -451,4 +514,87 @@ def test_adapter_with_refreshable_credentials_signs_with_them() -> None:
         expected = boto_client(token=TOKEN).generate_presigned_url(
             "get_object", Params={"Bucket": "my-bucket", "Key": "k"}, ExpiresIn=60
         )
+    assert got == expected
+
+
+GET_OVERRIDES = [
+    ({}, {}),
+    ({"content_type": "image/png"}, {"ResponseContentType": "image/png"}),
+    (
+        {"content_disposition": "inline"},
+        {"ResponseContentDisposition": "inline"},
+    ),
+    (
+        {
+            "content_type": "application/octet-stream",
+            "content_disposition": 'attachment; filename="a b+c&d=e.html"; '
+            "filename*=UTF-8''%E5%86%99%E7%9C%9F.html",
+        },
+        {  # in the adapter's order (botocore keeps the caller's)
+            "ResponseContentDisposition": 'attachment; filename="a b+c&d=e.html"; '
+            "filename*=UTF-8''%E5%86%99%E7%9C%9F.html",
+            "ResponseContentType": "application/octet-stream",
+        },
+    ),
+    ({"version": "null-but-not-really/+=~"}, {"VersionId": "null-but-not-really/+=~"}),
+    # An ETag version cannot be bound by a URL: no versionId is signed.
+    ({"version": '"9b2cf535f27731c974343645a3985328"'}, {}),
+    (
+        {"version": '"9b2cf535f27731c974343645a3985328-3"', "content_type": "text/plain"},
+        {"ResponseContentType": "text/plain"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("options", "params"), GET_OVERRIDES)
+@pytest.mark.parametrize("token", [None, TOKEN])
+def test_presign_get_overrides_match_botocore(
+    options: dict[str, str], params: dict[str, str], token: str | None
+) -> None:
+    """Response overrides and version ids are signed as botocore signs them."""
+    client = boto_client(region="eu-west-1", style="virtual", token=token)
+    storage = adapter("my-bucket", region="eu-west-1", style="virtual", token=token)
+    with (
+        mock.patch("botocore.auth.get_current_datetime", return_value=FIXED.replace(tzinfo=None)),
+        mock.patch("rindle_s3._adapter.utcnow", return_value=FIXED),
+    ):
+        got = storage.presign_get("docs/ünï code.bin", expires_in=300, **options)
+        expected = client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": "my-bucket", "Key": "docs/ünï code.bin", **params},
+            ExpiresIn=300,
+        )
+    assert got.url == expected
+    assert got.headers == {}
+
+
+_TEXT = st.characters(exclude_categories=["Cs"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    content_type=st.one_of(st.none(), st.text(_TEXT, min_size=1, max_size=40)),
+    disposition=st.one_of(st.none(), st.text(_TEXT, min_size=1, max_size=60)),
+)
+def test_random_get_overrides_match_botocore(
+    custom_endpoint: tuple[Any, SigV4Presigner], content_type: str | None, disposition: str | None
+) -> None:
+    client, signer = custom_endpoint
+    params: list[tuple[str, str]] = []
+    boto_params: dict[str, str] = {"Bucket": "bkt", "Key": "k"}
+    if disposition is not None:
+        params.append(("response-content-disposition", disposition))
+        boto_params["ResponseContentDisposition"] = disposition
+    if content_type is not None:
+        params.append(("response-content-type", content_type))
+        boto_params["ResponseContentType"] = content_type
+    with mock.patch("botocore.auth.get_current_datetime", return_value=FIXED.replace(tzinfo=None)):
+        expected = client.generate_presigned_url("get_object", Params=boto_params, ExpiresIn=60)
+    got = signer.presign(
+        "GET",
+        "https://s3.example.com:8443/prefix/bkt/k",
+        params=params,
+        expires_in=60,
+        now=FIXED,
+    )
     assert got == expected

@@ -22,6 +22,7 @@ __all__ = [
     "MAX_BLOCKS",
     "block_id",
     "block_name",
+    "decode_block",
     "is_upload_id",
     "new_upload_id",
     "part_number",
@@ -65,6 +66,16 @@ def block_name(upload_id: str, number: int) -> str:
 def block_id(upload_id: str, number: int) -> str:
     """The wire block id of part *number* (the ``blockid`` query parameter, unquoted)."""
     return base64.b64encode(block_name(upload_id, number).encode("ascii")).decode("ascii")
+
+
+def decode_block(name: str, key: str) -> tuple[str, int] | None:
+    """``(upload_id, part_number)`` of a decoded block id this scheme made for
+    the blob *key*, or ``None`` for any other block id."""
+    match = _NAME.fullmatch(name)
+    if match is None or not is_upload_id(match.group(1), key):
+        return None
+    number = int(match.group(2))
+    return (match.group(1), number) if 1 <= number <= MAX_BLOCKS else None
 
 
 def part_number(name: str, upload_id: str) -> int | None:

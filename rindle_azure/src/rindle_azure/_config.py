@@ -17,11 +17,17 @@ Options (a TOML ``[storage.NAME]`` table, or keyword arguments):
 ``create_container``
     Create the container at start-up if missing (development). Default false.
 ``create_only``
-    Single-upload URLs may create the blob but never overwrite it (SAS
-    permission ``c`` instead of ``cw``). Default false.
+    Accepted for compatibility; must be true (the default). Upload URLs are
+    always create-only (SAS permission ``c``): none can replace a blob.
+``connection_timeout`` / ``read_timeout``
+    Seconds to wait for a connection (default 5) and between bytes of an
+    answer (default 10), per attempt.
 ``retries``
-    How many times the SDK retries a failed service call (default 3, with
-    exponential back-off). Signing URLs never calls the service.
+    How many times the SDK retries a failed service call (``retry_total``,
+    default 2, back-off about 1 s then 3 s). A hanging service fails with
+    ``StorageUnavailable`` after at most about
+    ``(retries + 1) * (connection_timeout + read_timeout) + 6`` seconds.
+    Signing URLs never calls the service.
 
 Every problem raises :class:`~rindle_core.ConfigurationError` naming the
 option; no message ever contains a key or a connection string.
@@ -43,6 +49,12 @@ from rindle_core import ConfigurationError
 
 from ._adapter import AzureBlobStorage
 from ._sas import SasSigner, SharedKeySigner, UserDelegationSigner
+from ._transport import (
+    DEFAULT_CONNECTION_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RETRIES,
+    client_transport_options,
+)
 
 __all__ = ["CONNECTION_STRING_ENV", "create_storage"]
 
@@ -59,6 +71,8 @@ _OPTIONS: Final = frozenset(
         "sas",
         "create_container",
         "create_only",
+        "connection_timeout",
+        "read_timeout",
         "retries",
     }
 )
@@ -85,21 +99,23 @@ def create_storage(**options: Any) -> AzureBlobStorage:
     if not isinstance(create, bool):
         raise ConfigurationError("storage 'azure': option 'create_container' must be a boolean")
 
-    create_only = options.get("create_only", False)
-    if not isinstance(create_only, bool):
-        raise ConfigurationError("storage 'azure': option 'create_only' must be a boolean")
-    retries = options.get("retries", 3)
-    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 20:
-        raise ConfigurationError("storage 'azure': option 'retries' must be an integer in 0..20")
-    client_options = {"retry_total": retries}
+    create_only = options.get("create_only", True)
+    if create_only is not True:
+        raise ConfigurationError(
+            "storage 'azure': option 'create_only' must be true (upload URLs never "
+            "replace a stored blob; the option cannot turn that off)"
+        )
+    client_options = client_transport_options(
+        connection_timeout=options.get("connection_timeout", DEFAULT_CONNECTION_TIMEOUT),
+        read_timeout=options.get("read_timeout", DEFAULT_READ_TIMEOUT),
+        retries=options.get("retries", DEFAULT_RETRIES),
+    )
 
     if sas == "user_delegation":
         service, signer = _user_delegation(options, client_options)
     else:
         service, signer = _account_key(options, client_options)
-    storage = AzureBlobStorage(
-        service.get_container_client(container), signer, create_only=create_only
-    )
+    storage = AzureBlobStorage(service.get_container_client(container), signer)
     if create:
         storage.ensure_container()
     return storage

@@ -59,8 +59,21 @@ class SasSigner(Protocol):
     @property
     def account_name(self) -> str: ...
 
-    def blob_sas(self, container: str, blob: str, *, permission: str, expiry: dt.datetime) -> str:
-        """A SAS query string (no leading ``?``) granting *permission* on one blob."""
+    def blob_sas(
+        self,
+        container: str,
+        blob: str,
+        *,
+        permission: str,
+        expiry: dt.datetime,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str:
+        """A SAS query string (no leading ``?``) granting *permission* on one blob.
+
+        *content_type* and *content_disposition* become the signed response
+        overrides ``rsct`` and ``rscd``: a GET with the token is served with them.
+        """
         ...
 
 
@@ -95,13 +108,24 @@ class SharedKeySigner:
     def __repr__(self) -> str:
         return f"SharedKeySigner(account_name={self.account_name!r}, key='[REDACTED]')"
 
-    def blob_sas(self, container: str, blob: str, *, permission: str, expiry: dt.datetime) -> str:
+    def blob_sas(
+        self,
+        container: str,
+        blob: str,
+        *,
+        permission: str,
+        expiry: dt.datetime,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str:
         """A service SAS for one blob; same field order and quoting as the SDK."""
         se = sas_timestamp(expiry)
         spr = self.protocol or ""
+        rscd = content_disposition or ""
+        rsct = content_type or ""
         string_to_sign = (
             f"{permission}\n\n{se}\n/blob/{self.account_name}/{container}/{blob}\n\n\n"
-            f"{spr}\n{self.version}\nb\n\n\n\n\n\n\n"
+            f"{spr}\n{self.version}\nb\n\n\n\n{rscd}\n\n\n{rsct}"
         )
         mac = self._mac.copy()
         mac.update(string_to_sign.encode("utf-8"))
@@ -110,7 +134,12 @@ class SharedKeySigner:
         sig = sig.replace("+", "%2B").replace("=", "%3D")
         protocol = f"&spr={quote(spr)}" if spr else ""
         expiry_q = se.replace(":", "%3A")
-        return f"se={expiry_q}&sp={permission}{protocol}&sv={self.version}&sr=b&sig={sig}"
+        overrides = (f"&rscd={quote(rscd)}" if rscd else "") + (
+            f"&rsct={quote(rsct)}" if rsct else ""
+        )
+        return (
+            f"se={expiry_q}&sp={permission}{protocol}&sv={self.version}&sr=b{overrides}&sig={sig}"
+        )
 
 
 class UserDelegationSigner:
@@ -145,11 +174,24 @@ class UserDelegationSigner:
     def __repr__(self) -> str:
         return f"UserDelegationSigner(account_name={self.account_name!r}, key='[REDACTED]')"
 
-    def blob_sas(self, container: str, blob: str, *, permission: str, expiry: dt.datetime) -> str:
+    def blob_sas(
+        self,
+        container: str,
+        blob: str,
+        *,
+        permission: str,
+        expiry: dt.datetime,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str:
         from azure.storage.blob import generate_blob_sas
 
         key = self._delegation_key(expiry)
         extra: dict[str, Any] = {"protocol": self.protocol} if self.protocol else {}
+        if content_type:
+            extra["content_type"] = content_type
+        if content_disposition:
+            extra["content_disposition"] = content_disposition
         token: str = generate_blob_sas(
             self.account_name,
             container,

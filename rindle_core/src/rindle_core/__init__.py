@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ._broker import Broker, JobMode
 from ._errors import (
+    AssetNotAvailable,
     AssetNotFound,
     ConfigurationError,
+    DatabaseError,
     InvalidArgument,
     InvalidParts,
     InvalidProfile,
@@ -14,6 +16,7 @@ from ._errors import (
     RindleError,
     SessionExpired,
     SessionNotFound,
+    StorageConflict,
     StorageError,
     StorageNotFound,
     StorageObjectMissing,
@@ -57,12 +60,14 @@ from .storage import (
 
 __all__ = [
     "Asset",
+    "AssetNotAvailable",
     "AssetNotFound",
     "AssetState",
     "Broker",
     "Capability",
     "ConfigurationError",
     "Database",
+    "DatabaseError",
     "HeadResult",
     "InvalidArgument",
     "InvalidParts",
@@ -95,6 +100,7 @@ __all__ = [
     "SignBatchResult",
     "SignResult",
     "StorageAdapter",
+    "StorageConflict",
     "StorageError",
     "StorageNotFound",
     "StorageObjectMissing",

@@ -20,7 +20,9 @@ import structlog
 from sqlalchemy import Connection, insert, select
 
 from . import _decisions as decide
+from ._downloads import Disposition, content_disposition, is_active_type
 from ._errors import (
+    AssetNotAvailable,
     AssetNotFound,
     ConfigurationError,
     InvalidArgument,
@@ -50,6 +52,7 @@ from .db._repo import (
     load_asset,
     load_parts,
     load_session,
+    replace_parts,
     session_from_row,
     update_session_fields,
     upsert_parts,
@@ -114,6 +117,7 @@ class Broker:
         plugin_manager: pluggy.PluginManager | None = None,
         job_mode: JobMode = "worker",
         job_max_attempts: int = 10,
+        job_lease: float = 300.0,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.database = database
@@ -145,7 +149,7 @@ class Broker:
             pm=self._pm,
             telemetry=self._telemetry,
         )
-        self.jobs = JobRunner(database, {"promote": promoter}, clock=clock)
+        self.jobs = JobRunner(database, {"promote": promoter}, clock=clock, lease=job_lease)
 
     def __repr__(self) -> str:
         return (
@@ -269,6 +273,8 @@ class Broker:
             now,
             byte_size=head.size,
             content_type=head.content_type or session.content_type,
+            stored_version=head.version,
+            served_content_type=head.content_type,
         ):
             validating = self._reload_asset(conn, session.asset_id)
             events.append(asset_event(validating, "staged", "validating"))
@@ -404,7 +410,7 @@ class Broker:
         self._check_verifiable(session)
         prof, storage = self._resolve(session.profile)
         self._require(storage, Capability.MULTIPART_UPLOAD, prof)
-        upload_id, _ = _multipart_of(session)
+        upload_id, part_size = _multipart_of(session)
         limits = storage.part_limits
         if parts is None:
             try:
@@ -415,22 +421,45 @@ class Broker:
                 return self._converge_completed(session, storage)
             parts = listed
         checked = decide.normalise_parts(parts, limits)
-        with self.database.transaction() as conn:
-            upsert_parts(conn, session.id, checked)
+        decide.check_part_geometry(checked, session.declared_size, part_size)
         try:
             storage.complete_multipart(
                 session.upload_key, upload_id, checked, content_type=session.content_type
             )
         except StorageNotFound:
-            return self._converge_completed(session, storage)
+            return self._converge_completed(session, storage, checked)
+        # Storage accepted the list: only now does the ledger record it.
+        self._record_parts(session, checked)
         return self.verify_completion(session_id)
 
-    def _converge_completed(self, session: UploadSession, storage: StorageAdapter) -> VerifyResult:
+    def _record_parts(self, session: UploadSession, parts: Sequence[UploadedPart]) -> None:
+        """Make the part ledger exactly the completed list (sizes filled from the
+        declared geometry); parts a status poll saw but the list left out go."""
+        part_size = session.part_size or 1
+        sized = [
+            p
+            if p.size is not None
+            else attrs.evolve(
+                p, size=decide.part_length(session.declared_size, part_size, p.part_number)
+            )
+            for p in parts
+        ]
+        with self.database.transaction() as conn:
+            replace_parts(conn, session.id, sized)
+
+    def _converge_completed(
+        self,
+        session: UploadSession,
+        storage: StorageAdapter,
+        parts: Sequence[UploadedPart] = (),
+    ) -> VerifyResult:
         """The remote upload is gone: if the object exists it was completed before."""
         try:
             storage.head(session.upload_key)
         except StorageNotFound:
             raise StorageObjectMissing(session.upload_key) from None
+        if parts:
+            self._record_parts(session, parts)
         return self.verify_completion(session.id)
 
     # =========================================================================
@@ -593,6 +622,45 @@ class Broker:
             query = query.where(_sessions.c.profile == profile)
         with self.database.read() as conn:
             return [session_from_row(r) for r in conn.execute(query)]
+
+    def download_url(
+        self,
+        asset_id: str,
+        *,
+        expires_in: int | None = None,
+        disposition: Disposition | None = None,
+    ) -> PresignedRequest:
+        """Sign a GET for an ``available`` asset, served as what was verified.
+
+        The URL serves the verified type and a Content-Disposition carrying the
+        original file name: ``attachment`` for types a browser would execute
+        (HTML, SVG, XML, script) whatever *disposition* asks, else
+        *disposition* (default ``inline``). It is bound to the verified
+        fingerprint where the backend allows; where the backend lets the URL
+        set response headers, nothing the client chose at upload is served.
+        Any other state raises :class:`AssetNotAvailable`.
+        """
+        asset = self.get_asset(asset_id)
+        if asset.state is not AssetState.AVAILABLE:
+            raise AssetNotAvailable(asset.id, asset.state.value)
+        if disposition not in (None, "inline", "attachment"):
+            raise InvalidArgument("disposition must be 'inline' or 'attachment'")
+        prof, storage = self._resolve(asset.profile)
+        self._require(storage, Capability.SIGNED_GET, prof)
+        ttl = prof.url_ttl if expires_in is None else expires_in
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= 7 * 24 * 3600:
+            raise InvalidArgument("expires_in must be between 1 second and 7 days")
+        served = asset.content_type or asset.declared_content_type or "application/octet-stream"
+        chosen: Disposition = disposition or "inline"
+        if is_active_type(served):
+            chosen = "attachment"
+        return storage.presign_get(
+            asset.storage_key,
+            expires_in=ttl,
+            version=asset.stored_version,
+            content_type=served,
+            content_disposition=content_disposition(asset.filename, chosen),
+        )
 
     def storage_for(self, profile: str | Profile) -> StorageAdapter:
         """The adapter a profile's uploads go to."""

@@ -7,7 +7,6 @@ lists. A future asyncio broker shares these rather than copying them.
 from __future__ import annotations
 
 import datetime as dt
-import mimetypes
 import re
 import secrets
 import unicodedata
@@ -15,13 +14,16 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from ._active_content import declared_active_content
 from ._errors import InvalidArgument, InvalidParts, PolicyViolation
+from ._mimetypes import canonical, compatible, types_for_extension
 from .profiles import Profile
 from .storage import PartLimits, UploadedPart
 
 __all__ = [
     "check_declared_upload",
     "check_id",
+    "check_part_geometry",
     "check_part_number",
     "extension_contradicts",
     "extension_of",
@@ -41,10 +43,16 @@ __all__ = [
 
 #: Sizes are stored as signed 64-bit integers.
 MAX_SIZE: Final = 2**63 - 1
-_ID_RE: Final = re.compile(r"^[0-9a-f]{32}$")
-_MIME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
-_EXT_RE: Final = re.compile(r"^[a-z0-9]{1,16}$")
-_UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]+")
+# Anchored with \A…\Z, not ^…$: "$" also matches before a trailing newline.
+_ID_RE: Final = re.compile(r"\A[0-9a-f]{32}\Z")
+_MIME_RE: Final = re.compile(
+    r"\A[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\Z"
+)
+_EXT_RE: Final = re.compile(r"\A[a-z0-9]{1,16}\Z")
+#: Longest display file name; the extension is kept when a name is cut.
+_MAX_NAME: Final = 200
+#: Unicode categories a display name keeps: letters, digits, combining marks.
+_KEPT: Final = ("L", "N", "Mn", "Mc")
 
 
 def new_id() -> str:
@@ -54,30 +62,60 @@ def new_id() -> str:
 
 def check_id(value: object, what: str = "session id") -> str:
     """Return *value* if it is a well-formed id, else raise InvalidArgument."""
-    if not isinstance(value, str) or not _ID_RE.match(value):
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         shown = value[:40] if isinstance(value, str) else type(value).__name__
         raise InvalidArgument(f"malformed {what}: {shown!r}")
     return value
 
 
 def sanitize_filename(filename: object) -> str:
-    """A display-safe base name: no paths, control characters or odd bytes."""
+    """A display-safe base name that keeps Unicode letters and the extension.
+
+    NFKC-normalised; only the last path component (``/`` or ``\\``); control
+    and format characters (RTL overrides, zero-width joiners) dropped; any
+    other character that is not a letter, digit, combining mark, ``.``,
+    ``_`` or ``-`` becomes ``_``; no leading or trailing dot or underscore.
+    An ASCII extension survives: a name left with no stem becomes
+    ``upload.<ext>``, a name over 200 characters is cut before its
+    extension. Never empty, and idempotent.
+    """
     if not isinstance(filename, str):
         raise InvalidArgument("filename must be a string")
-    name = unicodedata.normalize("NFKC", filename)
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = _UNSAFE.sub("_", name).strip("._")
-    return name[:200] or "upload"
+    name = filename
+    for _ in range(8):  # a second round only when dropping characters let NFKC compose
+        cleaned = _clean_name(name)
+        if cleaned == name:
+            break
+        name = cleaned
+    return name
+
+
+def _clean_name(raw: str) -> str:
+    name = unicodedata.normalize("NFKC", raw).replace("\\", "/").rsplit("/", 1)[-1]
+    out: list[str] = []
+    for ch in name:
+        category = unicodedata.category(ch)
+        if category[0] == "C":
+            continue
+        if ch in "._-" or category in _KEPT or category[0] in _KEPT:
+            out.append(ch)
+        elif not out or out[-1] != "_":
+            out.append("_")
+    name = unicodedata.normalize("NFKC", "".join(out))
+    stem, dot, ext = name.rpartition(".")
+    if not (dot and ext.isascii() and ext.isalnum() and len(ext) <= 16):
+        return name.strip("._")[:_MAX_NAME].rstrip("._") or "upload"
+    stem = stem.strip("._")[: _MAX_NAME - len(ext) - 1].rstrip("._")
+    return f"{stem or 'upload'}.{ext}"
 
 
 def extension_of(filename: str) -> str:
-    """The lower-case extension of a (sanitized) file name, or ``""``."""
+    """The lower-case ASCII extension of the sanitized file name, or ``""``."""
     base = sanitize_filename(filename)
     if "." not in base:
         return ""
     ext = base.rsplit(".", 1)[1].lower()
-    return ext if _EXT_RE.match(ext) else ""
+    return ext if _EXT_RE.fullmatch(ext) else ""
 
 
 def normalise_content_type(value: object) -> str:
@@ -112,35 +150,42 @@ def check_declared_upload(
         and extension_contradicts(ext, content_type)
     ):
         raise PolicyViolation("extension_type_mismatch", f".{ext} is not {content_type}")
+    if not profile.allow_active_content:
+        # Decided on the declaration alone; SVG and XML wait for their content.
+        active = declared_active_content(content_type, ext)
+        if active:
+            raise PolicyViolation("active_content", active)
 
 
 def extension_contradicts(ext: str, mime: str) -> bool:
-    """True when *ext* is known to name a different type than *mime*."""
-    guessed = mimetypes.types_map.get("." + ext) if ext else None
-    return bool(guessed) and not same_type_family(guessed or "", mime)
+    """True when rindle's type table says *ext* holds something other than *mime*.
+
+    Reads :mod:`rindle_core._mimetypes`, never the process-wide
+    :mod:`mimetypes` table. An unknown extension contradicts nothing.
+    """
+    known = types_for_extension(ext) if ext else ()
+    return bool(known) and not any(compatible(candidate, mime) for candidate in known)
 
 
 def mime_allowed(mime: str, allowed: Iterable[str]) -> bool:
+    """Whether *mime* matches an entry of *allowed* (``type/subtype`` or ``type/*``).
+
+    Aliases count as the same type (``image/pjpeg`` is ``image/jpeg``);
+    families do not (``video/mp4`` is not ``audio/mp4``).
+    """
+    name = canonical(mime)
     for pattern in allowed:
-        if pattern == mime or (pattern.endswith("/*") and mime.startswith(pattern[:-1])):
+        if pattern.endswith("/*"):
+            if name.startswith(pattern[:-1]) or mime.startswith(pattern[:-1]):
+                return True
+        elif canonical(pattern) == name:
             return True
     return False
 
 
-_ALIASES: Final[Mapping[str, frozenset[str]]] = {
-    "image/jpeg": frozenset({"image/jpg", "image/pjpeg"}),
-    "text/plain": frozenset({"text/csv", "text/markdown"}),
-    "application/xml": frozenset({"text/xml"}),
-    "audio/mpeg": frozenset({"audio/mp3"}),
-}
-
-
 def same_type_family(expected: str, actual: str) -> bool:
-    if expected == actual:
-        return True
-    return actual in _ALIASES.get(expected, frozenset()) or expected in _ALIASES.get(
-        actual, frozenset()
-    )
+    """Whether two types can name the same bytes: an alias, a group or a container."""
+    return compatible(expected, actual)
 
 
 def storage_key(profile: Profile, asset_id: str, filename: str) -> str:
@@ -233,3 +278,42 @@ def missing_parts(size: int | None, part_size: int, held: Iterable[int]) -> tupl
         return ()
     have = set(held)
     return tuple(n for n in range(1, part_count(size, part_size) + 1) if n not in have)
+
+
+def check_part_geometry(
+    parts: Sequence[UploadedPart], size: int | None, part_size: int
+) -> None:
+    """Refuse a part list that cannot assemble the whole upload (InvalidParts).
+
+    With a declared size the list must hold exactly parts ``1..N`` of its
+    geometry; without one it must still be ``1..n`` with no gap.
+    """
+    numbers = sorted(p.part_number for p in parts)
+    if size is not None:
+        count = part_count(size, part_size)
+        beyond = [n for n in numbers if n > count]
+        if beyond:
+            raise InvalidParts(
+                f"parts {_ranges(beyond)} are beyond the declared size ({count} parts)"
+            )
+        missing = missing_parts(size, part_size, numbers)
+    else:
+        missing = tuple(sorted(set(range(1, numbers[-1] + 1)) - set(numbers))) if numbers else ()
+    if missing:
+        raise InvalidParts(f"the part list lacks parts {_ranges(missing)}", missing=missing)
+
+
+def _ranges(numbers: Iterable[int]) -> str:
+    """``1-3, 7`` for [1, 2, 3, 7] (short even for thousands of parts)."""
+    out: list[str] = []
+    run: list[int] = []
+    for n in sorted(numbers):
+        if run and n == run[-1] + 1:
+            run.append(n)
+            continue
+        if run:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [n]
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ", ".join(out)

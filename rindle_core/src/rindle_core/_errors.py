@@ -8,8 +8,10 @@ credentials. Adapters translate their SDK's exceptions into these types (see
 from __future__ import annotations
 
 __all__ = [
+    "AssetNotAvailable",
     "AssetNotFound",
     "ConfigurationError",
+    "DatabaseError",
     "InvalidArgument",
     "InvalidParts",
     "InvalidProfile",
@@ -18,6 +20,7 @@ __all__ = [
     "RindleError",
     "SessionExpired",
     "SessionNotFound",
+    "StorageConflict",
     "StorageError",
     "StorageNotFound",
     "StorageObjectMissing",
@@ -68,7 +71,14 @@ class InvalidArgument(RindleError, ValueError):
 
 
 class InvalidParts(InvalidArgument):
-    """A multipart part list is empty, unordered, duplicated or lacks ETags."""
+    """A multipart part list is empty, duplicated, incomplete or lacks ETags.
+
+    ``missing`` names the part numbers the declared size still needs.
+    """
+
+    def __init__(self, message: str, *, missing: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 class PolicyViolation(RindleError):
@@ -97,6 +107,15 @@ class AssetNotFound(RindleError):
     def __init__(self, asset_id: str) -> None:
         super().__init__(f"asset {asset_id!r} not found")
         self.asset_id = asset_id
+
+
+class AssetNotAvailable(RindleError):
+    """The asset is not ``available``: it cannot be downloaded (yet, or any more)."""
+
+    def __init__(self, asset_id: str, state: str) -> None:
+        super().__init__(f"asset {asset_id!r} is {state}, not available")
+        self.asset_id = asset_id
+        self.state = state
 
 
 class InvalidTransition(RindleError):
@@ -149,6 +168,17 @@ class StorageNotFound(StorageError):
 
 class StorageUnavailable(StorageError):
     """A transient storage failure (timeout, throttling, 5xx); retry later."""
+
+
+class StorageConflict(StorageError):
+    """A create-only write found an object, or a read bound to a version found another."""
+
+
+# --- database ----------------------------------------------------------------
+
+
+class DatabaseError(RindleError):
+    """The database refused or failed a statement; the SQLAlchemy error is the ``__cause__``."""
 
 
 # --- client-side transfers ---------------------------------------------------

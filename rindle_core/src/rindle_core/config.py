@@ -32,15 +32,18 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, get_args
 
 import attrs
 import pluggy
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from ._broker import Broker, JobMode
-from ._errors import ConfigurationError, InvalidProfile, UnknownStorage
+from ._errors import ConfigurationError, DatabaseError, InvalidProfile, UnknownStorage
 from .db import Database
 from .plugins import build_storage, get_plugin_manager, storage_factories
 from .profiles import Profile
@@ -50,6 +53,8 @@ __all__ = [
     "CONFIG_ENV",
     "CONFIG_FILENAME",
     "DATABASE_URL_ENV",
+    "MAX_DURATION",
+    "MAX_SIZE",
     "Config",
     "StorageConfig",
     "embedded_config",
@@ -59,6 +64,7 @@ __all__ = [
     "parse_duration",
     "parse_size",
     "schema_problem",
+    "unreachable",
 ]
 
 #: Environment variable naming the configuration file.
@@ -70,9 +76,19 @@ CONFIG_FILENAME: Final = "rindle.toml"
 #: Where the embedded default keeps its database and objects.
 EMBEDDED_DIR: Final = Path(".rindle")
 
-_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-_SIZE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
-_DURATION: Final = re.compile(r"^\s*(\d+)\s*([smhd])?\s*$", re.IGNORECASE)
+#: The largest size rindle stores (a signed 64-bit integer).
+MAX_SIZE: Final = 2**63 - 1
+#: The longest duration accepted: 100 years (far within datetime arithmetic).
+MAX_DURATION: Final = 100 * 365 * 86400
+
+# Always used with fullmatch; ASCII digits and spaces only (Arabic-Indic or
+# full-width digits are refused),
+# and few enough digits that no number is absurdly long to convert.
+_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+_SIZE: Final = re.compile(
+    r"\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*([kmgt]i?b?|b)?\s*", re.IGNORECASE | re.ASCII
+)
+_DURATION: Final = re.compile(r"\s*([0-9]{1,20})\s*([smhd])?\s*", re.IGNORECASE | re.ASCII)
 _DURATION_UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -84,25 +100,24 @@ _DURATION_UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 def parse_size(value: object) -> int:
     """Bytes from an integer or a string such as ``"10 MB"``, ``"8MiB"``, ``"512k"``.
 
-    Decimal units are powers of 1000, ``…iB`` units powers of 1024. Raises
-    :class:`ValueError` for anything else (negative numbers included).
+    Decimal units are powers of 1000, ``…iB`` units powers of 1024 (exact:
+    ``"1.1 MB"`` is 1100000). Raises :class:`ValueError` for anything else:
+    negative numbers, sizes above :data:`MAX_SIZE`, non-ASCII digits.
     """
     if isinstance(value, bool):
         raise ValueError(f"expected a size in bytes, got {value!r}")
     if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"a size cannot be negative, got {value}")
-        return value
-    if isinstance(value, str) and (match := _SIZE.match(value)):
+        return _at_most(value, MAX_SIZE, "a size")
+    if isinstance(value, str) and (match := _SIZE.fullmatch(value)):
         number, unit = match.group(1), (match.group(2) or "").lower()
         base = 1024 if unit.endswith("ib") or unit.endswith("i") else 1000
         power = "bkmgt".find(unit[:1]) if unit else 0
         scale = 1 if power <= 0 else base**power
-        size = float(number) * scale
-        if size != int(size):
+        size = Fraction(number) * scale
+        if size.denominator != 1:
             raise ValueError(f"{value!r} is not a whole number of bytes")
-        return int(size)
-    raise ValueError(f'expected a size such as 10485760 or "10 MiB", got {value!r}')
+        return _at_most(int(size), MAX_SIZE, "a size")
+    raise ValueError(f'expected a size such as 10485760 or "10 MiB", got {_shown(value)}')
 
 
 def parse_duration(value: object) -> int:
@@ -110,12 +125,27 @@ def parse_duration(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration in seconds, got {value!r}")
     if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative, got {value}")
-        return value
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        return int(match.group(1)) * _DURATION_UNITS[(match.group(2) or "").lower()]
-    raise ValueError(f'expected seconds or a duration such as "24h", got {value!r}')
+        return _at_most(value, MAX_DURATION, "a duration")
+    if isinstance(value, str) and (match := _DURATION.fullmatch(value)):
+        seconds = int(match.group(1)) * _DURATION_UNITS[(match.group(2) or "").lower()]
+        return _at_most(seconds, MAX_DURATION, "a duration")
+    raise ValueError(f'expected seconds or a duration such as "24h", got {_shown(value)}')
+
+
+def _at_most(value: int, limit: int, what: str) -> int:
+    if value < 0:
+        raise ValueError(f"{what} cannot be negative, got {_shown(value)}")
+    if value > limit:
+        raise ValueError(f"{what} cannot exceed {limit}, got {_shown(value)}")
+    return value
+
+
+def _shown(value: object) -> str:
+    """A short repr for messages: a 5000-digit number is not echoed whole."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return "a number of more than 30 digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # -----------------------------------------------------------------------------
@@ -169,7 +199,9 @@ class Config:
     storages: Mapping[str, StorageConfig]
     profiles: tuple[Profile, ...]
     job_mode: JobMode = "inline"
-    job_max_attempts: int = 5
+    job_max_attempts: int = 10
+    #: Seconds a worker's claim holds a job without renewal (renewed every third).
+    job_lease: float = 300.0
     #: Seconds ``rindle worker`` sleeps when no job is due.
     worker_interval: float = 2.0
     #: Sessions ``rindle expire`` handles per batch.
@@ -225,8 +257,14 @@ class Config:
         The embedded default is migrated on the spot; a configured database
         must have been migrated with ``rindle db upgrade`` (or
         :meth:`Database.upgrade`), else :class:`ConfigurationError` says so.
+        A database that cannot be reached raises
+        :class:`~rindle_core.DatabaseError` naming it (password masked).
         """
         database = self.database()
+        problem = unreachable(database)
+        if problem is not None:
+            database.dispose()
+            raise DatabaseError(f"{self.describe_source()}: {problem}")
         if self.embedded:
             if database.schema_revision() != database.head_revision():
                 database.upgrade()
@@ -279,20 +317,40 @@ class Config:
             plugin_manager=pm,
             job_mode=self.job_mode,
             job_max_attempts=self.job_max_attempts,
+            job_lease=self.job_lease,
         )
 
     def _error(self, message: str) -> ConfigurationError:
         return ConfigurationError(f"{self.describe_source()}: {message}")
 
 
+def unreachable(database: Database) -> str | None:
+    """Why *database* cannot be reached (one secret-free line), or None if it can."""
+    try:
+        with database.engine.connect() as conn:
+            conn.execute(sql_text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        url = database.engine.url.render_as_string(hide_password=True)
+        orig = getattr(exc, "orig", None)
+        lines = str(orig if orig is not None else type(exc).__name__).strip().splitlines()
+        detail = lines[0][:200] if lines else type(exc).__name__
+        return f"cannot reach the database {url!r}: {detail}"
+    return None
+
+
 def schema_problem(database: Database) -> str | None:
     """Why *database*'s schema is not usable by this rindle, or None if it is.
 
     Tables created by a host app's own migrations (no rindle revision
-    recorded) are accepted.
+    recorded) are accepted. An unreachable database says so (it is not
+    reported as one without tables).
     """
+    problem = unreachable(database)
+    if problem is not None:
+        return problem
     if not database.has_tables():
-        return f"the database {database.engine.url.render_as_string()!r} has no rindle tables"
+        url = database.engine.url.render_as_string(hide_password=True)
+        return f"the database {url!r} has no rindle tables"
     current, head = database.schema_revision(), database.head_revision()
     if current is not None and current != head:
         return f"the database schema is at revision {current}, this rindle needs {head}"
@@ -340,7 +398,7 @@ def load_config(
     if not file.is_absolute():
         file = here / file
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # a leading BOM is tolerated
     except FileNotFoundError:
         via = f" (from {origin})" if origin else ""
         raise ConfigurationError(f"configuration file {str(file)!r}{via} does not exist") from None
@@ -350,6 +408,12 @@ def load_config(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{file}: invalid TOML: {exc}") from None
+    except ValueError:  # Python's limit on digits in an integer literal
+        raise ConfigurationError(f"{file}: invalid TOML: a number has too many digits") from None
+    except RecursionError:
+        raise ConfigurationError(
+            f"{file}: invalid TOML: arrays or tables are nested too deeply"
+        ) from None
     return parse_config(data, source=file, environ=env)
 
 
@@ -370,6 +434,7 @@ _TOP_KEYS: Final = (
     "database_url",
     "job_mode",
     "job_max_attempts",
+    "job_lease",
     "worker_interval",
     "expire_batch_size",
     "storage",
@@ -421,6 +486,7 @@ _PROFILE_KEYS: Final[Mapping[str, Callable[[object], object]]] = {
     "part_size": _positive_size,
     "key_prefix": _string,
     "require_type_match": _bool,
+    "allow_active_content": _bool,
 }
 
 
@@ -479,7 +545,7 @@ def parse_config(
     job_mode = data.get("job_mode", "inline")
     if job_mode not in get_args(JobMode):
         raise check.error("job_mode", f"must be 'inline' or 'worker', got {job_mode!r}")
-    max_attempts = data.get("job_max_attempts", 5)
+    max_attempts = data.get("job_max_attempts", 10)
     if (
         isinstance(max_attempts, bool)
         or not isinstance(max_attempts, int)
@@ -488,10 +554,23 @@ def parse_config(
         raise check.error(
             "job_max_attempts", f"must be an integer from 1 to 100, got {max_attempts!r}"
         )
-    interval = data.get("worker_interval", 2.0)
-    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+    lease = data.get("job_lease", 300.0)
+    if isinstance(lease, str):
+        lease = check.convert("job_lease", lease, parse_duration)
+    # "not 1 <= x" also refuses nan; the upper bound refuses inf.
+    if isinstance(lease, bool) or not isinstance(lease, int | float) or not 1 <= lease <= 86_400:
         raise check.error(
-            "worker_interval", f"must be a positive number of seconds, got {interval!r}"
+            "job_lease", f'must be 1 to 86400 seconds (or a duration such as "5m"), got {lease!r}'
+        )
+    interval = data.get("worker_interval", 2.0)
+    if (
+        isinstance(interval, bool)
+        or not isinstance(interval, int | float)
+        or not 0 < interval <= 86_400
+    ):
+        raise check.error(
+            "worker_interval",
+            f"must be a positive, finite number of seconds up to 86400, got {interval!r}",
         )
     batch = data.get("expire_batch_size", 100)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:
@@ -505,6 +584,7 @@ def parse_config(
         profiles=profiles,
         job_mode=job_mode,
         job_max_attempts=max_attempts,
+        job_lease=float(lease),
         worker_interval=float(interval),
         expire_batch_size=batch,
         source=file,
@@ -522,7 +602,7 @@ def _parse_storages(check: _Checker, raw: object, base: Path) -> dict[str, Stora
     storages: dict[str, StorageConfig] = {}
     for name, value in tables.items():
         key = f"storage.{name}"
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise check.error(key, "a storage name is 1-63 chars of a-z, 0-9, '_', '.', '-'")
         options = dict(check.table(key, value))
         if "type" not in options:

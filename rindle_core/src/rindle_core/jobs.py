@@ -1,40 +1,65 @@
 """The transactional outbox and the job runner.
 
 Jobs are rows inserted in the **same transaction** as the change that needs
-them (so a crash can never lose one). A :class:`JobRunner` claims due jobs —
-with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and a compare-and-set on every
-backend so that no job runs twice at once — runs them outside any
-transaction, and records the outcome, retrying with exponential backoff up to
-``max_attempts``. Handlers must be idempotent per job; rindle's are.
+them (so a crash can never lose one). A :class:`JobRunner` claims one due job
+at a time — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL plus a compare-and-set
+on every backend — runs it outside any transaction under a lease that a
+heartbeat renews while the handler runs, and records the outcome with a
+compare-and-set on the claim's token, retrying with exponential backoff up
+to ``max_attempts``. A lease that runs out (the worker died or hung) counts
+as an attempt. Lease times are the database's clock (see :mod:`._leases`).
+Handlers must be idempotent per job; rindle's are.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
+import re
 import socket
+import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import attrs
 from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ._decisions import new_id
-from ._errors import RindleError
+from ._errors import ConfigurationError, RindleError
+from ._leases import Lease, LeaseLost, current_lease, db_now, db_now_plus
 from .db import Database, jobs_table
-from .db._repo import cas_job, job_from_row, load_job
+from .db._repo import job_from_row, load_job
 from .models import Job
 from .states import JobState, transition
 from .storage import utcnow
 
-__all__ = ["JobOutcome", "JobRunner", "PermanentJobError", "enqueue"]
+__all__ = [
+    "DEFAULT_LEASE",
+    "DEFAULT_MAX_ATTEMPTS",
+    "JobOutcome",
+    "JobRunner",
+    "Lease",
+    "LeaseLost",
+    "PermanentJobError",
+    "current_lease",
+    "enqueue",
+]
 
 _jobs = jobs_table
 
+#: Attempts before a failing job is marked ``failed`` (Broker, TOML and docs agree).
+DEFAULT_MAX_ATTEMPTS: Final = 10
+#: Seconds a claim holds a job without renewal; the heartbeat renews every third.
+DEFAULT_LEASE: Final = 300.0
+
 Handler = Callable[[Job], None]
-#: ``lost``: the lease ran out mid-run and another worker took the job over.
+#: ``lost``: the claim lost the job while it ran (its lease ran out and another
+#: worker claimed it, or it could not be renewed); its outcome was not recorded.
 Result = Literal["succeeded", "retry", "failed", "lost"]
+
+_EXPIRED = re.compile(r"^LeaseExpired: lease expired (\d+) times?")
 
 
 class PermanentJobError(RindleError):
@@ -52,6 +77,12 @@ class JobOutcome:
     error: str | None = None
 
 
+@attrs.frozen
+class _Claim:
+    job: Job
+    token: str
+
+
 def enqueue(
     conn: Connection,
     *,
@@ -59,7 +90,7 @@ def enqueue(
     payload: Mapping[str, Any],
     dedupe_key: str,
     now: dt.datetime,
-    max_attempts: int = 5,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> str | None:
     """Insert a job in the caller's transaction; None if *dedupe_key* exists."""
     job_id = new_id()
@@ -85,14 +116,34 @@ def enqueue(
     return str(inserted) if inserted is not None else None
 
 
+def check_lease(seconds: float) -> float:
+    """*seconds* as a lease length; :class:`ConfigurationError` unless finite and positive."""
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+        or seconds <= 0
+    ):
+        raise ConfigurationError(
+            f"lease must be a positive, finite number of seconds, got {seconds!r}"
+        )
+    return float(seconds)
+
+
 class JobRunner:
-    """Claims and runs due jobs.
+    """Claims and runs due jobs, one at a time.
 
     ``handlers`` maps a job kind to a callable taking the :class:`Job`. A
     handler that raises is retried after ``backoff_base * 2**(attempts-1)``
-    seconds (capped at ``backoff_max``) until ``max_attempts``;
-    :class:`PermanentJobError` fails the job at once. A claimed job whose
-    worker died is claimed again once its ``lease`` runs out.
+    seconds (capped at ``backoff_max``) until the job's ``max_attempts``;
+    :class:`PermanentJobError` fails the job at once.
+
+    Each claimed job gets a fresh claim token and a ``lease`` (seconds) that
+    starts when it starts and is renewed every ``lease / 3`` while the
+    handler runs. A job whose lease ran out (its worker died or hung) is
+    claimed again, and that reclaim counts as an attempt: once none is left
+    the job is ``failed`` ("lease expired N times"). ``clock`` schedules
+    (``run_at``, backoff); leases always use the database's clock.
     """
 
     def __init__(
@@ -101,7 +152,7 @@ class JobRunner:
         handlers: Mapping[str, Handler],
         *,
         worker_id: str | None = None,
-        lease: float = 300.0,
+        lease: float = DEFAULT_LEASE,
         backoff_base: float = 2.0,
         backoff_max: float = 600.0,
         clock: Callable[[], dt.datetime] = utcnow,
@@ -110,95 +161,190 @@ class JobRunner:
         self._db = database
         self._handlers = dict(handlers)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
-        self._lease = dt.timedelta(seconds=lease)
+        self.lease = lease
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._clock = clock
         self._on_outcome = on_outcome
 
+    @property
+    def lease(self) -> float:
+        """Seconds a claim holds a job without renewal (applies to later claims)."""
+        return self._lease
+
+    @lease.setter
+    def lease(self, seconds: float) -> None:
+        self._lease = check_lease(seconds)
+
     # -- claiming -----------------------------------------------------------------
 
-    def claim(self, limit: int = 10, *, job_id: str | None = None) -> list[Job]:
-        """Claim up to *limit* due jobs (or the one *job_id* if it is due)."""
+    def claim(self, limit: int = 1, *, job_id: str | None = None) -> list[Job]:
+        """Claim up to *limit* due jobs (or the one *job_id* if it is due).
+
+        Each lease starts now and nothing renews it: :meth:`run_due` and
+        :meth:`run_job` claim one job at a time and run it at once, under a
+        heartbeat. This is for tests and tools; a stale job whose attempts
+        are spent is failed here rather than returned.
+        """
+        claims, failed = self._claim(limit, job_id)
+        for outcome in failed:
+            self._emit(outcome)
+        return [c.job for c in claims]
+
+    def _claim(self, limit: int, job_id: str | None) -> tuple[list[_Claim], list[JobOutcome]]:
         now = self._clock()
+        db_clock = db_now(self._db.dialect)
         due = or_(
             and_(_jobs.c.state == JobState.PENDING.value, _jobs.c.run_at <= now),
-            and_(_jobs.c.state == JobState.RUNNING.value, _jobs.c.locked_until < now),
+            and_(_jobs.c.state == JobState.RUNNING.value, _jobs.c.locked_until < db_clock),
         )
-        query = select(_jobs.c.id, _jobs.c.state).where(due)
+        query = select(
+            _jobs.c.id,
+            _jobs.c.kind,
+            _jobs.c.state,
+            _jobs.c.attempts,
+            _jobs.c.max_attempts,
+            _jobs.c.last_error,
+        ).where(due)
         if job_id is not None:
             query = query.where(_jobs.c.id == job_id)
         query = query.order_by(_jobs.c.run_at).limit(limit)
         if self._db.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        claimed: list[Job] = []
+        claims: list[_Claim] = []
+        failed: list[JobOutcome] = []
         with self._db.transaction() as conn:
             for row in conn.execute(query).all():
-                state = JobState(row.state)
-                if state is JobState.RUNNING and not self._release_stale(conn, row.id, now):
-                    continue
-                ok = cas_job(
-                    conn,
-                    row.id,
-                    JobState.PENDING,
-                    JobState.RUNNING,
-                    now,
-                    attempts=_jobs.c.attempts + 1,
-                    locked_by=self.worker_id,
-                    locked_until=now + self._lease,
-                )
-                if ok:
+                if JobState(row.state) is JobState.RUNNING:
+                    expiries = _expiries(row.last_error) + 1
+                    if row.attempts >= row.max_attempts:
+                        outcome = self._fail_stale(conn, row, expiries, now)
+                        if outcome is not None:
+                            failed.append(outcome)
+                        continue
+                    if not self._release_stale(conn, row.id, expiries, now):
+                        continue
+                token = str(uuid.uuid4())
+                transition(JobState.PENDING, JobState.RUNNING)
+                claimed = conn.execute(
+                    update(_jobs)
+                    .where(_jobs.c.id == row.id, _jobs.c.state == JobState.PENDING.value)
+                    .values(
+                        state=JobState.RUNNING.value,
+                        attempts=_jobs.c.attempts + 1,
+                        locked_by=self.worker_id,
+                        locked_until=db_now_plus(self._db.dialect, self._lease),
+                        claim_token=token,
+                        updated_at=now,
+                    )
+                ).rowcount
+                if claimed == 1:
                     job = load_job(conn, row.id)
                     assert job is not None
-                    claimed.append(job)
-        return claimed
+                    claims.append(_Claim(job, token))
+        return claims, failed
 
-    def _release_stale(self, conn: Connection, job_id: str, now: dt.datetime) -> bool:
+    def _stale(self, job_id: str) -> Any:
+        """Where-clause: *job_id* is running and its lease is over (database clock)."""
+        return and_(
+            _jobs.c.id == job_id,
+            _jobs.c.state == JobState.RUNNING.value,
+            _jobs.c.locked_until < db_now(self._db.dialect),
+        )
+
+    def _release_stale(self, conn: Connection, job_id: str, expiries: int, now: dt.datetime) -> bool:
         transition(JobState.RUNNING, JobState.PENDING)
+        message = f"LeaseExpired: lease expired {_times(expiries)} in a row (worker died or hung)"
         result = conn.execute(
             update(_jobs)
-            .where(
-                _jobs.c.id == job_id,
-                _jobs.c.state == JobState.RUNNING.value,
-                _jobs.c.locked_until < now,
+            .where(self._stale(job_id))
+            .values(
+                state=JobState.PENDING.value,
+                locked_by=None,
+                locked_until=None,
+                claim_token=None,
+                last_error=message,
+                updated_at=now,
             )
-            .values(state=JobState.PENDING.value, locked_by=None, updated_at=now)
         )
         return result.rowcount == 1
+
+    def _fail_stale(
+        self, conn: Connection, row: Any, expiries: int, now: dt.datetime
+    ) -> JobOutcome | None:
+        transition(JobState.RUNNING, JobState.FAILED)
+        message = (
+            f"LeaseExpired: lease expired {_times(expiries)}; attempts exhausted "
+            f"({row.attempts}/{row.max_attempts}): its handler may kill or hang its worker"
+        )
+        result = conn.execute(
+            update(_jobs)
+            .where(self._stale(row.id))
+            .values(
+                state=JobState.FAILED.value,
+                locked_by=None,
+                locked_until=None,
+                claim_token=None,
+                last_error=message,
+                updated_at=now,
+            )
+        )
+        if result.rowcount != 1:
+            return None
+        return JobOutcome(row.id, row.kind, "failed", row.attempts, message)
 
     # -- running ------------------------------------------------------------------
 
     def run_due(self, limit: int = 100) -> list[JobOutcome]:
-        """Claim and run due jobs until none is left or *limit* have run."""
+        """Claim and run due jobs, one at a time, until none is left or *limit* have run."""
         outcomes: list[JobOutcome] = []
         while len(outcomes) < limit:
-            batch = self.claim(min(10, limit - len(outcomes)))
-            if not batch:
+            claims, failed = self._claim(1, None)
+            for outcome in failed:
+                self._emit(outcome)
+            outcomes.extend(failed)
+            if not claims and not failed:
                 break
-            outcomes.extend(self._run(job) for job in batch)
+            outcomes.extend(self._run(claim) for claim in claims)
         return outcomes
 
     def run_job(self, job_id: str) -> JobOutcome | None:
         """Run one job now if it is due and unclaimed; None otherwise."""
-        jobs = self.claim(1, job_id=job_id)
-        return self._run(jobs[0]) if jobs else None
+        claims, failed = self._claim(1, job_id)
+        for outcome in failed:
+            self._emit(outcome)
+        if claims:
+            return self._run(claims[0])
+        return failed[0] if failed else None
 
-    def _run(self, job: Job) -> JobOutcome:
+    def _run(self, claim: _Claim) -> JobOutcome:
+        job = claim.job
+        lease = Lease(self._db, job.id, claim.token, self._lease, worker_id=self.worker_id)
+        if not lease.start():  # the claim is checked (and the lease stamped) first
+            outcome = JobOutcome(job.id, job.kind, "lost", job.attempts)
+            self._emit(outcome)
+            return outcome
         handler = self._handlers.get(job.kind)
         error: BaseException | None = None
-        if handler is None:
-            error = PermanentJobError(f"no handler for job kind {job.kind!r}")
-        else:
-            try:
+        try:
+            if handler is None:
+                error = PermanentJobError(f"no handler for job kind {job.kind!r}")
+            else:
                 handler(job)
-            except Exception as exc:
-                error = exc
-        outcome = self._record(job, error)
-        if self._on_outcome is not None:
-            self._on_outcome(outcome)
+        except Exception as exc:
+            error = exc
+        finally:
+            lease.stop()
+        outcome = self._record(claim, error)
+        self._emit(outcome)
         return outcome
 
-    def _record(self, job: Job, error: BaseException | None) -> JobOutcome:
+    def _emit(self, outcome: JobOutcome) -> None:
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
+
+    def _record(self, claim: _Claim, error: BaseException | None) -> JobOutcome:
+        job = claim.job
         now = self._clock()
         result: Result
         message = None if error is None else _describe(error)
@@ -218,20 +364,20 @@ class JobRunner:
                 .where(
                     _jobs.c.id == job.id,
                     _jobs.c.state == JobState.RUNNING.value,
-                    _jobs.c.locked_by == self.worker_id,
+                    _jobs.c.claim_token == claim.token,
                 )
                 .values(
                     state=target.value,
                     run_at=run_at,
                     locked_by=None,
                     locked_until=None,
+                    claim_token=None,
                     last_error=message,
                     updated_at=now,
                 )
             ).rowcount
         if written != 1:
-            # The lease ran out while the handler ran and another worker claimed
-            # the job: its outcome is that worker's to record.
+            # Another claim holds the job now: the outcome is that claim's to record.
             result = "lost"
         return JobOutcome(job.id, job.kind, result, job.attempts, message)
 
@@ -240,9 +386,21 @@ class JobRunner:
     def retry_failed(self, job_id: str) -> bool:
         """Put a failed job back in the queue (an operator's decision)."""
         now = self._clock()
+        transition(JobState.FAILED, JobState.PENDING)
         with self._db.transaction() as conn:
-            return cas_job(
-                conn, job_id, JobState.FAILED, JobState.PENDING, now, attempts=0, run_at=now
+            return (
+                conn.execute(
+                    update(_jobs)
+                    .where(_jobs.c.id == job_id, _jobs.c.state == JobState.FAILED.value)
+                    .values(
+                        state=JobState.PENDING.value,
+                        attempts=0,
+                        run_at=now,
+                        claim_token=None,
+                        updated_at=now,
+                    )
+                ).rowcount
+                == 1
             )
 
     def retry_all_failed(self, limit: int = 10_000) -> int:
@@ -262,6 +420,16 @@ class JobRunner:
             query = query.where(_jobs.c.state == state.value)
         with self._db.read() as conn:
             return [job_from_row(r) for r in conn.execute(query)]
+
+
+def _expiries(last_error: str | None) -> int:
+    """Lease expiries in a row so far, as recorded in *last_error*."""
+    match = _EXPIRED.match(last_error or "")
+    return int(match.group(1)) if match else 0
+
+
+def _times(count: int) -> str:
+    return f"{count} time" if count == 1 else f"{count} times"
 
 
 def _describe(error: BaseException) -> str:

@@ -51,6 +51,10 @@ class Asset:
     created_at: dt.datetime
     updated_at: dt.datetime
     metadata: Mapping[str, Any] = attrs.field(factory=dict)
+    #: The stored object's fingerprint recorded at verification.
+    stored_version: str | None = None
+    #: The type storage serves the object with, seen at verification.
+    served_content_type: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -204,13 +208,63 @@ class ResumableStatusResult:
 
 @attrs.frozen
 class MaintenanceReport:
-    """What one maintenance pass did (or, in a dry run, would do)."""
+    """What a maintenance pass did (or, in a dry run, would do); ``a + b`` totals two.
+
+    Counts are effects, not calls: ``remote_aborted`` counts remote uploads
+    found open and then aborted, ``objects_deleted`` objects found and then
+    deleted. ``cleanups_finished`` rows are done for good;
+    ``final_sweeps_scheduled`` rows were cleaned and are swept once more
+    after their last URL expired; ``cleanup_failures`` rows failed and back
+    off; ``expiry_failures`` sessions could not be expired (retried next
+    pass). ``cleanup_due`` (dry run: due now) and ``cleanup_pending`` (rows
+    still waiting after the pass) are snapshots, not sums.
+    """
 
     dry_run: bool
     expired_session_ids: tuple[str, ...] = ()
     remote_aborted: int = 0
     objects_deleted: int = 0
     cleanup_failures: int = 0
+    cleanups_finished: int = 0
+    final_sweeps_scheduled: int = 0
+    expiry_failures: int = 0
+    cleanup_due: int = 0
+    cleanup_pending: int = 0
+    batches: int = 1
+
+    @property
+    def failures(self) -> int:
+        """Rows that failed in this run (cleanups and expiries); retried later."""
+        return self.cleanup_failures + self.expiry_failures
+
+    @property
+    def progressed(self) -> bool:
+        """Whether the pass moved any row (a failed cleanup backs off: it moved too).
+
+        Drain with passes until one did not progress.
+        """
+        return bool(
+            self.expired_session_ids
+            or self.cleanups_finished
+            or self.final_sweeps_scheduled
+            or self.cleanup_failures
+        )
+
+    def __add__(self, later: MaintenanceReport) -> MaintenanceReport:
+        """The total of this run and the *later* one (snapshots: the later one's)."""
+        return MaintenanceReport(
+            dry_run=self.dry_run or later.dry_run,
+            expired_session_ids=self.expired_session_ids + later.expired_session_ids,
+            remote_aborted=self.remote_aborted + later.remote_aborted,
+            objects_deleted=self.objects_deleted + later.objects_deleted,
+            cleanup_failures=self.cleanup_failures + later.cleanup_failures,
+            cleanups_finished=self.cleanups_finished + later.cleanups_finished,
+            final_sweeps_scheduled=self.final_sweeps_scheduled + later.final_sweeps_scheduled,
+            expiry_failures=self.expiry_failures + later.expiry_failures,
+            cleanup_due=later.cleanup_due,
+            cleanup_pending=later.cleanup_pending,
+            batches=self.batches + later.batches,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""

@@ -57,6 +57,10 @@ class Capability(enum.StrEnum):
     RANGE_READ = "range_read"
     DELETE = "delete"
     SIGNED_GET = "signed_get"
+    #: The backend can list the parts a stored object was assembled from
+    #: (Azure's committed block list), so verification can compare them with
+    #: the part ledger.
+    COMMITTED_PARTS = "committed_parts"
 
 
 def redact_url(url: str) -> str:
@@ -107,11 +111,19 @@ class PresignedRequest:
 
 @attrs.frozen
 class HeadResult:
-    """What a HEAD on a stored object tells."""
+    """What a HEAD on a stored object tells.
+
+    ``content_type`` is the type storage will serve the object with.
+    ``version`` is an opaque fingerprint that changes whenever the object is
+    replaced (S3: the version id or ETag; GCS: the generation; Azure: the
+    ETag; local: a digest of the file's identity): verification records it,
+    and promotion reads with it as a precondition.
+    """
 
     size: int
     content_type: str | None = None
     etag: str | None = None
+    version: str | None = None
 
 
 @attrs.frozen
@@ -179,7 +191,21 @@ class StorageAdapter(Protocol):
     others may raise :class:`NotImplementedError`. Every method that touches a
     missing object or remote upload raises :class:`StorageNotFound`, except
     ``delete``, ``abort_multipart`` and ``cancel_resumable``, which treat
-    "already gone" as success.
+    "already gone" as success. A missing bucket or container is never
+    :class:`StorageNotFound`: it is a :class:`StorageError` (configuration).
+
+    **Create-only.** No signed upload may replace an existing object:
+    ``presign_put``, each part and ``complete_multipart`` refuse an existing
+    key (S3 ``If-None-Match: *``, GCS ``x-goog-if-generation-match: 0``,
+    Azure create-only SAS and ``If-None-Match: *`` on the commit, local
+    refuses an existing file). ``complete_multipart`` on an existing object
+    raises :class:`StorageConflict`.
+
+    **Versions.** ``read_range(..., version=v)`` raises
+    :class:`StorageConflict` when the stored object's
+    :attr:`HeadResult.version` is not *v*. ``presign_get`` serves the object
+    with *content_type* and *content_disposition* where the backend lets a
+    URL set response headers, and binds *version* where it can.
     """
 
     #: The backend type this adapter was built for (``"local"``, ``"s3"``…).
@@ -189,11 +215,21 @@ class StorageAdapter(Protocol):
     # HEAD / RANGE_READ / DELETE / SIGNED_GET
     def head(self, key: str) -> HeadResult: ...
 
-    def read_range(self, key: str, start: int, length: int) -> bytes: ...
+    def read_range(
+        self, key: str, start: int, length: int, *, version: str | None = None
+    ) -> bytes: ...
 
     def delete(self, key: str) -> None: ...
 
-    def presign_get(self, key: str, *, expires_in: int) -> PresignedRequest: ...
+    def presign_get(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        version: str | None = None,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> PresignedRequest: ...
 
     # PRESIGNED_PUT
     def presign_put(
@@ -223,6 +259,9 @@ class StorageAdapter(Protocol):
     ) -> None: ...
 
     def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+    # COMMITTED_PARTS
+    def committed_parts(self, key: str) -> list[UploadedPart]: ...
 
     # RESUMABLE_UPLOAD / RESUMABLE_STATUS
     def create_resumable(

@@ -29,6 +29,7 @@ import datetime as dt
 import inspect
 import random
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -38,7 +39,13 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from rindle_core._errors import RindleError, StorageNotFound, TransferFailed
+from rindle_core._errors import (
+    RindleError,
+    StorageConflict,
+    StorageError,
+    StorageNotFound,
+    TransferFailed,
+)
 from rindle_core.client import UploadClient
 from rindle_core.storage import (
     Capability,
@@ -147,6 +154,17 @@ class StorageAdapterContract:
     #: server refuses others). ``None`` means "same as checks_signatures";
     #: set it False for backends whose tokens cannot bind headers (Azure SAS).
     binds_content_headers: ClassVar[bool | None] = None
+    #: Whether the server refuses a signed upload to a key that already holds
+    #: an object. Set it False only for an emulator that cannot enforce the
+    #: create-only condition, and prove the condition is signed by identity
+    #: with the cloud SDK in the plugin's own tests instead.
+    enforces_create_only: ClassVar[bool] = True
+    #: Whether the server refuses an expired URL (``None``: same as
+    #: ``checks_signatures``).
+    enforces_expiry: ClassVar[bool | None] = None
+    #: Whether ``presign_get`` can set the served Content-Type and
+    #: Content-Disposition (response-header overrides in the URL).
+    sets_response_headers: ClassVar[bool] = True
     #: The content type uploads are signed for, and another one.
     content_type: ClassVar[str] = "application/pdf"
     other_content_type: ClassVar[str] = "image/png"
@@ -167,6 +185,14 @@ class StorageAdapterContract:
         """The HTTP client that uploads and downloads like a browser would."""
         with httpx.Client(timeout=60.0, follow_redirects=False) as client:
             yield client
+
+    @pytest.fixture
+    def missing_bucket_adapter(self) -> StorageAdapter:
+        """An adapter like ``adapter`` whose bucket / container does not exist."""
+        pytest.fail(
+            f"{type(self).__name__} must override the `missing_bucket_adapter` fixture",
+            pytrace=False,
+        )
 
     @pytest.fixture
     def adapter_secrets(self) -> list[str]:
@@ -250,6 +276,7 @@ class StorageAdapterContract:
             Capability.RANGE_READ: lambda: adapter.read_range(key, 0, 1),
             Capability.DELETE: lambda: adapter.delete(key),
             Capability.SIGNED_GET: lambda: adapter.presign_get(key, expires_in=60),
+            Capability.COMMITTED_PARTS: lambda: adapter.committed_parts(key),
         }
         if Capability.MULTIPART_UPLOAD not in adapter.capabilities:
             with pytest.raises(NotImplementedError):
@@ -299,12 +326,116 @@ class StorageAdapterContract:
         self.store(adapter, upload_client, key, b"")
         _check(adapter.head(key).size == 0, "an empty upload must give a zero-byte object")
 
-    def test_upload_overwrites(self, adapter: StorageAdapter, upload_client: UploadClient) -> None:
+    # -- create-only, versions, expiry ----------------------------------------------
+
+    def test_second_put_with_the_same_url_is_refused(
+        self, adapter: StorageAdapter, upload_client: UploadClient
+    ) -> None:
         self.require(adapter, Capability.PRESIGNED_PUT, Capability.HEAD)
+        self._require_create_only()
+        key, first = self.key(), payload(100, seed=2)
+        request = adapter.presign_put(
+            key, content_type=self.content_type, content_length=len(first), expires_in=600
+        )
+        upload_client.put_bytes(request, first)
+        before = adapter.head(key)
+        self._assert_refused(
+            upload_client, request, payload(100, seed=3), secret_query_values(request)
+        )
+        self._assert_unchanged(adapter, key, before, first)
+
+    def test_fresh_url_for_an_existing_key_is_refused(
+        self, adapter: StorageAdapter, upload_client: UploadClient
+    ) -> None:
+        self.require(adapter, Capability.PRESIGNED_PUT, Capability.HEAD)
+        self._require_create_only()
+        key, first = self.key(), payload(64, seed=20)
+        self.store(adapter, upload_client, key, first)
+        before = adapter.head(key)
+        again = adapter.presign_put(
+            key, content_type=self.content_type, content_length=64, expires_in=600
+        )
+        self._assert_refused(upload_client, again, payload(64, seed=21), secret_query_values(again))
+        self._assert_unchanged(adapter, key, before, first)
+
+    def test_expired_url_is_refused(
+        self, adapter: StorageAdapter, upload_client: UploadClient
+    ) -> None:
+        self.require(adapter, Capability.PRESIGNED_PUT, Capability.HEAD)
+        enforces = self.enforces_expiry
+        if not (self.checks_signatures if enforces is None else enforces):
+            pytest.skip("the server does not check URL expiry (enforces_expiry = False)")
         key = self.key()
-        self.store(adapter, upload_client, key, payload(100, seed=2))
-        self.store(adapter, upload_client, key, payload(50, seed=3))
-        _check(adapter.head(key).size == 50, "a second upload must replace the object")
+        request = adapter.presign_put(
+            key, content_type=self.content_type, content_length=4, expires_in=1
+        )
+        time.sleep(2.5)
+        self._assert_refused(upload_client, request, b"late", secret_query_values(request))
+        with pytest.raises(StorageNotFound):
+            adapter.head(key)
+
+    def test_head_reports_a_version_that_changes_on_replacement(
+        self, adapter: StorageAdapter, upload_client: UploadClient
+    ) -> None:
+        self.require(adapter, Capability.PRESIGNED_PUT, Capability.HEAD, Capability.DELETE)
+        key = self.key()
+        self.store(adapter, upload_client, key, payload(50, seed=22))
+        first = adapter.head(key).version
+        _check(bool(first), "head must report a version (the object's fingerprint)")
+        _check(adapter.head(key).version == first, "the version of an unchanged object moved")
+        adapter.delete(key)
+        self.store(adapter, upload_client, key, payload(50, seed=23))
+        _check(adapter.head(key).version != first, "a replaced object kept its version")
+
+    def test_read_range_bound_to_a_stale_version_is_refused(
+        self, adapter: StorageAdapter, upload_client: UploadClient
+    ) -> None:
+        self.require(adapter, Capability.PRESIGNED_PUT, Capability.RANGE_READ, Capability.DELETE)
+        self.require(adapter, Capability.HEAD)
+        key, data = self.key(), payload(40, seed=24)
+        self.store(adapter, upload_client, key, payload(40, seed=25))
+        stale = adapter.head(key).version
+        adapter.delete(key)
+        self.store(adapter, upload_client, key, data)
+        current = adapter.head(key).version
+        _check(adapter.read_range(key, 0, 40, version=current) == data, "bound read differs")
+        with pytest.raises(StorageConflict):
+            adapter.read_range(key, 0, 40, version=stale)
+
+    def test_missing_bucket_is_not_a_missing_object(
+        self, missing_bucket_adapter: StorageAdapter
+    ) -> None:
+        adapter, key = missing_bucket_adapter, self.key()
+        calls: list[tuple[str, Callable[[], object]]] = []
+        if Capability.HEAD in adapter.capabilities:
+            calls.append(("head", lambda: adapter.head(key)))
+        if Capability.RANGE_READ in adapter.capabilities:
+            calls.append(("read_range", lambda: adapter.read_range(key, 0, 1)))
+        if Capability.DELETE in adapter.capabilities:
+            calls.append(("delete", lambda: adapter.delete(key)))
+        if not calls:
+            pytest.skip(f"{adapter.backend} declares no call that reads the bucket")
+        for name, call in calls:
+            with pytest.raises(StorageError) as caught:
+                call()
+            _check(
+                not isinstance(caught.value, StorageNotFound),
+                f"{name} against a missing bucket raised StorageNotFound",
+            )
+
+    def _require_create_only(self) -> None:
+        if not self.enforces_create_only:
+            pytest.skip("the server cannot enforce create-only uploads (enforces_create_only)")
+
+    @staticmethod
+    def _assert_unchanged(
+        adapter: StorageAdapter, key: str, before: HeadResult, data: bytes
+    ) -> None:
+        after = adapter.head(key)
+        _check(after.size == before.size, f"a refused upload changed the size to {after.size}")
+        _check(after.version == before.version, "a refused upload changed the object's version")
+        if Capability.RANGE_READ in adapter.capabilities:
+            _check(adapter.read_range(key, 0, len(data)) == data, "a refused upload wrote bytes")
 
     def test_presigned_put_refuses_another_content_type(
         self, adapter: StorageAdapter, upload_client: UploadClient
@@ -438,6 +569,30 @@ class StorageAdapterContract:
         _check(response.status_code == 200, f"signed GET returned HTTP {response.status_code}")
         _check(response.content == data, "signed GET returned other bytes")
 
+    def test_presign_get_serves_the_given_type_and_disposition(
+        self, adapter: StorageAdapter, upload_client: UploadClient, http_client: httpx.Client
+    ) -> None:
+        self.require(adapter, Capability.SIGNED_GET, Capability.HEAD)
+        if not self.sets_response_headers:
+            pytest.skip("this backend's URLs cannot set response headers")
+        key, data = self.key(), payload(300, seed=26)
+        self.store(adapter, upload_client, key, data)
+        version = adapter.head(key).version
+        request = adapter.presign_get(
+            key,
+            expires_in=self.expires_in,
+            version=version,
+            content_type="text/plain",
+            content_disposition='attachment; filename="report.txt"',
+        )
+        response = http_client.request("GET", request.url, headers=dict(request.headers))
+        _check(response.status_code == 200, f"signed GET returned HTTP {response.status_code}")
+        _check(response.content == data, "signed GET returned other bytes")
+        served = response.headers.get("content-type", "").split(";")[0].strip()
+        _check(served == "text/plain", f"served as {served!r}, not text/plain")
+        disposition = response.headers.get("content-disposition", "")
+        _check(disposition.startswith("attachment"), f"Content-Disposition is {disposition!r}")
+
     # -- MULTIPART_UPLOAD ----------------------------------------------------------------
 
     def test_part_limits_are_consistent(self, adapter: StorageAdapter) -> None:
@@ -503,6 +658,26 @@ class StorageAdapterContract:
         with contextlib.suppress(StorageNotFound):
             adapter.complete_multipart(key, init.upload_id, parts, content_type=self.content_type)
         _check(adapter.head(key).size == len(data), "a second complete changed the object")
+
+    def test_complete_multipart_refuses_an_existing_object(
+        self, adapter: StorageAdapter, upload_client: UploadClient
+    ) -> None:
+        self.require(adapter, Capability.MULTIPART_UPLOAD, Capability.PRESIGNED_PUT)
+        self.require(adapter, Capability.HEAD)
+        self._require_create_only()
+        key, first = self.key(), payload(80, seed=27)
+        init = adapter.create_multipart(key, content_type=self.content_type)
+        request = adapter.presign_part(
+            key, init.upload_id, 1, expires_in=self.expires_in, content_length=80
+        )
+        response = upload_client.put_bytes(request, payload(80, seed=28))
+        self.store(adapter, upload_client, key, first)  # someone else created the key
+        before = adapter.head(key)
+        parts = [UploadedPart(1, response.headers.get("ETag"), 80)]
+        with pytest.raises(StorageConflict):
+            adapter.complete_multipart(key, init.upload_id, parts, content_type=self.content_type)
+        self._assert_unchanged(adapter, key, before, first)
+        adapter.abort_multipart(key, init.upload_id)
 
     def test_abort_is_idempotent_and_leaves_nothing(
         self, adapter: StorageAdapter, upload_client: UploadClient

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Final, NoReturn
 
 from google.api_core import exceptions as api_exceptions
 
-from rindle_core import InvalidArgument, StorageNotFound
+from rindle_core import InvalidArgument, StorageConflict, StorageNotFound
+from rindle_core._log_redaction import install_log_redaction
 from rindle_core.storage import (
     Capability,
     HeadResult,
@@ -22,11 +26,19 @@ from rindle_core.storage import (
     utcnow,
 )
 
+from ._bucket import BUCKET_CHECK_TTL, BucketCheck
 from ._errors import gcs_errors
 from ._resumable import ResumableProtocol
 from ._signing import MAX_EXPIRES_IN, V4Signer
 
-__all__ = ["GCSStorage"]
+__all__ = ["CREATE_ONLY_HEADER", "GCSStorage"]
+
+#: Signed into every PUT: GCS refuses it (412) when the key holds a live object.
+CREATE_ONLY_HEADER: Final = ("x-goog-if-generation-match", "0")
+#: Loggers that print request URLs or headers at DEBUG.
+_REDACTED_LOGGERS: Final = ("urllib3", "google", "requests")
+#: A GCS generation: a positive 64-bit decimal, ASCII digits only.
+_GENERATION: Final = re.compile(r"[1-9][0-9]{0,18}")
 
 _ALWAYS: Final = frozenset(
     {
@@ -54,6 +66,12 @@ class GCSStorage:
     reported as ``ResumableStatus("expired", 0)``, not raised. Cancelling an
     unknown, cancelled or expired session succeeds.
 
+    Create-only: signed PUTs bind ``x-goog-if-generation-match: 0`` and
+    resumable sessions are created with ``ifGenerationMatch=0``. Versions are
+    generations: ``head`` reports it, ``read_range(version=)`` and
+    ``presign_get(version=)`` bind to it. A missing bucket raises
+    :class:`~rindle_core.StorageError`, never ``StorageNotFound``.
+
     Build it with :func:`rindle_gcs.create_storage` (the ``gcs`` factory);
     the constructor takes ready-made collaborators so tests can swap them.
     """
@@ -66,9 +84,10 @@ class GCSStorage:
         bucket: Any,
         resumable: ResumableProtocol,
         signer: V4Signer | None,
-        timeout: float = 60.0,
+        timeout: float | tuple[float, float] = (5.0, 20.0),
         retry: Any = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        bucket_check_ttl: float = BUCKET_CHECK_TTL,
     ) -> None:
         self._bucket = bucket
         self._resumable = resumable
@@ -76,7 +95,10 @@ class GCSStorage:
         self._timeout = timeout
         self._retry = retry
         self._clock = clock
+        self._bucket_check = BucketCheck(bucket, timeout=timeout, retry=retry, ttl=bucket_check_ttl)
         self.capabilities: frozenset[Capability] = _ALWAYS | (_SIGNED if signer else frozenset())
+        # The SDK's loggers exist now; keep URLs (session URIs) out of their records.
+        install_log_redaction(*_REDACTED_LOGGERS)
 
     @property
     def bucket_name(self) -> str:
@@ -90,63 +112,144 @@ class GCSStorage:
     # -- HEAD / RANGE_READ / DELETE ---------------------------------------------
 
     def head(self, key: str) -> HeadResult:
-        """Size, content type and ETag of *key*; missing raises ``StorageNotFound``."""
-        with gcs_errors("head"):
-            blob = self._bucket.get_blob(key, timeout=self._timeout, retry=self._retry)
-        if blob is None:
-            raise StorageNotFound(f"no GCS object {key!r}")
-        return HeadResult(size=int(blob.size or 0), content_type=blob.content_type, etag=blob.etag)
+        """Size, content type, ETag and generation (``version``) of *key*.
 
-    def read_range(self, key: str, start: int, length: int) -> bytes:
-        """Up to *length* bytes of *key* from *start* (fewer at the end of the object)."""
+        A missing object raises ``StorageNotFound``; a missing bucket a
+        ``StorageError``.
+        """
+        blob = self._bucket.blob(key)
+        with self._errors("head"):
+            blob.reload(timeout=self._timeout, retry=self._retry)
+        generation = blob.generation
+        return HeadResult(
+            size=int(blob.size or 0),
+            content_type=blob.content_type,
+            etag=blob.etag,
+            version=None if generation is None else str(generation),
+        )
+
+    def read_range(self, key: str, start: int, length: int, *, version: str | None = None) -> bytes:
+        """Up to *length* bytes of *key* from *start* (fewer at the end of the object).
+
+        With *version* (a generation from :meth:`head`), the read is
+        conditional (``ifGenerationMatch``): any other live generation raises
+        :class:`~rindle_core.StorageConflict`.
+        """
         if start < 0 or length < 0:
             raise InvalidArgument("start and length must not be negative")
+        generation = None if version is None else _bound_generation(version)
         if length == 0:
-            self.head(key)  # still report a missing object
+            self._check_version(key, version)  # still reports a missing object
             return b""
         blob = self._bucket.blob(key)
-        with gcs_errors("read"):
-            try:
-                data = blob.download_as_bytes(
-                    start=start,
-                    end=start + length - 1,
-                    checksum=None,
-                    timeout=self._timeout,
-                    retry=self._retry,
-                )
-            except api_exceptions.RequestRangeNotSatisfiable:
-                return b""  # start is at or past the end of the object
+        data: bytes | None = None
+        # A 416 means start is at or past the end of the object (data stays None).
+        with (
+            self._errors("read", conflict=generation is not None),
+            contextlib.suppress(api_exceptions.RequestRangeNotSatisfiable),
+        ):
+            data = blob.download_as_bytes(
+                start=start,
+                end=start + length - 1,
+                checksum=None,
+                if_generation_match=generation,
+                timeout=self._timeout,
+                retry=self._retry,
+            )
+        if data is None:
+            if version is not None:
+                self._check_version(key, version)
+            return b""
+        if generation is not None:
+            served = blob.generation  # from the answer's X-Goog-Generation
+            if served is None:
+                # The server did not say which generation it served: generations
+                # never repeat, so the live one still being ours covers the read.
+                self._check_version(key, version)
+            elif served != generation:
+                raise StorageConflict("GCS read failed: the object was replaced")
         return bytes(data[:length])
 
+    def _check_version(self, key: str, version: str | None) -> None:
+        current = self.head(key).version
+        if version is not None and current != version:
+            raise StorageConflict("GCS read failed: the object was replaced")
+
     def delete(self, key: str) -> None:
-        """Delete *key*; a missing object is not an error."""
+        """Delete *key*; a missing object is not an error, a missing bucket is."""
         try:
-            with gcs_errors("delete"):
+            with self._errors("delete"):
                 self._bucket.blob(key).delete(timeout=self._timeout, retry=self._retry)
         except StorageNotFound:
             return
+
+    @contextmanager
+    def _errors(self, operation: str, *, conflict: bool = False) -> Iterator[None]:
+        """:func:`gcs_errors`, with a 404 checked against the bucket first."""
+        with gcs_errors(operation, conflict=conflict):
+            try:
+                yield
+            except api_exceptions.NotFound as exc:
+                self._bucket_check.check_not_found(operation, exc)
+                raise StorageNotFound(f"GCS {operation} failed: HTTP 404") from None
 
     # -- PRESIGNED_PUT / SIGNED_GET ---------------------------------------------
 
     def presign_put(
         self, key: str, *, content_type: str, content_length: int | None, expires_in: int
     ) -> PresignedRequest:
-        """A V4 signed PUT binding Content-Type and, when given, Content-Length."""
-        if any(ch in content_type for ch in "\r\n\0"):
-            raise InvalidArgument("content_type must be a single-line header value")
+        """A create-only V4 signed PUT binding Content-Type and, when given, Content-Length.
+
+        ``x-goog-if-generation-match: 0`` is signed too: GCS refuses the PUT
+        (412) when the key already holds an object, so the URL can never
+        replace what was uploaded (or verified) with it.
+        """
+        _single_line("content_type", content_type)
         headers = {"Content-Type": content_type}
         if content_length is not None:
             if content_length < 0:
                 raise InvalidArgument("content_length must not be negative")
             headers["Content-Length"] = str(content_length)
-        return self._presign("PUT", key, headers, expires_in)
+        name, value = CREATE_ONLY_HEADER
+        headers[name] = value
+        return self._presign("PUT", key, headers, {}, expires_in)
 
-    def presign_get(self, key: str, *, expires_in: int) -> PresignedRequest:
-        """A V4 signed GET of *key*."""
-        return self._presign("GET", key, {}, expires_in)
+    def presign_get(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        version: str | None = None,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> PresignedRequest:
+        """A V4 signed GET of *key*.
+
+        *version* binds the URL to that generation (``generation=``: once the
+        object is replaced, the URL answers 404); *content_type* and
+        *content_disposition* are the headers GCS serves it with
+        (``response-content-type`` / ``response-content-disposition``).
+        """
+        query: dict[str, str] = {}
+        if content_type is not None:
+            _single_line("content_type", content_type)
+            query["response-content-type"] = content_type
+        if content_disposition is not None:
+            _single_line("content_disposition", content_disposition)
+            query["response-content-disposition"] = content_disposition
+        if version is not None:
+            if not _GENERATION.fullmatch(version):
+                raise InvalidArgument("version must be a GCS generation (from head)")
+            query["generation"] = version
+        return self._presign("GET", key, {}, query, expires_in)
 
     def _presign(
-        self, method: str, key: str, headers: dict[str, str], expires_in: int
+        self,
+        method: str,
+        key: str,
+        headers: dict[str, str],
+        query: dict[str, str],
+        expires_in: int,
     ) -> PresignedRequest:
         signer = self._signer
         if signer is None:
@@ -159,7 +262,13 @@ class GCSStorage:
         now = self._clock()
         with gcs_errors("sign"):
             url = signer.sign_url(
-                method, self.bucket_name, key, expires_in=expires_in, headers=headers, now=now
+                method,
+                self.bucket_name,
+                key,
+                expires_in=expires_in,
+                headers=headers,
+                query=query,
+                now=now,
             )
         return PresignedRequest(
             url=url, method=method, headers=headers, expires_at=expiry(now, expires_in)
@@ -218,6 +327,24 @@ class GCSStorage:
         """Not offered (see :attr:`part_limits`)."""
         self._unsupported(Capability.MULTIPART_UPLOAD)
 
+    # -- COMMITTED_PARTS: not offered -------------------------------------------
+
+    def committed_parts(self, key: str) -> list[UploadedPart]:
+        """Not offered: a GCS object keeps no record of the parts it was written in."""
+        self._unsupported(Capability.COMMITTED_PARTS)
+
     @staticmethod
     def _unsupported(capability: Capability) -> NoReturn:
         raise NotImplementedError(f"the gcs storage does not offer {capability.value}")
+
+
+def _single_line(name: str, value: str) -> None:
+    if any(ch in value for ch in "\r\n\0"):
+        raise InvalidArgument(f"{name} must be a single-line header value")
+
+
+def _bound_generation(version: str) -> int:
+    """*version* as a generation; any other fingerprint is not this object's."""
+    if not _GENERATION.fullmatch(version):
+        raise StorageConflict("GCS read failed: the version is not a GCS generation")
+    return int(version)

@@ -7,6 +7,9 @@ A storage is configured with a TOML table such as::
     bucket = "uploads"
     credentials_file = "/etc/rindle/sa.json"   # else Application Default Credentials
     # endpoint_url = "http://127.0.0.1:9023"   # an emulator (or STORAGE_EMULATOR_HOST)
+    # connect_timeout = 5                      # seconds to establish a connection
+    # read_timeout = 20                        # seconds to wait for each answer
+    # retry_timeout = 20                       # seconds of retries per call (0: none)
 
 Bad or missing options raise :class:`~rindle_core.ConfigurationError`
 naming the option, at start-up.
@@ -14,6 +17,7 @@ naming the option, at start-up.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -27,11 +31,27 @@ from rindle_core import ConfigurationError
 
 from ._signing import BlobSigner, IAMSigner, KeySigner
 
-__all__ = ["DEFAULT_ENDPOINT", "GCSSettings", "load_credentials", "signer_for"]
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_ENDPOINT",
+    "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_RETRY_TIMEOUT",
+    "GCSSettings",
+    "load_credentials",
+    "signer_for",
+]
 
 DEFAULT_ENDPOINT: Final = "https://storage.googleapis.com"
+#: Seconds to establish a TCP (and TLS) connection.
+DEFAULT_CONNECT_TIMEOUT: Final = 5.0
+#: Seconds to wait for the server between bytes of an answer.
+DEFAULT_READ_TIMEOUT: Final = 20.0
+#: Seconds of retries per call (no new attempt starts after it).
+DEFAULT_RETRY_TIMEOUT: Final = 20.0
+#: The longest wait any timeout option accepts.
+_MAX_SECONDS: Final = 3600.0
 _SCOPES: Final = ("https://www.googleapis.com/auth/devstorage.read_write",)
-_BUCKET: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+_BUCKET: Final = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 _KNOWN: Final = frozenset(
     {
         "type",
@@ -41,16 +61,24 @@ _KNOWN: Final = frozenset(
         "endpoint_url",
         "anonymous",
         "timeout",
+        "connect_timeout",
+        "read_timeout",
         "retry_timeout",
     }
 )
 
 
-def _positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
+def _seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    """A finite number of seconds in ``(0, 3600]`` (or ``[0, 3600]``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigurationError(f"gcs option {name!r} must be a number of seconds")
+    # Compare before converting: float() of a huge int raises OverflowError.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigurationError(f"gcs option {name!r} must be a finite number of seconds")
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigurationError(f"gcs option {name!r} must be positive")
+    if value > _MAX_SECONDS:
+        raise ConfigurationError(f"gcs option {name!r} must be at most {_MAX_SECONDS:.0f} seconds")
     return float(value)
 
 
@@ -76,10 +104,23 @@ class GCSSettings:
     endpoint: str = DEFAULT_ENDPOINT
     #: Call the API without credentials (emulators). The key file still signs URLs.
     anonymous: bool = False
-    #: Seconds before one HTTP request times out.
-    timeout: float = 60.0
-    #: Seconds the SDK keeps retrying idempotent calls (0: no retry).
-    retry_timeout: float = 30.0
+    #: Seconds to establish a connection.
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    #: Seconds to wait for the server between bytes of an answer.
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    #: Seconds of retries per call for transient failures (0: a single attempt).
+    #: A hanging endpoint fails after about ``read_timeout + retry_timeout``.
+    retry_timeout: float = DEFAULT_RETRY_TIMEOUT
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """``(connect, read)``, as requests and google-cloud-storage take them."""
+        return (self.connect_timeout, self.read_timeout)
+
+    @property
+    def timeout(self) -> float:
+        """The read timeout (the seed's single ``timeout`` option)."""
+        return self.read_timeout
 
     @classmethod
     def from_options(
@@ -96,7 +137,7 @@ class GCSSettings:
         bucket = options.get("bucket")
         if bucket is None:
             raise ConfigurationError("gcs option 'bucket' is required")
-        if not isinstance(bucket, str) or not _BUCKET.match(bucket) or ".." in bucket:
+        if not isinstance(bucket, str) or not _BUCKET.fullmatch(bucket) or ".." in bucket:
             raise ConfigurationError(f"gcs option 'bucket': {bucket!r} is not a GCS bucket name")
 
         credentials_file = _optional_str("credentials_file", options.get("credentials_file"))
@@ -129,11 +170,27 @@ class GCSSettings:
             credentials_file=key_path,
             endpoint=endpoint,
             anonymous=anonymous,
-            timeout=_positive("timeout", options.get("timeout", 60.0)),
-            retry_timeout=_positive(
-                "retry_timeout", options.get("retry_timeout", 30.0), allow_zero=True
+            connect_timeout=_seconds(
+                "connect_timeout", options.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+            ),
+            read_timeout=_read_timeout(options),
+            retry_timeout=_seconds(
+                "retry_timeout",
+                options.get("retry_timeout", DEFAULT_RETRY_TIMEOUT),
+                allow_zero=True,
             ),
         )
+
+
+def _read_timeout(options: Mapping[str, Any]) -> float:
+    """``read_timeout``, or the seed's ``timeout`` (its former name)."""
+    if "timeout" in options and "read_timeout" in options:
+        raise ConfigurationError(
+            "gcs option 'timeout' is the former name of 'read_timeout': give only one"
+        )
+    if "timeout" in options:
+        return _seconds("timeout", options["timeout"])
+    return _seconds("read_timeout", options.get("read_timeout", DEFAULT_READ_TIMEOUT))
 
 
 def _endpoint(name: str, url: str) -> str:
@@ -186,8 +243,13 @@ def load_credentials(settings: GCSSettings) -> tuple[Any, Any]:
     return credentials, credentials
 
 
-def signer_for(credentials: Any) -> BlobSigner | None:
-    """How *credentials* can sign URLs: locally, through IAM, or not at all."""
+def signer_for(
+    credentials: Any, *, timeout: float | tuple[float, float] = (5.0, 20.0)
+) -> BlobSigner | None:
+    """How *credentials* can sign URLs: locally, through IAM, or not at all.
+
+    *timeout* bounds each IAM ``signBlob`` request.
+    """
     if credentials is None:
         return None
     from google.auth.credentials import AnonymousCredentials, Signing
@@ -197,5 +259,5 @@ def signer_for(credentials: Any) -> BlobSigner | None:
     if isinstance(credentials, Signing) and getattr(credentials, "signer_email", None):
         return KeySigner(credentials)
     if getattr(credentials, "service_account_email", None):
-        return IAMSigner(credentials)
+        return IAMSigner(credentials, timeout=timeout)
     return None

@@ -18,9 +18,11 @@ def create_storage(**options: Any) -> GCSStorage:
     """Build a :class:`GCSStorage` from the options of a ``[storage.NAME]`` table.
 
     Options: ``bucket`` (required), ``project``, ``credentials_file``,
-    ``endpoint_url``, ``anonymous``, ``timeout``, ``retry_timeout`` (see
-    ``docs/storage/gcs.md``). Raises :class:`~rindle_core.ConfigurationError`
-    naming the offending option.
+    ``endpoint_url``, ``anonymous``, ``connect_timeout``, ``read_timeout``
+    (formerly ``timeout``), ``retry_timeout`` (see ``docs/storage/gcs.md``).
+    Raises :class:`~rindle_core.ConfigurationError` naming the offending
+    option. Every request the storage makes (API calls, resumable protocol,
+    IAM signing) is bounded by the timeouts and the retry budget.
     """
     from google.api_core.retry import Retry
     from google.auth.transport.requests import AuthorizedSession
@@ -36,7 +38,7 @@ def create_storage(**options: Any) -> GCSStorage:
         _http=authorized,
         client_options={"api_endpoint": settings.endpoint},
     )
-    signer = signer_for(signing_credentials)
+    signer = signer_for(signing_credentials, timeout=settings.timeouts)
     retry: Retry | None = (
         DEFAULT_RETRY.with_timeout(settings.retry_timeout) if settings.retry_timeout else None
     )
@@ -47,9 +49,10 @@ def create_storage(**options: Any) -> GCSStorage:
             bucket=settings.bucket,
             authorized=authorized,
             anonymous=requests.Session(),
-            timeout=settings.timeout,
+            timeout=settings.timeouts,
+            retry_timeout=settings.retry_timeout,
         ),
         signer=V4Signer(signer, endpoint=settings.endpoint) if signer else None,
-        timeout=settings.timeout,
+        timeout=settings.timeouts,
         retry=retry,
     )

@@ -1,10 +1,12 @@
 """The GCS resumable-upload protocol over raw HTTP: create, query, cancel.
 
-* **create** — ``POST …/upload/storage/v1/b/BUCKET/o?uploadType=resumable``
-  with the object's content type, its declared size
+* **create** — ``POST …/upload/storage/v1/b/BUCKET/o?uploadType=resumable
+  &ifGenerationMatch=0`` with the object's content type, its declared size
   (``X-Upload-Content-Length``: GCS then refuses any other total) and the
   browser's ``Origin`` (GCS answers CORS for that origin on the session
-  URI). The ``Location`` header is the session URI.
+  URI). The ``Location`` header is the session URI. ``ifGenerationMatch=0``
+  makes the upload create-only: GCS refuses to finalise it (``412``) when
+  an object already exists under the key.
 * **status** — an empty ``PUT`` with ``Content-Range: bytes */*``: ``308``
   with ``Range: bytes=0-N`` means ``N + 1`` bytes are committed, a ``308``
   without ``Range`` means none, ``200``/``201`` means the object exists.
@@ -14,6 +16,10 @@ The session URI is a bearer credential: whoever holds it can write the
 object. It never appears in a log line, a repr or an exception message, and
 status and cancel requests carry no OAuth token (the URI alone authorises
 them, so a tampered URI cannot harvest one).
+
+Every request waits at most the ``(connect, read)`` timeout; transport
+failures and transient statuses (408, 429, 5xx) are retried with jittered
+exponential back-off until the retry budget is spent.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import random
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Final, Protocol
 from urllib.parse import quote, urlsplit
 
@@ -33,7 +41,7 @@ from google.auth import exceptions as auth_exceptions
 from rindle_core import InvalidArgument, StorageError, StorageNotFound, StorageUnavailable
 from rindle_core.storage import ResumableInit, ResumableStatus, utcnow
 
-from ._errors import error_for_status
+from ._errors import TRANSIENT_STATUSES, error_for_status
 
 __all__ = [
     "SESSION_LIFETIME",
@@ -47,6 +55,10 @@ __all__ = [
 SESSION_LIFETIME: Final = dt.timedelta(days=7)
 
 _RANGE: Final = re.compile(r"bytes=0-(\d+)")
+_FIRST_BACKOFF: Final = 0.5
+_MAX_BACKOFF: Final = 8.0
+
+Timeout = float | tuple[float, float]
 
 logger = structlog.get_logger("rindle.gcs")
 
@@ -74,7 +86,7 @@ class HTTPSession(Protocol):
         *,
         headers: Mapping[str, str],
         data: bytes,
-        timeout: float,
+        timeout: Timeout,
         allow_redirects: bool,
     ) -> HTTPResponse: ...
 
@@ -100,7 +112,9 @@ class ResumableProtocol:
 
     *authorized* sends the create request with the service's credentials
     (a ``google.auth`` ``AuthorizedSession``); *anonymous* sends status and
-    cancel requests, which the session URI alone authorises.
+    cancel requests, which the session URI alone authorises. *timeout* is
+    seconds or ``(connect, read)`` per request; *retry_timeout* the seconds
+    of retries per call (0: a single attempt).
     """
 
     def __init__(
@@ -110,12 +124,19 @@ class ResumableProtocol:
         bucket: str,
         authorized: HTTPSession,
         anonymous: HTTPSession,
-        timeout: float,
+        timeout: Timeout,
+        retry_timeout: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._bucket = bucket
         self._upload_url = f"{endpoint.rstrip('/')}/upload/storage/v1/b/{quote(bucket, safe='')}/o"
         self._authorized = authorized
         self._anonymous = anonymous
         self._timeout = timeout
+        self._retry_timeout = retry_timeout
+        self._sleep = sleep
+        self._clock = clock
 
     def create(
         self, key: str, *, content_type: str, size: int | None, origin: str | None
@@ -134,9 +155,18 @@ class ResumableProtocol:
         if origin:
             headers["Origin"] = origin
         body = json.dumps({"name": key, "contentType": content_type}).encode("utf-8")
-        url = f"{self._upload_url}?uploadType=resumable&name={quote(key, safe='')}"
+        url = (
+            f"{self._upload_url}?uploadType=resumable&name={quote(key, safe='')}"
+            "&ifGenerationMatch=0"
+        )
         started = utcnow()
         response = self._send(self._authorized, "POST", url, headers, body, "resumable create")
+        if response.status_code == 404:
+            # A create names no object that could be missing: it is the bucket.
+            raise StorageError(
+                f"GCS resumable create failed: bucket {self._bucket!r} does not exist "
+                "(check the storage's 'bucket' option)"
+            )
         if response.status_code not in (200, 201):
             raise error_for_status("resumable create", response.status_code)
         location = response.headers.get("Location")
@@ -154,7 +184,8 @@ class ResumableProtocol:
 
         An unknown session (``404``) or a cancelled one (``499``) raises
         :class:`~rindle_core.StorageNotFound`; an expired one (``410``) is
-        the state ``"expired"`` with 0 committed bytes.
+        the state ``"expired"`` with 0 committed bytes; one whose create-only
+        precondition failed (``412``) raises :class:`~rindle_core.StorageConflict`.
         """
         _check_session_uri(session_uri)
         response = self._send(
@@ -208,6 +239,39 @@ class ResumableProtocol:
         body: bytes,
         operation: str,
     ) -> HTTPResponse:
+        """Send, retrying transient failures within the budget.
+
+        Returns the last answer (possibly a transient status, for the caller
+        to map); raises :class:`~rindle_core.StorageUnavailable` when the
+        last attempt failed in transport.
+        """
+        deadline = self._clock() + self._retry_timeout
+        backoff = _FIRST_BACKOFF
+        while True:
+            outcome = self._attempt(session, method, url, headers, body, operation)
+            if (
+                not isinstance(outcome, StorageUnavailable)
+                and outcome.status_code not in TRANSIENT_STATUSES
+            ):
+                return outcome
+            pause = backoff * random.uniform(0.5, 1.0)  # jitter, not secrecy
+            if self._clock() + pause > deadline:
+                if isinstance(outcome, StorageUnavailable):
+                    raise outcome from None
+                return outcome
+            self._sleep(pause)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    def _attempt(
+        self,
+        session: HTTPSession,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        operation: str,
+    ) -> HTTPResponse | StorageUnavailable:
+        """One request: its answer, or the transient failure it met."""
         try:
             return session.request(
                 method,
@@ -219,11 +283,11 @@ class ResumableProtocol:
             )
         # Their messages may quote the URL: never chain or repeat them.
         except (requests.ConnectionError, requests.Timeout, auth_exceptions.TransportError) as exc:
-            raise StorageUnavailable(f"GCS {operation} failed: {type(exc).__name__}") from None
+            return StorageUnavailable(f"GCS {operation} failed: {type(exc).__name__}")
         except (requests.RequestException, auth_exceptions.GoogleAuthError) as exc:
             raise StorageError(f"GCS {operation} failed: {type(exc).__name__}") from None
         except OSError as exc:
-            raise StorageUnavailable(f"GCS {operation} failed: {type(exc).__name__}") from None
+            return StorageUnavailable(f"GCS {operation} failed: {type(exc).__name__}")
 
     def __repr__(self) -> str:
         return f"ResumableProtocol(upload_url={self._upload_url!r})"

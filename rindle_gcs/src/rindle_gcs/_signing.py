@@ -11,6 +11,7 @@ signature itself comes from a :class:`BlobSigner`: a service-account key
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import threading
 from collections.abc import Mapping
@@ -71,14 +72,27 @@ class IAMSigner:
 
     For credentials without a private key (Compute Engine, Cloud Run, GKE
     workload identity). Each signature is a network round trip, so keep it
-    out of hot paths (see ``docs/storage/gcs.md``).
+    out of hot paths (see ``docs/storage/gcs.md``). Each request waits at
+    most *timeout* (seconds, or ``(connect, read)``).
     """
 
-    def __init__(self, credentials: Any, *, email: str | None = None) -> None:
+    def __init__(
+        self,
+        credentials: Any,
+        *,
+        email: str | None = None,
+        timeout: float | tuple[float, float] = (5.0, 20.0),
+    ) -> None:
         self._credentials = credentials
         self._email = email
+        self._timeout = timeout
         self._lock = threading.Lock()
         self._signer: Any = None
+
+    def _request(self) -> Any:
+        from google.auth.transport.requests import Request
+
+        return functools.partial(Request(), timeout=self._timeout)
 
     @property
     def email(self) -> str:
@@ -87,12 +101,10 @@ class IAMSigner:
 
     def _resolve_email(self) -> str:
         if self._email is None:
-            from google.auth.transport.requests import Request
-
             email = getattr(self._credentials, "service_account_email", None)
             if email in (None, "default"):
                 # Compute Engine credentials learn their e-mail on refresh.
-                self._credentials.refresh(Request())
+                self._credentials.refresh(self._request())
                 email = getattr(self._credentials, "service_account_email", None)
             if not email or email == "default":
                 raise RuntimeError("the credentials name no service account to sign as")
@@ -103,10 +115,9 @@ class IAMSigner:
         with self._lock:
             if self._signer is None:
                 from google.auth import iam
-                from google.auth.transport.requests import Request
 
                 self._signer = iam.Signer(  # type: ignore[no-untyped-call]
-                    Request(), self._credentials, self._resolve_email()
+                    self._request(), self._credentials, self._resolve_email()
                 )
             signer = self._signer
         return bytes(signer.sign(message))
@@ -152,12 +163,14 @@ class V4Signer:
         *,
         expires_in: int,
         headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
         now: dt.datetime,
     ) -> str:
         """A URL letting anyone send *method* for ``bucket/key`` with *headers*.
 
         *headers* (besides ``Host``) are bound into the signature: the
-        client must send them with exactly these values.
+        client must send them with exactly these values. *query* adds signed
+        query parameters (``response-content-type``, ``generation``…).
         """
         if not 0 < expires_in <= MAX_EXPIRES_IN:
             raise ValueError(f"expires_in must be within 1..{MAX_EXPIRES_IN} seconds")
@@ -171,7 +184,8 @@ class V4Signer:
             all_headers["Host"] = self._host
         canonical_headers, signed_headers = _canonical_headers(all_headers)
 
-        query = {
+        params = {k: v or "" for k, v in (query or {}).items()}
+        params |= {
             "X-Goog-Algorithm": _ALGORITHM,
             "X-Goog-Credential": f"{self._signer.email}/{scope}",
             "X-Goog-Date": timestamp,
@@ -179,7 +193,7 @@ class V4Signer:
             "X-Goog-SignedHeaders": signed_headers,
         }
         canonical_query = "&".join(
-            sorted(f"{_quote_param(k)}={_quote_param(v)}" for k, v in query.items())
+            sorted(f"{_quote_param(k)}={_quote_param(v)}" for k, v in params.items())
         )
         canonical_request = "\n".join(
             [

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, cast, get_args
 
 import boto3
-from botocore.config import Config
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
@@ -20,13 +19,25 @@ from rindle_core import (
     MultipartInit,
     PartLimits,
     PresignedRequest,
+    StorageConflict,
+    StorageError,
+    StorageNotFound,
     StorageUnavailable,
     UploadedPart,
 )
+from rindle_core._log_redaction import install_log_redaction
 from rindle_core.storage import redact_url, utcnow
 
+from ._config import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_READ_TIMEOUT,
+    check_attempts,
+    check_seconds,
+    client_config,
+)
 from ._endpoint import BucketEndpoint, resolve_bucket_endpoint
-from ._errors import error_code, http_status, s3_errors
+from ._errors import error_code, http_status, s3_errors, translate
 from ._signer import (
     MAX_EXPIRES,
     CredentialSource,
@@ -35,12 +46,17 @@ from ._signer import (
     StaticCredentials,
     object_url,
 )
+from ._versions import is_etag, multipart_etag, object_version
 
 __all__ = ["S3_PART_LIMITS", "AddressingStyle", "S3Storage"]
 
 AddressingStyle = Literal["auto", "path", "virtual"]
 
 _MIB: Final = 1024 * 1024
+#: The create-only condition every signed upload and every complete carries.
+_CREATE_ONLY: Final = {"If-None-Match": "*"}
+#: The loggers of the SDK stack that print URLs, headers or signing dumps.
+_SDK_LOGGERS: Final = ("botocore", "boto3", "s3transfer", "urllib3")
 
 #: S3's multipart limits: 5 MiB minimum (except the last part), 5 GiB
 #: maximum, 10,000 parts, 5 TiB per object.
@@ -77,7 +93,13 @@ class S3Storage:
     unless given explicitly; ``session`` lets an application share its own
     :class:`boto3.Session`. Presigned URLs are produced by
     :class:`~rindle_s3.SigV4Presigner` (identical to botocore's, much faster);
-    every other call goes through boto3.
+    every other call goes through boto3, with bounded waits
+    (``connect_timeout``, ``read_timeout``) and ``max_attempts`` attempts.
+
+    Uploads are create-only: a presigned PUT signs ``If-None-Match: *`` and
+    ``complete_multipart`` sends it, so no signed upload replaces an object.
+    ``head`` reports the object's version (its version id in a versioned
+    bucket, else its ETag), which ``read_range`` and ``presign_get`` accept.
     """
 
     backend: str = "s3"
@@ -106,9 +128,9 @@ class S3Storage:
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
         aws_session_token: str | None = None,
-        max_attempts: int = 3,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         _check_str("bucket", bucket, required=True)
         if bucket.startswith("arn:") or bucket.endswith("--x-s3"):
@@ -135,11 +157,9 @@ class S3Storage:
             )
         if session is not None and (profile or aws_access_key_id):
             raise ConfigurationError("give either session or profile/credentials, not both")
-        if type(max_attempts) is not int or not 1 <= max_attempts <= 20:
-            raise ConfigurationError("max_attempts must be an integer between 1 and 20")
-        for name, seconds in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
-            if not isinstance(seconds, int | float) or seconds <= 0:
-                raise ConfigurationError(f"{name} must be a positive number of seconds")
+        max_attempts = check_attempts(max_attempts)
+        connect_timeout = check_seconds("connect_timeout", connect_timeout)
+        read_timeout = check_seconds("read_timeout", read_timeout)
 
         if session is None:
             try:
@@ -155,16 +175,11 @@ class S3Storage:
         self._region = region or session.region_name or "us-east-1"
         self._endpoint_url = endpoint_url
         self._addressing_style = addressing_style
-        config = Config(
-            signature_version="s3v4",
-            s3={"addressing_style": addressing_style},
-            retries={"mode": "standard", "total_max_attempts": max_attempts},
+        config = client_config(
+            addressing_style=addressing_style,
+            max_attempts=max_attempts,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            # Checksums only where S3 requires them: S3-compatible servers
-            # differ in their support of the newer default checksums.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
         )
         try:
             credentials = session.get_credentials()
@@ -197,6 +212,9 @@ class S3Storage:
             region=self._endpoint.signing_region,
             service=self._endpoint.signing_service,
         )
+        # After the client exists, so every SDK logger it uses exists too:
+        # botocore prints the Authorization header and signing dumps at DEBUG.
+        install_log_redaction(*_SDK_LOGGERS)
 
     @classmethod
     def from_options(cls, **options: Any) -> S3Storage:
@@ -275,18 +293,51 @@ class S3Storage:
     def presign_put(
         self, key: str, *, content_type: str, content_length: int | None, expires_in: int
     ) -> PresignedRequest:
-        """A presigned PutObject binding Content-Type (and Content-Length when known)."""
+        """A create-only presigned PutObject.
+
+        Binds Content-Type, Content-Length when known, and ``If-None-Match:
+        *``: S3 refuses (412) to write where an object already exists, so
+        the URL writes at most once. The client sends exactly ``headers``.
+        """
         headers = {"Content-Type": content_type}
         if content_length is not None:
             if content_length < 0 or content_length > S3_PART_LIMITS.max_part_size:
                 raise InvalidArgument("a single PUT carries 0 bytes to 5 GiB; use multipart")
             headers["Content-Length"] = str(content_length)
+        headers.update(_CREATE_ONLY)
         url, expires_at = self._presign("PUT", key, headers=headers, expires_in=expires_in)
         return PresignedRequest(url=url, method="PUT", headers=headers, expires_at=expires_at)
 
-    def presign_get(self, key: str, *, expires_in: int) -> PresignedRequest:
-        """A presigned GetObject."""
-        url, expires_at = self._presign("GET", key, headers={}, expires_in=expires_in)
+    def presign_get(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        version: str | None = None,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> PresignedRequest:
+        """A presigned GetObject, optionally served with another type and disposition.
+
+        *content_type* and *content_disposition* are signed as S3's
+        ``response-content-type`` / ``response-content-disposition``
+        overrides. A *version* that is a version id is signed as
+        ``versionId``: the URL then serves that version whatever replaced
+        it. An ETag version cannot be bound by a URL (a link cannot send
+        ``If-Match``); create-only uploads are what keep it unchanged.
+        """
+        params: list[tuple[str, str]] = []  # in botocore's order, for identical URLs
+        if content_disposition is not None:
+            _check_header_value("content_disposition", content_disposition)
+            params.append(("response-content-disposition", content_disposition))
+        if content_type is not None:
+            _check_header_value("content_type", content_type)
+            params.append(("response-content-type", content_type))
+        if version is not None and not is_etag(version):
+            params.append(("versionId", version))
+        url, expires_at = self._presign(
+            "GET", key, headers={}, params=params, expires_in=expires_in
+        )
         return PresignedRequest(url=url, method="GET", headers={}, expires_at=expires_at)
 
     def presign_part(
@@ -326,38 +377,87 @@ class S3Storage:
     # -- objects -------------------------------------------------------------
 
     def head(self, key: str) -> HeadResult:
-        """HeadObject: size, content type and ETag; a missing object raises StorageNotFound."""
-        with s3_errors("HeadObject"):
-            response = self._client.head_object(Bucket=self._bucket, Key=key)
-        return HeadResult(
-            size=int(response["ContentLength"]),
-            content_type=response.get("ContentType"),
-            etag=response.get("ETag"),
-        )
+        """HeadObject: size, content type, ETag and version.
 
-    def read_range(self, key: str, start: int, length: int) -> bytes:
-        """Up to *length* bytes from *start* (a ranged GetObject)."""
+        A missing object raises StorageNotFound; a missing bucket a
+        StorageError (a HEAD's 404 has no body, so a one-byte GET tells
+        the two apart).
+        """
+        try:
+            response = self._client.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if http_status(exc) != 404 or error_code(exc) == "NoSuchBucket":
+                raise translate(exc, "HeadObject") from None
+        except BotoCoreError as exc:
+            raise translate(exc, "HeadObject") from None
+        else:
+            return HeadResult(
+                size=int(response["ContentLength"]),
+                content_type=response.get("ContentType"),
+                etag=response.get("ETag"),
+                version=object_version(response),
+            )
+        raise self._missing("HeadObject", key)
+
+    def _missing(self, operation: str, key: str) -> StorageError:
+        """The error for a 404 without a body: StorageNotFound, unless the bucket is missing."""
+        try:
+            probe = self._client.get_object(Bucket=self._bucket, Key=key, Range="bytes=0-0")
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "NoSuchBucket":
+                return StorageError(f"S3 {operation} failed: NoSuchBucket (HTTP 404)")
+            if code not in ("NoSuchKey", "InvalidRange") and http_status(exc) not in (404, 416):
+                return translate(exc, "GetObject")
+        except BotoCoreError as exc:
+            return translate(exc, "GetObject")
+        else:
+            probe["Body"].close()  # created since the HEAD: the HEAD's answer stands
+        return StorageNotFound(f"S3 {operation} failed: NotFound (HTTP 404)")
+
+    def read_range(self, key: str, start: int, length: int, *, version: str | None = None) -> bytes:
+        """Up to *length* bytes from *start* (a ranged GetObject).
+
+        With a *version* (from :meth:`head`), raises StorageConflict when
+        the object is now another one: an ETag is sent as ``If-Match``; a
+        version id is compared with the one S3 returns with the bytes.
+        """
         if start < 0 or length < 0:
             raise InvalidArgument("start and length must not be negative")
         if length == 0:
-            self.head(key)  # still report a missing object
+            self._check_version(key, version)  # still report a missing object
             return b""
+        conditions = {"IfMatch": version} if version is not None and is_etag(version) else {}
         with s3_errors("GetObject"):
             try:
                 response = self._client.get_object(
-                    Bucket=self._bucket, Key=key, Range=f"bytes={start}-{start + length - 1}"
+                    Bucket=self._bucket,
+                    Key=key,
+                    Range=f"bytes={start}-{start + length - 1}",
+                    **conditions,
                 )
             except ClientError as exc:
                 # 416: the object exists but is shorter than *start* (or empty).
-                if error_code(exc) == "InvalidRange" or http_status(exc) == 416:
-                    return b""
-                raise
-            body = response["Body"]
-            try:
-                data: bytes = body.read()
-            finally:
-                body.close()
+                if error_code(exc) != "InvalidRange" and http_status(exc) != 416:
+                    raise
+                response = None
+            if response is not None:
+                body = response["Body"]
+                try:
+                    if version is not None and not conditions:
+                        _same_version(response, version)
+                    data: bytes = body.read()
+                finally:
+                    body.close()
+        if response is None:
+            self._check_version(key, version)
+            return b""
         return data[:length]
+
+    def _check_version(self, key: str, version: str | None) -> None:
+        """HEAD *key*; raise StorageConflict if *version* is given and is not its version."""
+        if self.head(key).version != version and version is not None:
+            raise StorageConflict("S3 HeadObject: the object is another version than the one bound")
 
     def delete(self, key: str) -> None:
         """DeleteObject; a missing object counts as deleted."""
@@ -411,28 +511,61 @@ class S3Storage:
     def complete_multipart(
         self, key: str, upload_id: str, parts: Sequence[UploadedPart], *, content_type: str
     ) -> None:
-        """CompleteMultipartUpload.
+        """Create-only CompleteMultipartUpload (``If-None-Match: *``).
 
         The part list is checked first (numbers 1 to 10,000, no duplicates,
         every ETag present) and sent in ascending order. An unknown or
         already-completed upload raises StorageNotFound; a part list S3
         rejects raises InvalidParts. A 200 response carrying an error body is
         a failure (botocore turns it into a retried 500); a 200 without a
-        result is StorageUnavailable, so the caller retries. *content_type*
-        was fixed when the upload was created.
+        result is StorageUnavailable, so the caller retries. An object
+        already at *key* raises StorageConflict and leaves the upload to
+        abort, unless it is this very upload's result (a retried complete
+        whose first answer was lost): its ETag is then the one these parts
+        make, and the call converges. *content_type* was fixed when the
+        upload was created.
         """
         manifest = _manifest(parts)
-        with s3_errors("CompleteMultipartUpload", invalid_parts=True):
+        try:
             response = self._client.complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": manifest},
+                IfNoneMatch="*",
             )
-        if not response.get("ETag"):
-            raise StorageUnavailable(
-                "S3 CompleteMultipartUpload returned no result; the outcome is unknown, retry"
-            )
+        except ClientError as exc:
+            if error_code(exc) != "PreconditionFailed" and http_status(exc) != 412:
+                raise translate(exc, "CompleteMultipartUpload", invalid_parts=True) from None
+        except BotoCoreError as exc:
+            raise translate(exc, "CompleteMultipartUpload") from None
+        else:
+            if not response.get("ETag"):
+                raise StorageUnavailable(
+                    "S3 CompleteMultipartUpload returned no result; the outcome is unknown, retry"
+                )
+            return
+        self._converge_or_conflict(key, [str(part["ETag"]) for part in manifest])
+
+    def _converge_or_conflict(self, key: str, part_etags: list[str]) -> None:
+        """After a 412: return if *key* holds what these parts make, else raise StorageConflict."""
+        conflict = StorageConflict(
+            "S3 CompleteMultipartUpload failed: PreconditionFailed (HTTP 412): "
+            "an object already exists at the key"
+        )
+        expected = multipart_etag(part_etags)
+        if expected is None:
+            raise conflict
+        try:
+            head = self._client.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if http_status(exc) == 404:
+                raise conflict from None
+            raise translate(exc, "HeadObject") from None
+        except BotoCoreError as exc:
+            raise translate(exc, "HeadObject") from None
+        if head.get("ETag") != expected:
+            raise conflict
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         """AbortMultipartUpload; "no such upload" counts as aborted."""
@@ -446,6 +579,10 @@ class S3Storage:
                     raise
 
     # -- not supported on S3 -------------------------------------------------
+
+    def committed_parts(self, key: str) -> list[UploadedPart]:
+        """Not supported: S3 keeps no part list of a completed object."""
+        raise NotImplementedError("S3 does not list the parts of a completed object")
 
     def create_resumable(
         self, key: str, *, content_type: str, size: int | None, origin: str | None
@@ -467,6 +604,23 @@ def _check_str(name: str, value: object, *, required: bool = False) -> None:
         return
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{name} must be a non-empty string")
+
+
+def _check_header_value(name: str, value: object) -> None:
+    """A response-header override: a non-empty string without control characters."""
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > 1024
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+    ):
+        raise InvalidArgument(f"{name} must be a header value (1-1024 printable characters)")
+
+
+def _same_version(response: Mapping[str, Any], version: str) -> None:
+    """Raise StorageConflict unless the GetObject *response* is of *version* (a version id)."""
+    if response.get("VersionId") != version:
+        raise StorageConflict("S3 GetObject: the object is another version than the one bound")
 
 
 def _check_part_number(number: int) -> None:

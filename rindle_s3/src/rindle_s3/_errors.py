@@ -23,9 +23,15 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from rindle_core import InvalidParts, StorageError, StorageNotFound, StorageUnavailable
+from rindle_core import (
+    InvalidParts,
+    StorageConflict,
+    StorageError,
+    StorageNotFound,
+    StorageUnavailable,
+)
 
-__all__ = ["error_code", "http_status", "s3_errors", "translate"]
+__all__ = ["CONFLICT_CODES", "error_code", "http_status", "s3_errors", "translate"]
 
 #: Codes meaning "the object or the multipart upload does not exist".
 NOT_FOUND_CODES: Final = frozenset({"NoSuchKey", "NoSuchUpload", "NotFound", "404"})
@@ -50,6 +56,10 @@ TRANSIENT_CODES: Final = frozenset(
 
 #: Codes CompleteMultipartUpload uses to reject the part list.
 INVALID_PARTS_CODES: Final = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall"})
+
+#: Codes of a failed precondition: ``If-None-Match: *`` found an object,
+#: ``If-Match`` found another ETag, or a concurrent conditional write won.
+CONFLICT_CODES: Final = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
 _TRANSIENT_SDK: Final = (
     BotoConnectionError,
@@ -87,6 +97,8 @@ def translate(exc: BaseException, operation: str, *, invalid_parts: bool = False
         )
         if invalid_parts and code in INVALID_PARTS_CODES:
             raise InvalidParts(message) from None
+        if code in CONFLICT_CODES or status == 412:
+            return StorageConflict(message)
         if code in NOT_FOUND_CODES or (status == 404 and code != "NoSuchBucket"):
             return StorageNotFound(message)
         if code in TRANSIENT_CODES or status == 429 or (status is not None and status >= 500):

@@ -18,7 +18,7 @@ from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
 from .._broker import Broker
-from .._errors import ConfigurationError, RindleError
+from .._errors import ConfigurationError, DatabaseError, RindleError
 from ..config import Config, load_config
 from ..db import Database
 from ..local import serve_receiver
@@ -167,14 +167,10 @@ def handle_errors() -> Iterator[None]:
         fail(exc, EXIT_USAGE)
     except RindleError as exc:
         fail(exc, EXIT_FAILED)
-    except SQLAlchemyError as exc:
+    except SQLAlchemyError as exc:  # one that escaped the library's own typing
         fail(DatabaseError(_describe_db_error(exc)), EXIT_FAILED)
     except OSError as exc:
         fail(exc, EXIT_FAILED)
-
-
-class DatabaseError(Exception):
-    """The database refused or failed a query (SQLAlchemy's error, summarised)."""
 
 
 def _describe_db_error(exc: SQLAlchemyError) -> str:

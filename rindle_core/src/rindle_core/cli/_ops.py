@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 from collections.abc import Iterator
@@ -34,14 +35,31 @@ _MAX_BATCHES = 1000
 # -----------------------------------------------------------------------------
 
 
+class _Seconds(click.FloatRange):
+    """A number of seconds in a range; refuses nan, which every comparison lets through."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
 @click.command()
 @click.option("--once", is_flag=True, help="Run the jobs due now, then exit.")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.01),
+    type=_Seconds(min=0.01, max=86_400),
     default=None,
     metavar="SECONDS",
     help="Sleep between polls when idle  [default: worker_interval, 2]",
+)
+@click.option(
+    "--lease",
+    type=_Seconds(min=1, max=86_400),
+    default=None,
+    metavar="SECONDS",
+    help="Seconds a claim holds a job without renewal  [default: job_lease, 300]",
 )
 @click.option(
     "--limit",
@@ -60,16 +78,26 @@ _MAX_BATCHES = 1000
 )
 @pass_app
 def worker(
-    app: App, once: bool, interval: float | None, limit: int, retry_failed: bool, as_json: bool
+    app: App,
+    once: bool,
+    interval: float | None,
+    lease: float | None,
+    limit: int,
+    retry_failed: bool,
+    as_json: bool,
 ) -> None:
     """Run due jobs (promotion): once, or in a loop until Ctrl-C / SIGTERM.
 
     A pass that fails (the database is down, say) is logged and retried
     after the interval; with `--once` it fails the command. After an outage
     longer than the retry budget, `--retry-failed` re-queues the jobs that
-    gave up (promotion is idempotent, so this is always safe).
+    gave up (promotion is idempotent, so this is always safe). Each running
+    job's lease is renewed every third of `--lease`; a worker that dies
+    holds only the job it was running, until its lease runs out.
     """
     broker = app.broker()
+    if lease is not None:
+        broker.jobs.lease = lease
     if retry_failed:
         requeued = broker.jobs.retry_all_failed()
         console(stderr=True).print(f"{requeued} failed job(s) re-queued")  # stdout stays JSON
@@ -88,7 +116,8 @@ def worker(
     with _stop_on_signals(stop):
         if not as_json:  # once the handlers are in place: Ctrl-C now stops cleanly
             console(stderr=True).print(
-                f"worker {broker.jobs.worker_id} polling every {pause:g}s; Ctrl-C stops"
+                f"worker {broker.jobs.worker_id} polling every {pause:g}s, "
+                f"lease {broker.jobs.lease:g}s; Ctrl-C stops"
             )
         while not stop.is_set():
             try:
@@ -158,28 +187,20 @@ def expire(app: App, dry_run: bool, batch_size: int | None, as_json: bool) -> No
     """Expire sessions past their deadline and clean up their remote uploads.
 
     Aborts remote multipart uploads, cancels resumable sessions, deletes
-    stray objects and marks staged assets `abandoned`, batch after batch.
-    Safe to run concurrently and from cron. Exits 1 if a remote cleanup
-    failed (it is retried on the next run).
+    stray objects and marks staged assets `abandoned`, batch after batch
+    until nothing is due, then reports the whole run. Cleanups are repeated
+    once the last URL of a session has expired, so an object stored late
+    is removed too. Safe to run concurrently and from cron. Exits 1 if a
+    cleanup or an expiry failed (it is retried on a later run).
     """
     broker = app.broker()
     size = batch_size or app.config().expire_batch_size
-    report = broker.expire_sessions(batch_size=size, dry_run=dry_run)
-    expired = list(report.expired_session_ids)
-    aborted, deleted = report.remote_aborted, report.objects_deleted
+    total = report = broker.expire_sessions(batch_size=size, dry_run=dry_run)
     for _ in range(_MAX_BATCHES - 1):
-        if dry_run or len(report.expired_session_ids) < size:
+        if dry_run or not report.progressed:
             break
         report = broker.expire_sessions(batch_size=size)
-        expired += report.expired_session_ids
-        aborted, deleted = aborted + report.remote_aborted, deleted + report.objects_deleted
-    total = MaintenanceReport(
-        dry_run=dry_run,
-        expired_session_ids=tuple(expired),
-        remote_aborted=aborted,
-        objects_deleted=deleted,
-        cleanup_failures=report.cleanup_failures,
-    )
+        total += report
     if as_json:
         print_json(total.to_dict())
     else:
@@ -190,21 +211,41 @@ def expire(app: App, dry_run: bool, batch_size: int | None, as_json: bool) -> No
             "they are retried on the next run",
             err=True,
         )
+    if total.expiry_failures:
+        click.echo(
+            f"error: ExpiryFailed: {total.expiry_failures} session(s) could not be expired; "
+            "they are retried on the next run",
+            err=True,
+        )
+    if total.failures:
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
 def _print_report(report: MaintenanceReport) -> None:
     out = console()
-    verb = "would expire" if report.dry_run else "expired"
-    out.print(f"{verb} {len(report.expired_session_ids)} session(s)")
+    if report.dry_run:
+        out.print(f"would expire {len(report.expired_session_ids)} session(s)")
+        for session_id in report.expired_session_ids:
+            out.print(f"  {session_id}")
+        out.print(
+            f"cleanup(s) due now: {report.cleanup_due} (pending in all: {report.cleanup_pending})"
+        )
+        return
+    out.print(f"expired {len(report.expired_session_ids)} session(s) in {report.batches} batch(es)")
     for session_id in report.expired_session_ids:
         out.print(f"  {session_id}")
-    if not report.dry_run:
-        out.print(
-            f"remote uploads aborted: {report.remote_aborted}, "
-            f"objects deleted: {report.objects_deleted}, "
-            f"cleanup failures: {report.cleanup_failures}"
-        )
+    out.print(
+        f"remote cleanup: {report.cleanups_finished} finished, "
+        f"{report.final_sweeps_scheduled} awaiting the final sweep, "
+        f"{report.cleanup_failures} failed"
+    )
+    out.print(
+        f"effects: {report.remote_aborted} remote upload(s) aborted, "
+        f"{report.objects_deleted} object(s) deleted"
+    )
+    out.print(f"pending: {report.cleanup_pending} cleanup(s) wait for a final sweep or a retry")
+    if report.expiry_failures:
+        out.print(f"expiry failures: {report.expiry_failures}")
 
 
 # -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, DatabaseError
 from ._tables import metadata
 
 __all__ = ["Database"]
@@ -61,14 +61,21 @@ class Database:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A connection inside one transaction, committed on success."""
-        with self.engine.begin() as conn:
+        """A connection inside one transaction, committed on success.
+
+        SQLAlchemy's errors surface as :class:`~rindle_core.DatabaseError`
+        (the original is its ``__cause__``); rindle's own errors pass through.
+        """
+        with _typed_errors(), self.engine.begin() as conn:
             yield conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads (a short transaction, rolled back)."""
-        with self.engine.connect().execution_options(rindle_read_only=True) as conn:
+        with (
+            _typed_errors(),
+            self.engine.connect().execution_options(rindle_read_only=True) as conn,
+        ):
             yield conn
 
     def create_all(self) -> None:
@@ -120,6 +127,36 @@ class Database:
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
+
+
+@contextlib.contextmanager
+def _typed_errors() -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        _scrub_details(exc)
+        raise DatabaseError(describe_database_error(exc)) from exc
+
+
+def _scrub_details(exc: SQLAlchemyError) -> None:
+    """Drop the driver's DETAIL lines, kept on the chained cause.
+
+    PostgreSQL's constraint errors quote the failing row ("Failing row
+    contains (…)"), which can hold a session URI; only the first line stays.
+    """
+    orig = getattr(exc, "orig", None)
+    for error in (orig, exc):
+        if isinstance(error, BaseException) and error.args and isinstance(error.args[0], str):
+            error.args = (error.args[0].split("\n", 1)[0], *error.args[1:])
+
+
+def describe_database_error(exc: SQLAlchemyError) -> str:
+    """One secret-free line: the error type and the driver's first line."""
+    orig = getattr(exc, "orig", None)
+    text = (str(orig) if orig is not None else "").strip()
+    first = text.splitlines()[0][:200] if text else ""
+    kind = type(orig).__name__ if orig is not None else type(exc).__name__
+    return f"database error ({kind}): {first}" if first else f"database error ({kind})"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..models import Asset, Job, UploadSession
@@ -30,6 +30,7 @@ __all__ = [
     "load_job",
     "load_parts",
     "load_session",
+    "replace_parts",
     "session_from_row",
     "update_session_fields",
     "upsert_parts",
@@ -81,6 +82,8 @@ def asset_from_row(row: Row[Any]) -> Asset:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         metadata=dict(m["metadata"] or {}),
+        stored_version=m["stored_version"],
+        served_content_type=m["served_content_type"],
     )
 
 
@@ -201,3 +204,9 @@ def upsert_parts(conn: Connection, session_id: str, parts: Iterable[UploadedPart
         set_={"etag": stmt.excluded.etag, "size": stmt.excluded.size},
     )
     conn.execute(stmt)
+
+
+def replace_parts(conn: Connection, session_id: str, parts: Iterable[UploadedPart]) -> None:
+    """Make the ledger hold exactly *parts* (what storage accepted at completion)."""
+    conn.execute(delete(_parts).where(_parts.c.session_id == session_id))
+    upsert_parts(conn, session_id, parts)

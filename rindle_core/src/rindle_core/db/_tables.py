@@ -93,6 +93,11 @@ class AssetRow(Base):
     content_type: Mapped[str | None] = mapped_column(String(255))
     byte_size: Mapped[int | None] = mapped_column(BigInteger)
     quarantine_reason: Mapped[str | None] = mapped_column(Text)
+    #: The stored object's fingerprint recorded at verification
+    #: (:attr:`HeadResult.version`); promotion and downloads are bound to it.
+    stored_version: Mapped[str | None] = mapped_column(String(1024))
+    #: The type storage serves the object with, seen at verification.
+    served_content_type: Mapped[str | None] = mapped_column(String(255))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -121,12 +126,16 @@ class SessionRow(Base):
     session_uri_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: "pending" while a remote abort/cancel/delete after expiry still has to succeed.
     remote_cleanup: Mapped[str | None] = mapped_column(String(16))
+    #: When the next remote cleanup attempt is due (backoff, final sweep).
+    cleanup_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: Remote cleanup attempts that failed so far.
+    cleanup_attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index("ix_rindle_upload_sessions_state_expires_at", "state", "expires_at"),
-        Index("ix_rindle_upload_sessions_remote_cleanup", "remote_cleanup"),
+        Index("ix_rindle_upload_sessions_remote_cleanup", "remote_cleanup", "cleanup_at"),
     )
 
 
@@ -159,6 +168,9 @@ class JobRow(Base):
     run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     locked_by: Mapped[str | None] = mapped_column(String(255))
+    #: A fresh token per claim: only the claim that holds it may renew the
+    #: lease or record the outcome.
+    claim_token: Mapped[str | None] = mapped_column(String(36))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

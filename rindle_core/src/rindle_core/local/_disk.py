@@ -1,12 +1,21 @@
 """The on-disk layout of a local storage root.
 
-Objects live at ``root/<key>``. Each object's content type, size and ETag
-live beside it in a small JSON sidecar ``.<name>.rindle-meta``. Writes go to
-a temporary file in the object's own directory and are committed with
-:func:`os.replace`, so a reader sees the whole old object or the whole new
-one, and a failed write leaves nothing behind (not even the directories it
-created). Names starting with ``.rindle`` or ending with ``.rindle-meta`` /
-``.rindle-tmp`` are reserved and never valid in a key.
+Objects live at ``root/<key>``. Each object's content type, size, ETag and
+a random per-write nonce live beside it in a small JSON sidecar
+``.<name>.rindle-meta``. Writes are **create-only**: the body goes to a
+temporary file in the object's own directory, which is committed with
+:func:`os.link` (that fails when the key already holds an object, so of two
+concurrent writers exactly one wins, across processes too) and then
+unlinked. A reader sees a whole object or none, an existing object is never
+replaced, and a refused or failed write leaves nothing behind (not even the
+directories it created). Names starting with ``.rindle`` or ending with
+``.rindle-meta`` / ``.rindle-tmp`` are reserved and never valid in a key.
+
+An object's *version* (:attr:`HeadResult.version`) is a digest of its
+identity: the sidecar's nonce (the inode when there is no sidecar), size,
+modification time and content type. Deleting and re-creating a key, or
+rewriting the file behind rindle's back, changes it; copying the root with
+its timestamps (``cp -a``, ``rsync -a``, ``tar``) keeps it.
 """
 
 from __future__ import annotations
@@ -24,14 +33,22 @@ from typing import BinaryIO, Final, Protocol
 
 import attrs
 
-from rindle_core._errors import ConfigurationError, InvalidArgument, StorageError, StorageNotFound
+from rindle_core._errors import (
+    ConfigurationError,
+    InvalidArgument,
+    StorageConflict,
+    StorageError,
+    StorageNotFound,
+)
 from rindle_core.storage import HeadResult
 
 __all__ = [
+    "BodyTimeout",
     "BodyTooLarge",
     "Disk",
     "IncompleteBody",
     "KeyConflict",
+    "ObjectExists",
     "WriteRefused",
     "load_secret",
     "validate_key",
@@ -47,8 +64,9 @@ MAX_KEY_BYTES: Final = 1024
 #: Leaves room for the sidecar's and temporary files' decorations (NAME_MAX is 255).
 MAX_SEGMENT_BYTES: Final = 200
 
-# Striped locks order the two renames of concurrent writers of one key (in
-# this process); keys are unique per upload session, so contention is rare.
+# Striped locks order a write's link + sidecar against a delete of the same
+# key in this process (across processes the orders below keep them apart);
+# keys are unique per upload session, so contention is rare.
 _LOCKS: Final = tuple(threading.Lock() for _ in range(64))
 
 
@@ -76,6 +94,12 @@ class IncompleteBody(WriteRefused):
     code = "IncompleteBody"
 
 
+class BodyTimeout(WriteRefused):
+    """The client stopped sending the body for longer than the server waits."""
+
+    code = "RequestTimeout"
+
+
 class BodyTooLarge(WriteRefused):
     """The body is larger than allowed."""
 
@@ -88,6 +112,13 @@ class KeyConflict(WriteRefused):
 
     status = 409
     code = "KeyConflict"
+
+
+class ObjectExists(WriteRefused):
+    """The key already holds an object: uploads are create-only."""
+
+    status = 412
+    code = "PreconditionFailed"
 
 
 # --- keys and secrets --------------------------------------------------------
@@ -167,10 +198,30 @@ class Meta:
     content_type: str | None
     size: int
     etag: str | None
+    #: Random per write: tells a re-created object from the one it replaced.
+    nonce: str | None = None
+
+
+def version_of(info: os.stat_result, meta: Meta | None) -> str:
+    """The opaque version of the object *info* describes (see the module docstring)."""
+    identity: object = meta.nonce if meta is not None and meta.nonce else ["ino", info.st_ino]
+    fields = [
+        identity,
+        info.st_size,
+        info.st_mtime_ns,
+        meta.content_type if meta is not None else None,
+    ]
+    digest = hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode("utf-8"))
+    return digest.hexdigest()[:32]
 
 
 class Disk:
-    """Objects under one root directory (which is created if missing)."""
+    """Objects under one root directory.
+
+    The root is created when the :class:`Disk` is; a root that disappears
+    later (deleted, unmounted) is reported as a :class:`StorageError`, never
+    as a missing object, and is not silently re-created by a write.
+    """
 
     def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
         path = Path(root).expanduser()
@@ -201,58 +252,96 @@ class Disk:
     # -- reads ----------------------------------------------------------------
 
     def head(self, key: str) -> HeadResult:
-        """Size, content type and ETag of *key*; StorageNotFound if absent."""
+        """Size, content type, ETag and version of *key*; StorageNotFound if absent."""
         path = self.path(key)
-        return self._head(path, self._size(key, path))
+        return self._head(path, self._stat(key, path))
 
-    def open(self, key: str) -> tuple[BinaryIO, HeadResult]:
-        """Open *key* for reading (the caller closes it); StorageNotFound if absent."""
+    def check_creatable(self, key: str) -> Path:
+        """The path of *key* if it can be created now, else why not.
+
+        Raises :class:`StorageError` (the root is gone), :class:`KeyConflict`
+        (the key names a directory) or :class:`ObjectExists`.
+        """
+        path = self.path(key)
+        self.check_root()
+        if path.is_dir():
+            raise KeyConflict(f"key {key!r} names a directory")
+        if os.path.lexists(path):
+            raise ObjectExists(f"key {key!r} already holds an object")
+        return path
+
+    def open(self, key: str, *, version: str | None = None) -> tuple[BinaryIO, HeadResult]:
+        """Open *key* for reading (the caller closes it); StorageNotFound if absent.
+
+        With *version*, :class:`StorageConflict` unless the object has it.
+        """
         path = self.path(key)
         try:
             fh = path.open("rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise StorageNotFound(f"no object at key {key!r}") from None
+            raise self._not_found(key) from None
         except OSError as exc:
             raise StorageError(f"cannot read key {key!r} ({exc.strerror})") from None
         try:
-            size = os.fstat(fh.fileno()).st_size
+            head = self._head(path, os.fstat(fh.fileno()))
+            if version is not None and head.version != version:
+                raise StorageConflict(f"key {key!r} no longer holds the expected version")
         except BaseException:
             fh.close()
             raise
-        return fh, self._head(path, size)
+        return fh, head
 
-    def read_range(self, key: str, start: int, length: int) -> bytes:
+    def read_range(self, key: str, start: int, length: int, *, version: str | None = None) -> bytes:
         """Up to *length* bytes of *key* from *start* (clipped at the end)."""
-        fh, _ = self.open(key)
+        fh, _ = self.open(key, version=version)
         with fh:
             fh.seek(start)
             return fh.read(length)
 
-    def _size(self, key: str, path: Path) -> int:
+    def check_root(self) -> None:
+        """Raise :class:`StorageError` when the root directory is gone."""
+        if not self.root.is_dir():
+            raise StorageError(
+                f"the local storage root {str(self.root)!r} does not exist (deleted or unmounted?)"
+            )
+
+    def _not_found(self, key: str) -> StorageError:
+        """StorageNotFound for *key*, unless the whole root is missing."""
+        self.check_root()
+        return StorageNotFound(f"no object at key {key!r}")
+
+    def _stat(self, key: str, path: Path) -> os.stat_result:
         try:
             info = path.stat()
         except (FileNotFoundError, NotADirectoryError):
-            raise StorageNotFound(f"no object at key {key!r}") from None
+            raise self._not_found(key) from None
         except OSError as exc:
             raise StorageError(f"cannot stat key {key!r} ({exc.strerror})") from None
         if not stat.S_ISREG(info.st_mode):
             raise StorageNotFound(f"no object at key {key!r}")
-        return info.st_size
+        return info
 
-    def _head(self, path: Path, size: int) -> HeadResult:
+    def _head(self, path: Path, info: os.stat_result) -> HeadResult:
         """Combine the object's actual size with its sidecar (ignored when stale)."""
         meta = self._meta(path)
-        if meta is None or meta.size != size:
-            return HeadResult(size=size)
-        return HeadResult(size=size, content_type=meta.content_type, etag=meta.etag)
+        if meta is not None and meta.size != info.st_size:
+            meta = None
+        version = version_of(info, meta)
+        if meta is None:
+            return HeadResult(size=info.st_size, version=version)
+        return HeadResult(
+            size=info.st_size, content_type=meta.content_type, etag=meta.etag, version=version
+        )
 
     def _meta(self, path: Path) -> Meta | None:
         try:
             data = json.loads(self.meta_path(path).read_bytes())
+            nonce = data.get("nonce")
             return Meta(
                 content_type=data.get("content_type"),
                 size=int(data["size"]),
                 etag=data.get("etag"),
+                nonce=nonce if isinstance(nonce, str) else None,
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -268,15 +357,16 @@ class Disk:
         length: int | None,
         max_size: int | None = None,
     ) -> HeadResult:
-        """Store *length* bytes read from *source* (all of it when ``None``).
+        """Store *length* bytes read from *source* (all of it when ``None``), create-only.
 
-        Raises :class:`IncompleteBody` when *source* ends early,
-        :class:`BodyTooLarge` past *max_size*, :class:`KeyConflict` when the
-        key collides with a directory; nothing is stored in any of these cases.
+        Raises :class:`ObjectExists` when the key already holds an object
+        (checked before reading and again, atomically, at the commit),
+        :class:`IncompleteBody` when *source* ends early, :class:`BodyTooLarge`
+        past *max_size*, :class:`KeyConflict` when the key collides with a
+        directory; nothing is stored in any of these cases. Whatever *source*
+        raises (e.g. :class:`BodyTimeout`) propagates, again storing nothing.
         """
-        path = self.path(key)
-        if path.is_dir():
-            raise KeyConflict(f"key {key!r} names a directory")
+        path = self.check_creatable(key)
         tmp: str | None = None
         meta_tmp: str | None = None
         try:
@@ -297,25 +387,29 @@ class Disk:
                 if length is not None and size < length:
                     raise IncompleteBody(f"the body ended after {size} of {length} bytes")
                 self._sync(fh)
+                info = os.fstat(fh.fileno())
             etag = f'"{digest.hexdigest()}"'
+            meta = Meta(content_type, size, etag, secrets.token_hex(16))
             meta_fd, meta_tmp = tempfile.mkstemp(
                 dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX
             )
             with os.fdopen(meta_fd, "wb") as fh:
-                record = {"content_type": content_type, "size": size, "etag": etag}
+                record = attrs.asdict(meta)
                 fh.write(json.dumps(record).encode("utf-8"))
                 self._sync(fh)
             with _lock_for(path):
-                # The sidecar first: the object's rename is the commit point.
+                # The link is the commit point and refuses an existing key;
+                # only its winner then places the sidecar (a delete removes
+                # the sidecar before the object, so it never removes ours).
+                self._link(key, tmp, path)
                 os.replace(meta_tmp, self.meta_path(path))
                 meta_tmp = None
-                try:
-                    os.replace(tmp, path)
-                except IsADirectoryError:
-                    raise KeyConflict(f"key {key!r} names a directory") from None
-                tmp = None
+            os.unlink(tmp)
+            tmp = None
             self._sync_dir(path.parent)
-            return HeadResult(size=size, content_type=content_type, etag=etag)
+            return HeadResult(
+                size=size, content_type=content_type, etag=etag, version=version_of(info, meta)
+            )
         except BaseException:
             for leftover in (tmp, meta_tmp):
                 if leftover is not None:
@@ -325,17 +419,43 @@ class Disk:
                 self._prune(path.parent)
             raise
 
+    def _link(self, key: str, tmp: str, path: Path) -> None:
+        """Give the finished temporary file its name, unless the name is taken."""
+        try:
+            os.link(tmp, path, follow_symlinks=False)
+        except FileExistsError:
+            if path.is_dir():
+                raise KeyConflict(f"key {key!r} names a directory") from None
+            raise ObjectExists(f"key {key!r} already holds an object") from None
+        except (PermissionError, NotImplementedError) as exc:
+            raise StorageError(
+                f"cannot create key {key!r}: the storage root's file system must "
+                f"support hard links ({exc})"
+            ) from None
+
     def _mkstemp(self, key: str, path: Path) -> tuple[int, str]:
         # A concurrent delete may prune a directory we just created: retry.
         for _ in range(5):
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                self._make_parents(path)
                 return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
             except FileNotFoundError:
+                self.check_root()
                 continue
             except (FileExistsError, NotADirectoryError):
                 raise KeyConflict(f"a parent of key {key!r} is an object") from None
         raise StorageError(f"cannot create the directory of key {key!r}")
+
+    def _make_parents(self, path: Path) -> None:
+        """Create the directories between the root and *path* (never the root itself)."""
+        current = self.root
+        for part in path.parent.relative_to(self.root).parts:
+            current = current / part
+            try:
+                current.mkdir()
+            except FileExistsError:
+                if not current.is_dir():
+                    raise
 
     def _sync(self, fh: BinaryIO) -> None:
         fh.flush()
@@ -354,16 +474,22 @@ class Disk:
     # -- delete ---------------------------------------------------------------
 
     def delete(self, key: str) -> None:
-        """Remove *key* and its sidecar; a missing key is not an error."""
+        """Remove *key* and its sidecar; a missing key is not an error (a missing root is)."""
         path = self.path(key)
+        removed = False
         with _lock_for(path):
-            for target in (path, self.meta_path(path)):
+            # The sidecar first: a writer links the object and only then
+            # places its sidecar, so this order never deletes a new sidecar.
+            for target in (self.meta_path(path), path):
                 try:
                     os.unlink(target)
+                    removed = True
                 except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                     pass
                 except OSError as exc:
                     raise StorageError(f"cannot delete key {key!r} ({exc.strerror})") from None
+        if not removed:
+            self.check_root()
         self._prune(path.parent)
 
     def _prune(self, directory: Path) -> None:

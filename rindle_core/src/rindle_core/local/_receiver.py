@@ -3,8 +3,11 @@
 Stdlib only. Routes (relative to wherever the host mounts it, so
 ``SCRIPT_NAME`` / ``PATH_INFO`` are respected):
 
-- ``PUT /o/<key>?exp=&ct=&len=&sig=`` stores the body atomically;
-- ``GET /o/<key>?exp=&sig=`` serves the object (single ``Range`` → 206);
+- ``PUT /o/<key>?exp=&ct=&len=&sig=`` creates the object atomically (a key
+  that already holds one is refused with 412: uploads are create-only);
+- ``GET /o/<key>?exp=[&ver=&rct=&rcd=]&sig=`` serves the object (single
+  ``Range`` → 206), as the signed version and with the signed response
+  headers;
 - ``OPTIONS /o/<key>`` answers CORS preflights for ``allow_origins``.
 
 Errors are S3-style XML bodies (``<Error><Code>…</Code>``) so
@@ -28,12 +31,12 @@ from xml.sax.saxutils import escape
 
 import attrs
 
-from rindle_core._errors import InvalidArgument, StorageError, StorageNotFound
+from rindle_core._errors import InvalidArgument, StorageConflict, StorageError, StorageNotFound
 
 from . import _tokens
-from ._disk import CHUNK, Disk, WriteRefused, load_secret
+from ._disk import CHUNK, BodyTimeout, Disk, IncompleteBody, WriteRefused, load_secret
 
-__all__ = ["DEFAULT_MAX_BODY", "OBJECT_PREFIX", "UploadReceiver"]
+__all__ = ["DEFAULT_MAX_BODY", "OBJECT_PREFIX", "UploadReceiver", "error_body"]
 
 #: Path prefix of object URLs, below the receiver's mount point.
 OBJECT_PREFIX: Final = "/o/"
@@ -44,7 +47,7 @@ DEFAULT_MAX_BODY: Final = 5 * 1024**3
 DEFAULT_DRAIN_LIMIT: Final = 1024 * 1024
 
 _INT: Final = re.compile(r"0|[1-9][0-9]{0,18}")
-_RANGE: Final = re.compile(r"bytes=(\d{1,19})?-(\d{1,19})?")
+_RANGE: Final = re.compile(r"bytes=([0-9]{1,19})?-([0-9]{1,19})?")
 
 logger = logging.getLogger("rindle_core.local")
 
@@ -58,11 +61,16 @@ class _Response:
     body: Iterable[bytes] = ()
 
 
-def _error(status: int, code: str, message: str, headers: Headers | None = None) -> _Response:
-    body = (
+def error_body(code: str, message: str) -> bytes:
+    """An S3-style XML error document."""
+    return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
     ).encode()
+
+
+def _error(status: int, code: str, message: str, headers: Headers | None = None) -> _Response:
+    body = error_body(code, message)
     return _Response(
         status,
         [
@@ -75,14 +83,32 @@ def _error(status: int, code: str, message: str, headers: Headers | None = None)
 
 
 class _CountingInput:
-    """Wraps ``wsgi.input`` to know how much of the body was consumed."""
+    """Wraps ``wsgi.input``: counts what was consumed, types the client's failures.
+
+    A read that times out (the server's socket timeout: the client stalled
+    mid-body) raises :class:`BodyTimeout`; a broken connection raises
+    :class:`IncompleteBody`. Both are the client's fault (400), and the
+    stream is not read again afterwards.
+    """
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
         self.consumed = 0
+        self.broken = False
 
     def read(self, size: int, /) -> bytes:
-        data = self._stream.read(size)
+        if self.broken:
+            return b""
+        try:
+            data = self._stream.read(size)
+        except TimeoutError:
+            self.broken = True
+            raise BodyTimeout(
+                f"the client sent no data for too long after {self.consumed} bytes"
+            ) from None
+        except OSError:
+            self.broken = True
+            raise IncompleteBody(f"the connection broke after {self.consumed} bytes") from None
         self.consumed += len(data)
         return data
 
@@ -175,6 +201,9 @@ class UploadReceiver:
                 f"{method} is not allowed",
                 [("Allow", "GET, PUT, OPTIONS")],
             )
+        if environ.get("HTTP_TRANSFER_ENCODING") and environ.get("CONTENT_LENGTH"):
+            # RFC 9112 §6.3: ambiguous framing (request smuggling); refuse it.
+            return _error(400, "InvalidRequest", "Content-Length with Transfer-Encoding")
         try:
             self._disk.path(key)
         except InvalidArgument:
@@ -188,7 +217,7 @@ class UploadReceiver:
             return _refusal(claims)
         if method == "PUT":
             return self._put(environ, key, claims, body)
-        return self._get(environ, key)
+        return self._get(environ, key, claims)
 
     # -- PUT --------------------------------------------------------------------
 
@@ -214,6 +243,8 @@ class UploadReceiver:
         if declared > self._max_body:
             return _error(413, "EntityTooLarge", "the body is larger than the receiver accepts")
         try:
+            # Create-only: an existing key is refused before the body is read,
+            # and again atomically when the body is committed.
             head = self._disk.write(
                 key, body, content_type=content_type, length=declared, max_size=self._max_body
             )
@@ -228,19 +259,25 @@ class UploadReceiver:
 
     # -- GET --------------------------------------------------------------------
 
-    def _get(self, environ: WSGIEnvironment, key: str) -> _Response:
+    def _get(self, environ: WSGIEnvironment, key: str, claims: _tokens.Claims) -> _Response:
         try:
-            fh, head = self._disk.open(key)
+            fh, head = self._disk.open(key, version=claims.version)
         except StorageNotFound:
             return _error(404, "NoSuchKey", "the object does not exist")
+        except StorageConflict:
+            logger.info("local receiver: refused GET %r (bound to another version)", key)
+            return _error(404, "NoSuchVersion", "the object no longer has the signed version")
+        served = claims.response_content_type or head.content_type or "application/octet-stream"
         headers: Headers = [
-            ("Content-Type", head.content_type or "application/octet-stream"),
+            ("Content-Type", served),
             ("Accept-Ranges", "bytes"),
             # Uploaded content must never run as the host app's own page.
             ("X-Content-Type-Options", "nosniff"),
             ("Content-Security-Policy", "sandbox; default-src 'none'"),
             ("Cache-Control", "private, no-store"),
         ]
+        if claims.response_content_disposition is not None:
+            headers.append(("Content-Disposition", claims.response_content_disposition))
         if head.etag:
             headers.append(("ETag", head.etag))
         size = head.size
@@ -296,6 +333,8 @@ class UploadReceiver:
 
     def _drain(self, environ: WSGIEnvironment, body: _CountingInput) -> None:
         """Read (and drop) a small refused body so the client sees our answer."""
+        if body.broken:
+            return
         declared = str(environ.get("CONTENT_LENGTH", "")).strip()
         if not _INT.fullmatch(declared):
             return
@@ -305,7 +344,7 @@ class UploadReceiver:
         try:
             while remaining > 0 and (chunk := body.read(min(CHUNK, remaining))):
                 remaining -= len(chunk)
-        except OSError:
+        except WriteRefused:
             return
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Final, NoReturn
 from urllib.parse import quote, urlencode, urlsplit
 
-from rindle_core._errors import ConfigurationError, InvalidArgument, StorageError
+import attrs
+
+from rindle_core._errors import ConfigurationError, InvalidArgument, StorageConflict, StorageError
 from rindle_core.storage import (
     Capability,
     HeadResult,
@@ -24,13 +26,15 @@ from rindle_core.storage import (
 )
 
 from . import _tokens
-from ._disk import Disk, KeyConflict, load_secret
+from ._disk import Disk, KeyConflict, ObjectExists, load_secret
 from ._receiver import DEFAULT_MAX_BODY, OBJECT_PREFIX, UploadReceiver
 
 __all__ = ["LocalStorage"]
 
 #: Longest a local signed URL may live (the same ceiling as S3's).
 MAX_EXPIRES_IN: Final = 7 * 24 * 3600
+#: Longest response-header override a download URL may carry.
+MAX_HEADER_VALUE: Final = 1024
 
 
 class LocalStorage:
@@ -41,6 +45,11 @@ class LocalStorage:
     read and delete, but not sign. ``secret`` signs the URLs; when omitted it
     is read from ``root/.rindle-secret``, which is created (mode 0600) if
     absent, so every process sharing the root shares the secret.
+
+    The root is created here if missing; if it disappears later, every call
+    raises :class:`~rindle_core.StorageError` (never ``StorageNotFound``).
+    Uploads are create-only: a signed PUT to a key that holds an object is
+    refused (412) and writes nothing.
     """
 
     backend: str = "local"
@@ -96,28 +105,40 @@ class LocalStorage:
     # -- HEAD / RANGE_READ / DELETE ------------------------------------------
 
     def head(self, key: str) -> HeadResult:
-        """Size, content type and ETag of *key*."""
+        """Size, content type, ETag and version of *key*."""
         return self._disk.head(key)
 
-    def read_range(self, key: str, start: int, length: int) -> bytes:
-        """*length* bytes of *key* from *start*, clipped at the object's end."""
+    def read_range(self, key: str, start: int, length: int, *, version: str | None = None) -> bytes:
+        """*length* bytes of *key* from *start*, clipped at the object's end.
+
+        With *version*, :class:`~rindle_core.StorageConflict` unless the
+        object still has that :attr:`HeadResult.version`.
+        """
         if isinstance(start, bool) or not isinstance(start, int) or start < 0:
             raise InvalidArgument("start must be a non-negative integer")
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
             raise InvalidArgument("length must be a non-negative integer")
-        return self._disk.read_range(key, start, length)
+        if version is not None and not isinstance(version, str):
+            raise InvalidArgument("version must be a string or None")
+        return self._disk.read_range(key, start, length, version=version)
 
     def delete(self, key: str) -> None:
         """Delete *key*; deleting a missing key succeeds."""
         self._disk.delete(key)
 
     def write_bytes(self, key: str, data: bytes, *, content_type: str) -> HeadResult:
-        """Store *data* under *key* directly (server-side; no URL involved)."""
+        """Create *key* with *data* directly (server-side; no URL involved).
+
+        Create-only like every upload: :class:`~rindle_core.StorageConflict`
+        when the key already holds an object.
+        """
         _check_content_type(content_type)
         try:
             return self._disk.write(
                 key, io.BytesIO(data), content_type=content_type, length=len(data)
             )
+        except ObjectExists as exc:
+            raise StorageConflict(str(exc)) from None
         except KeyConflict as exc:
             raise StorageError(str(exc)) from None
         except OSError as exc:
@@ -142,9 +163,35 @@ class LocalStorage:
             headers["Content-Length"] = str(content_length)
         return self._request(claims, headers)
 
-    def presign_get(self, key: str, *, expires_in: int) -> PresignedRequest:
-        """A GET from the receiver (``Range`` requests are honoured)."""
-        return self._request(self._claims("GET", key, expires_in), {})
+    def presign_get(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        version: str | None = None,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> PresignedRequest:
+        """A GET from the receiver (``Range`` requests are honoured).
+
+        The token binds *version* (the receiver answers 404 ``NoSuchVersion``
+        once the key holds another object) and the served *content_type*
+        (default: the stored type) and *content_disposition*; every download
+        also carries ``X-Content-Type-Options: nosniff``.
+        """
+        if version is not None and (not isinstance(version, str) or not version):
+            raise InvalidArgument("version must be a non-empty string or None")
+        if content_type is not None:
+            _check_content_type(content_type)
+        if content_disposition is not None:
+            _check_header_value("content_disposition", content_disposition)
+        claims = attrs.evolve(
+            self._claims("GET", key, expires_in),
+            version=version,
+            response_content_type=content_type,
+            response_content_disposition=content_disposition,
+        )
+        return self._request(claims, {})
 
     def _claims(
         self,
@@ -211,6 +258,10 @@ class LocalStorage:
         """Not supported."""
         _unsupported(Capability.MULTIPART_UPLOAD)
 
+    def committed_parts(self, key: str) -> list[UploadedPart]:
+        """Not supported: local objects are written whole."""
+        _unsupported(Capability.COMMITTED_PARTS)
+
     def create_resumable(
         self, key: str, *, content_type: str, size: int | None, origin: str | None
     ) -> ResumableInit:
@@ -231,12 +282,21 @@ def _unsupported(capability: Capability) -> NoReturn:
 
 
 def _check_content_type(content_type: object) -> None:
+    _check_header_value("content_type", content_type)
+
+
+def _check_header_value(name: str, value: object) -> None:
+    """A value the receiver can send as a header: printable ASCII, bounded."""
     if (
-        not isinstance(content_type, str)
-        or not content_type.strip()
-        or not all(0x20 <= ord(ch) < 0x7F for ch in content_type)
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_HEADER_VALUE
+        or not all(0x20 <= ord(ch) < 0x7F for ch in value)
     ):
-        raise InvalidArgument("content_type must be a non-empty printable ASCII string")
+        raise InvalidArgument(
+            f"{name} must be a non-empty printable ASCII string of at most "
+            f"{MAX_HEADER_VALUE} characters"
+        )
 
 
 def _check_base_url(base_url: object) -> str | None:

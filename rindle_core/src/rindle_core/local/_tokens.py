@@ -1,11 +1,13 @@
 """HMAC-SHA256 tokens for the local receiver's signed URLs.
 
 A token binds the HTTP method, the storage key, the content type, the
-content length (``None`` when unbound) and an expiry (unix seconds). The
-signed message is a JSON array led by a version tag, so no field can bleed
-into another and an unbound field (``null``) never equals a value; the
-signature carries the same version as a prefix (``v1.<hex>``) so the format
-can change without ambiguity.
+content length (``None`` when unbound), an expiry (unix seconds) and, for
+downloads, the object version and the served ``Content-Type`` /
+``Content-Disposition``. The signed message is a JSON array led by a
+version tag, so no field can bleed into another and an unbound field
+(``null``) never equals a value; the signature carries the same version as
+a prefix (``v2.<hex>``) so the format can change without ambiguity (``v1``
+tokens, which had no download fields, are refused as bad signatures).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import attrs
 
 __all__ = ["TOKEN_VERSION", "Claims", "TokenError", "sign", "verify"]
 
-TOKEN_VERSION: Final = "v1"  # noqa: S105 (a format tag)
+TOKEN_VERSION: Final = "v2"  # noqa: S105 (a format tag)
 _DOMAIN: Final = "rindle-local/" + TOKEN_VERSION
 #: Canonical decimal integers only ("007", "+7", "7_0" or " 7" are refused).
 _INT: Final = re.compile(r"0|[1-9][0-9]{0,18}")
@@ -39,13 +41,22 @@ class TokenError(enum.Enum):
 
 @attrs.frozen
 class Claims:
-    """What a signed URL allows: one method on one key, until ``expires``."""
+    """What a signed URL allows: one method on one key, until ``expires``.
+
+    ``version`` binds a download to one stored object (its
+    :attr:`~rindle_core.storage.HeadResult.version`);
+    ``response_content_type`` / ``response_content_disposition`` are the
+    headers the receiver serves it with.
+    """
 
     method: str
     key: str
     expires: int
     content_type: str | None = None
     content_length: int | None = None
+    version: str | None = None
+    response_content_type: str | None = None
+    response_content_disposition: str | None = None
 
     def message(self) -> bytes:
         """The canonical bytes the HMAC covers."""
@@ -56,6 +67,9 @@ class Claims:
             self.content_type,  # None (JSON null) when unbound: never confused with a value
             self.content_length,
             self.expires,
+            self.version,
+            self.response_content_type,
+            self.response_content_disposition,
         ]
         return json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
@@ -66,6 +80,13 @@ class Claims:
             params["ct"] = self.content_type
         if self.content_length is not None:
             params["len"] = str(self.content_length)
+        for name, value in (
+            ("ver", self.version),
+            ("rct", self.response_content_type),
+            ("rcd", self.response_content_disposition),
+        ):
+            if value is not None:
+                params[name] = value
         params["sig"] = signature
         return params
 
@@ -104,6 +125,9 @@ def verify(
         expires=expires,
         content_type=query.get("ct"),
         content_length=length,
+        version=query.get("ver"),
+        response_content_type=query.get("rct"),
+        response_content_disposition=query.get("rcd"),
     )
     expected = sign(secret, claims)
     if not hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace")):

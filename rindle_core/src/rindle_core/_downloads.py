@@ -1,0 +1,59 @@
+"""How a download URL serves an asset: its type and Content-Disposition.
+
+A browser renders what it is served inline, and runs what is HTML, SVG or
+script in the storage origin. Downloads are served with the verified type
+(never the one a client chose) and as attachments when that type is one a
+browser would execute.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Final, Literal
+from urllib.parse import quote
+
+__all__ = ["ACTIVE_TYPES", "Disposition", "content_disposition", "is_active_type"]
+
+Disposition = Literal["inline", "attachment"]
+
+#: Types a browser executes or renders as a document in the serving origin.
+ACTIVE_TYPES: Final = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "text/xml",
+        "application/xml",
+        "text/javascript",
+        "application/javascript",
+        "application/ecmascript",
+        "text/ecmascript",
+        "application/x-javascript",
+        "text/xsl",
+        "application/xslt+xml",
+        "application/wasm",
+        "application/x-shockwave-flash",
+        "text/vtt",
+        "multipart/x-mixed-replace",
+    }
+)
+
+
+def is_active_type(content_type: str) -> bool:
+    """True when a browser would execute or render *content_type* as a document."""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return mime in ACTIVE_TYPES or mime.endswith(("+xml", "/html"))
+
+
+def content_disposition(filename: str, disposition: Disposition) -> str:
+    """An RFC 6266 header value: an ASCII fallback name and a UTF-8 ``filename*``."""
+    fallback = (
+        "".join(
+            ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\%;' else "_"
+            for ch in unicodedata.normalize("NFKD", filename)
+            if not unicodedata.combining(ch)
+        ).strip()
+        or "download"
+    )
+    encoded = quote(filename, safe="")
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
