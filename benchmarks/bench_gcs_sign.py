@@ -114,7 +114,7 @@ def main() -> None:
                 expiration=dt.timedelta(seconds=900),
                 method="PUT",
                 content_type="application/pdf",
-                headers={"Content-Length": "1048576"},
+                headers={"Content-Length": "1048576", "x-goog-if-generation-match": "0"},
                 credentials=credentials,
                 api_access_endpoint=ENDPOINT,
             )
@@ -137,7 +137,7 @@ def main() -> None:
         expiration=dt.timedelta(seconds=900),
         method="PUT",
         content_type="application/pdf",
-        headers={"Content-Length": "1048576"},
+        headers={"Content-Length": "1048576", "x-goog-if-generation-match": "0"},
         credentials=credentials,
         api_access_endpoint=ENDPOINT,
     )

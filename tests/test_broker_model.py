@@ -26,13 +26,15 @@ import datetime as dt
 import hashlib
 import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from fakes import PNG, ClientRefused, MemoryStorage, etag_of
 from rindle_core import (
@@ -49,7 +51,8 @@ from rindle_core import (
     UploadedPart,
 )
 from rindle_core.client import UploadClient
-from rindle_core.db._repo import load_parts
+from rindle_core.db import AssetRow, PartRow, SessionRow
+from rindle_core.db._repo import asset_from_row
 from rindle_core.local import LocalStorage, ReceiverServer, UploadReceiver
 from rindle_core.plugins import make_plugin_manager
 
@@ -70,10 +73,15 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class BrokerModel(RuleBasedStateMachine):
-    puts = Bundle("puts")
-    multiparts = Bundle("multiparts")
+#: At most this many sessions of each kind per run, so steps go deep, not wide.
+MAX_SESSIONS = 3
 
+
+def _ids(kind: str) -> Callable[[BrokerModel], list[str]]:
+    return lambda self: [sid for sid, m in self.model.items() if m["kind"] == kind]
+
+
+class BrokerModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.now = dt.datetime.now(dt.UTC)
@@ -103,7 +111,7 @@ class BrokerModel(RuleBasedStateMachine):
         self.client.close()
         self.broker.database.dispose()
 
-    def _new(self, session: Any, kind: str, **extra: Any) -> None:
+    def _new(self, session: Any, kind: str, **extra: Any) -> str:
         self.model[session.id] = {
             "kind": kind,
             "state": "initialized",
@@ -115,6 +123,12 @@ class BrokerModel(RuleBasedStateMachine):
             **extra,
         }
         self.assets[session.id] = "staged"
+        return str(session.id)
+
+    def _pick(self, data: st.DataObject, kind: str | None = None) -> str:
+        # Creation order, not the ids' (random) order: replays must draw alike.
+        ids = [sid for sid, m in self.model.items() if kind in (None, m["kind"])]
+        return data.draw(st.sampled_from(ids))
 
     def _url_alive(self, m: dict[str, Any]) -> bool:
         """A URL never outlives its session (the receiver's clock is not the model's)."""
@@ -122,14 +136,28 @@ class BrokerModel(RuleBasedStateMachine):
 
     # -- single PUT over HTTP --------------------------------------------------------
 
-    @rule(target=puts)
-    def initiate(self) -> str:
+    @precondition(lambda self: len(_ids("put")(self)) < MAX_SESSIONS)
+    @rule()
+    def initiate(self) -> None:
         session = self.broker.initiate_session("images", filename="p.png", content_type="image/png")
         self._new(session, "put", url=None)
-        return session.id
 
-    @rule(session_id=puts)
-    def sign(self, session_id: str) -> None:
+    @precondition(lambda self: len(_ids("put")(self)) < MAX_SESSIONS)
+    @rule(content=st.sampled_from(sorted(CONTENTS)))
+    def a_whole_upload(self, content: str) -> None:
+        """Initiate, sign, PUT and verify in one step (so later steps start deep)."""
+        self.initiate()
+        session_id = _ids("put")(self)[-1]
+        self._sign(session_id)
+        self._put(session_id, content)
+        self._verify(session_id)
+
+    @precondition(_ids("put"))
+    @rule(data=st.data())
+    def sign(self, data: st.DataObject) -> None:
+        self._sign(self._pick(data, "put"))
+
+    def _sign(self, session_id: str) -> None:
         m = self.model[session_id]
         if m["state"] in LIVE:
             result = self.broker.sign_url(session_id)
@@ -138,24 +166,32 @@ class BrokerModel(RuleBasedStateMachine):
             with pytest.raises(InvalidTransition):
                 self.broker.sign_url(session_id)
 
-    @rule(session_id=puts, content=st.sampled_from(sorted(CONTENTS)))
-    def put(self, session_id: str, content: str) -> None:
+    @precondition(_ids("put"))
+    @rule(data=st.data(), content=st.sampled_from(sorted(CONTENTS)))
+    def put(self, data: st.DataObject, content: str) -> None:
         """A client PUT with the last URL issued, whatever the session's state."""
+        self._put(self._pick(data, "put"), content)
+
+    def _put(self, session_id: str, content: str) -> None:
         m = self.model[session_id]
         if m["url"] is None or not self._url_alive(m):
             return  # no URL, or one a real backend would refuse as expired
-        data = CONTENTS[content]
+        body = CONTENTS[content]
         if m["stored"] is not None:
             # Completed, verified or merely uploaded: create-only refuses a replacement.
             with pytest.raises(TransferFailed) as info:
-                self.client.put_bytes(m["url"], data)
+                self.client.put_bytes(m["url"], body)
             assert info.value.status in (409, 412), info.value
             return
-        self.client.put_bytes(m["url"], data)
-        m["stored"] = data  # for an aborted session: an orphan the final sweep must remove
+        self.client.put_bytes(m["url"], body)
+        m["stored"] = body  # for an aborted session: an orphan the final sweep must remove
 
-    @rule(session_id=puts)
-    def verify(self, session_id: str) -> None:
+    @precondition(_ids("put"))
+    @rule(data=st.data())
+    def verify(self, data: st.DataObject) -> None:
+        self._verify(self._pick(data, "put"))
+
+    def _verify(self, session_id: str) -> None:
         m = self.model[session_id]
         if m["state"] == "completed":
             assert self.broker.verify_completion(session_id).session.state.value == "completed"
@@ -173,8 +209,9 @@ class BrokerModel(RuleBasedStateMachine):
 
     # -- multipart (memory adapter) ----------------------------------------------------
 
-    @rule(target=multiparts)
-    def initiate_multipart(self) -> str:
+    @precondition(lambda self: len(_ids("multipart")(self)) < MAX_SESSIONS)
+    @rule()
+    def initiate_multipart(self) -> None:
         started = self.broker.initiate_multipart_session(
             "big",
             filename="big.bin",
@@ -184,10 +221,26 @@ class BrokerModel(RuleBasedStateMachine):
         )
         assert started.multipart.part_count == 3
         self._new(started.session, "multipart", upload_id=started.multipart.upload_id, parts={})
-        return started.session.id
 
-    @rule(session_id=multiparts)
-    def sign_parts(self, session_id: str) -> None:
+    @precondition(lambda self: len(_ids("multipart")(self)) < MAX_SESSIONS)
+    @rule(
+        uploaded=st.sets(st.sampled_from([1, 2, 3]), min_size=1),
+        sent=st.lists(st.sampled_from([1, 2, 3]), min_size=1, max_size=3, unique=True),
+    )
+    def a_whole_multipart(self, uploaded: set[int], sent: list[int]) -> None:
+        """Initiate, sign, upload some parts and complete with some (maybe not all)."""
+        self.initiate_multipart()
+        session_id = _ids("multipart")(self)[-1]
+        self._sign_parts(session_id)
+        self._upload_parts(session_id, uploaded)
+        self._complete(session_id, sent)
+
+    @precondition(_ids("multipart"))
+    @rule(data=st.data())
+    def sign_parts(self, data: st.DataObject) -> None:
+        self._sign_parts(self._pick(data, "multipart"))
+
+    def _sign_parts(self, session_id: str) -> None:
         m = self.model[session_id]
         if m["state"] in LIVE:
             result = self.broker.sign_multipart_parts(session_id, [1, 2, 3])
@@ -197,25 +250,34 @@ class BrokerModel(RuleBasedStateMachine):
             with pytest.raises(InvalidTransition):
                 self.broker.sign_multipart_parts(session_id, [1, 2, 3])
 
-    @rule(session_id=multiparts, number=st.sampled_from([1, 2, 3]))
-    def upload_part(self, session_id: str, number: int) -> None:
-        """A part PUT, also with a stale URL after completion or abort."""
+    @precondition(_ids("multipart"))
+    @rule(data=st.data(), numbers=st.sets(st.sampled_from([1, 2, 3]), min_size=1))
+    def upload_parts(self, data: st.DataObject, numbers: set[int]) -> None:
+        """Part PUTs, also with stale URLs after completion or abort."""
+        self._upload_parts(self._pick(data, "multipart"), numbers)
+
+    def _upload_parts(self, session_id: str, numbers: set[int]) -> None:
         m = self.model[session_id]
         if m["state"] == "initialized" or not self._url_alive(m):
             return  # no part URL yet, or only expired ones
-        if m["state"] != "signed":
-            with pytest.raises(ClientRefused) as info:  # the remote upload is gone
-                self.memory.client_put_part(m["upload_id"], number, PARTS[number])
-            assert info.value.status == 404
-            return
-        self.memory.client_put_part(m["upload_id"], number, PARTS[number])
-        m["parts"][number] = PARTS[number]
+        for number in sorted(numbers):
+            if m["state"] != "signed":
+                with pytest.raises(ClientRefused) as info:  # the remote upload is gone
+                    self.memory.client_put_part(m["upload_id"], number, PARTS[number])
+                assert info.value.status == 404
+                continue
+            self.memory.client_put_part(m["upload_id"], number, PARTS[number])
+            m["parts"][number] = PARTS[number]
 
+    @precondition(_ids("multipart"))
     @rule(
-        session_id=multiparts,
+        data=st.data(),
         sent=st.lists(st.sampled_from([1, 2, 3]), min_size=1, max_size=3, unique=True),
     )
-    def complete(self, session_id: str, sent: list[int]) -> None:
+    def complete(self, data: st.DataObject, sent: list[int]) -> None:
+        self._complete(self._pick(data, "multipart"), sent)
+
+    def _complete(self, session_id: str, sent: list[int]) -> None:
         m = self.model[session_id]
         parts = [UploadedPart(n, etag_of(PARTS[n])) for n in sent]
         if m["state"] == "completed":
@@ -242,8 +304,10 @@ class BrokerModel(RuleBasedStateMachine):
 
     # -- both kinds ---------------------------------------------------------------------
 
-    @rule(session_id=st.one_of(puts, multiparts))
-    def abort(self, session_id: str) -> None:
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def abort(self, data: st.DataObject) -> None:
+        session_id = self._pick(data)
         m = self.model[session_id]
         if m["state"] in (*LIVE, "aborted"):
             assert self.broker.abort_session(session_id).state.value == "aborted"
@@ -254,11 +318,15 @@ class BrokerModel(RuleBasedStateMachine):
             with pytest.raises(InvalidTransition):
                 self.broker.abort_session(session_id)
 
-    @rule()
-    def time_passes_and_maintenance_runs(self) -> None:
-        self.now += dt.timedelta(hours=2)
+    @rule(hours=st.sampled_from([0.5, 2]))
+    def time_passes_and_maintenance_runs(self, hours: float) -> None:
+        self.now += dt.timedelta(hours=hours)
         report = self.broker.expire_sessions()
-        expected = {sid for sid, m in self.model.items() if m["state"] in LIVE}
+        expected = {
+            sid
+            for sid, m in self.model.items()
+            if m["state"] in LIVE and m["expires_at"] <= self.now
+        }
         assert set(report.expired_session_ids) == expected
         assert report.cleanup_failures == 0
         for sid, m in self.model.items():
@@ -268,8 +336,10 @@ class BrokerModel(RuleBasedStateMachine):
             if m["state"] in ("aborted", "expired") and self.now >= m["expires_at"] + self.grace:
                 m["stored"], m["swept"] = None, True  # the final sweep ran
 
-    @rule(session_id=st.one_of(puts, multiparts))
-    def sign_after_deadline_is_refused(self, session_id: str) -> None:
+    @precondition(lambda self: any(m["state"] in LIVE for m in self.model.values()))
+    @rule(data=st.data())
+    def sign_after_deadline_is_refused(self, data: st.DataObject) -> None:
+        session_id = self._pick(data)
         m = self.model[session_id]
         if m["state"] in LIVE:
             saved = self.now
@@ -279,19 +349,27 @@ class BrokerModel(RuleBasedStateMachine):
                     self.broker.sign_url(session_id)
             else:
                 with pytest.raises(SessionExpired):
-                    self.broker.sign_multipart_parts(session_id, [1])
+                    self.broker.sign_multipart_part(session_id, 1)
             self.now = saved
 
-    @rule(session_id=puts)
-    def verify_after_deadline_is_refused(self, session_id: str) -> None:
+    @precondition(lambda self: any(m["state"] == "signed" for m in self.model.values()))
+    @rule(data=st.data())
+    def verify_after_deadline_is_refused(self, data: st.DataObject) -> None:
+        session_id = self._pick(data)
         m = self.model[session_id]
         if m["state"] == "signed":
             saved = self.now
             self.now = m["expires_at"] + dt.timedelta(seconds=1)
+            verify = (
+                self.broker.verify_completion
+                if m["kind"] == "put"
+                else self.broker.complete_multipart_upload
+            )
             with pytest.raises(SessionExpired):
-                self.broker.verify_completion(session_id)
+                verify(session_id)
             self.now = saved
 
+    @precondition(lambda self: "validating" in self.assets.values())
     @rule()
     def run_jobs(self) -> None:
         self.broker.run_jobs()
@@ -301,14 +379,16 @@ class BrokerModel(RuleBasedStateMachine):
                 fine = m["kind"] == "multipart" or m["stored"] == PNG
                 self.assets[sid] = "available" if fine else "quarantined"
 
-    # -- invariants ----------------------------------------------------------------------
+    # -- invariants (one database read per table and step: they run after every rule) --
 
-    @invariant()
-    def database_agrees_with_the_model(self) -> None:
-        for sid, m in self.model.items():
-            session = self.broker.get_session(sid)
-            assert session.state.value == m["state"], sid
-            assert self.broker.get_asset(session.asset_id).state.value == self.assets[sid]
+    def _snapshot(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[int]]]:
+        with self.broker.database.read() as conn:
+            sessions = {r.id: r for r in conn.execute(sa.select(SessionRow.__table__))}
+            assets = {r.id: asset_from_row(r) for r in conn.execute(sa.select(AssetRow.__table__))}
+            parts: dict[str, list[int]] = {}
+            for r in conn.execute(sa.select(PartRow.__table__).order_by("part_number")):
+                parts.setdefault(r.session_id, []).append(r.part_number)
+        return sessions, assets, parts
 
     def _stored(self, m: dict[str, Any]) -> bytes | None:
         if m["kind"] == "multipart":
@@ -321,32 +401,25 @@ class BrokerModel(RuleBasedStateMachine):
         return self.local.read_range(m["key"], 0, size)
 
     @invariant()
-    def storage_holds_what_the_model_says(self) -> None:
-        """An object exists exactly where one was stored and not cleaned up, byte for byte."""
+    def database_and_storage_agree_with_the_model(self) -> None:
+        sessions, assets, parts = self._snapshot()
         for sid, m in self.model.items():
-            assert self._stored(m) == m["stored"], (sid, m["state"], m["swept"])
-
-    @invariant()
-    def available_assets_are_the_verified_bytes_and_type(self) -> None:
-        for sid, m in self.model.items():
-            asset = self.broker.get_asset(self.broker.get_session(sid).asset_id)
-            if asset.state is not AssetState.AVAILABLE:
-                continue
-            storage = self.memory if m["kind"] == "multipart" else self.local
-            head = storage.head(asset.storage_key)
+            row = sessions[sid]
+            asset = assets[row.asset_id]
+            assert row.state == m["state"], sid
+            assert asset.state.value == self.assets[sid], sid
+            # An object exists exactly where one was stored and not cleaned up:
             data = self._stored(m)
-            assert data is not None and sha(data) == m["verified"], sid
-            assert head.content_type == asset.declared_content_type, sid
-            assert head.version == asset.stored_version, sid
-
-    @invariant()
-    def the_part_ledger_holds_only_completed_parts(self) -> None:
-        with self.broker.database.read() as conn:
-            for sid, m in self.model.items():
-                if m["kind"] != "multipart":
-                    continue
-                recorded = [p.part_number for p in load_parts(conn, sid)]
-                assert recorded == ([1, 2, 3] if m["state"] == "completed" else []), sid
+            assert data == m["stored"], (sid, m["state"], m["swept"])
+            if m["kind"] == "multipart":  # only a completed session has part rows
+                assert parts.get(sid, []) == ([1, 2, 3] if m["state"] == "completed" else []), sid
+            if asset.state is AssetState.AVAILABLE:
+                # The bytes and the type that were verified, at the version recorded:
+                storage = self.memory if m["kind"] == "multipart" else self.local
+                head = storage.head(asset.storage_key)
+                assert data is not None and sha(data) == m["verified"], sid
+                assert head.content_type == asset.declared_content_type, sid
+                assert head.version == asset.stored_version, sid
 
 
 TestBrokerModel = BrokerModel.TestCase

@@ -25,7 +25,7 @@ from rindle_core import (
 )
 from rindle_core.cli import _app
 from rindle_core.config import load_config
-from rindle_core.db import SessionRow
+from rindle_core.db import sessions_table
 from rindle_core.local import LocalStorage
 from rindle_core.plugins import hookimpl, make_plugin_manager
 
@@ -375,9 +375,10 @@ def test_expire_exits_1_when_a_remote_cleanup_fails(
     # The failed row backs off; let that time pass.
     database = load_config(configured, environ={}).open_database()
     with database.transaction() as conn:
-        table = SessionRow.__table__
         past = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-        conn.execute(sa.update(table).where(table.c.id == old.id).values(cleanup_at=past))
+        conn.execute(
+            sa.update(sessions_table).where(sessions_table.c.id == old.id).values(cleanup_at=past)
+        )
     database.dispose()
     retried = json.loads(run("expire", "--json").stdout)
     assert (retried["expired_session_ids"], retried["cleanup_failures"]) == ([], 0)

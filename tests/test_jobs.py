@@ -115,7 +115,7 @@ def expire_lease(db: Database, job_id: str) -> None:
 
 def test_a_dead_workers_lease_runs_out(any_db: Database) -> None:
     clock = Clock()
-    done: list[str] = []
+    done: list[Any] = []
     dead = JobRunner(any_db, {"work": done.append}, clock=clock, lease=60)
     alive = JobRunner(any_db, {"work": done.append}, clock=clock, lease=60)
     job_id = add_job(any_db)

@@ -45,7 +45,7 @@ def test_one_retry_budget_everywhere() -> None:
     assert DEFAULT_MAX_ATTEMPTS == 10
     assert broker_default == enqueue_default == DEFAULT_MAX_ATTEMPTS
     assert parse("").job_max_attempts == DEFAULT_MAX_ATTEMPTS
-    assert Config.__attrs_attrs__.job_max_attempts.default == DEFAULT_MAX_ATTEMPTS  # type: ignore[attr-defined]
+    assert Config.__attrs_attrs__.job_max_attempts.default == DEFAULT_MAX_ATTEMPTS
     assert documented_default("job_max_attempts") == str(DEFAULT_MAX_ATTEMPTS)
 
 
@@ -54,7 +54,7 @@ def test_one_default_lease_everywhere() -> None:
     runner_default = inspect.signature(JobRunner.__init__).parameters["lease"].default
     assert broker_default == runner_default == DEFAULT_LEASE == 300.0
     assert parse("").job_lease == DEFAULT_LEASE
-    assert Config.__attrs_attrs__.job_lease.default == DEFAULT_LEASE  # type: ignore[attr-defined]
+    assert Config.__attrs_attrs__.job_lease.default == DEFAULT_LEASE
     assert documented_default("job_lease") == "300"
 
 

@@ -308,8 +308,8 @@ def test_a_handler_that_kills_its_thread_stops_the_heartbeat(any_db: Database) -
     assert job is not None and job.state is JobState.RUNNING  # until its lease runs out
 
 
-def test_a_reclaim_after_a_failed_attempt_starts_a_fresh_expiry_count(any_db: Database) -> None:
-    """Only lease expiries in a row are counted; an ordinary failure resets the count."""
+def test_lease_expiries_in_a_row_are_counted_in_last_error(any_db: Database) -> None:
+    """Each reclaim of a stale job records how many leases in a row ran out."""
     (job_id,) = add_jobs(any_db, 1, max_attempts=10)
     dying = JobRunner(any_db, {}, lease=60)
     dying.claim()

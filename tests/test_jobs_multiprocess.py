@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -68,7 +67,7 @@ sys.exit(3)
 
 
 @pytest.fixture
-def queue(postgres_db: Database, postgres_url: str) -> Iterator[tuple[Database, list[str]]]:
+def queue(postgres_db: Database, postgres_url: str) -> tuple[Database, list[str]]:
     """The schema's URL and name (for the worker processes) and a run log table."""
     with postgres_db.transaction() as conn:
         schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
@@ -78,7 +77,7 @@ def queue(postgres_db: Database, postgres_url: str) -> Iterator[tuple[Database, 
                 "pid integer NOT NULL, event text NOT NULL)"
             )
         )
-    yield postgres_db, [postgres_url, schema]
+    return postgres_db, [postgres_url, schema]
 
 
 def add_jobs(db: Database, count: int) -> list[str]:
@@ -158,9 +157,7 @@ def test_three_processes_run_every_job_exactly_once(queue: tuple[Database, list[
         {(job, event): 1 for job in ids for event in ("start", "end")}
     )
     jobs = JobRunner(db, {}).list(limit=100)
-    assert {(j.id, j.state, j.attempts) for j in jobs} == {
-        (i, JobState.SUCCEEDED, 1) for i in ids
-    }
+    assert {(j.id, j.state, j.attempts) for j in jobs} == {(i, JobState.SUCCEEDED, 1) for i in ids}
 
 
 def test_a_job_whose_worker_is_killed_runs_once_elsewhere(

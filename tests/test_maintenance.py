@@ -421,6 +421,20 @@ def test_reports_add_up() -> None:
     assert not MaintenanceReport(dry_run=False, cleanup_pending=3, expiry_failures=1).progressed
 
 
+def test_backoff_never_overflows(broker: Broker) -> None:
+    week = 7 * 24 * 3600
+    slow = Maintenance(
+        broker.database,
+        storage_for=lambda name: broker.storages["mem"],
+        telemetry=broker.maintenance._telemetry,
+        clock=lambda: T0,
+        backoff_base=week,
+        backoff_max=week,
+    )
+    assert slow.backoff(10**9) == dt.timedelta(seconds=week)
+    assert broker.maintenance.backoff(0) == broker.maintenance.backoff_base
+
+
 @pytest.mark.parametrize(
     "options",
     [

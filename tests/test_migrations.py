@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def _roundtrip_0002(db: Database) -> None:
         row = conn.execute(
             sa.text("select cleanup_attempts, cleanup_at from rindle_upload_sessions")
         ).one()
-    assert tuple(row) == (0, None)
+    assert tuple(row) == (0, None)  # long expired: no final sweep needed
     from alembic import command
 
     command.downgrade(db.alembic_config(), "0001")
@@ -106,6 +107,37 @@ def _roundtrip_0002(db: Database) -> None:
     assert db.schema_revision() == "0002"
     with db.engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from rindle_upload_sessions")).scalar() == 1
+
+
+def test_0002_schedules_a_final_sweep_for_sessions_whose_urls_may_live(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    db.upgrade("0001")
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).replace(tzinfo=None)
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into rindle_assets (id, profile, state, storage, storage_key, filename,"
+                " metadata, created_at, updated_at) values ('a1', 'p', 'abandoned', 's', 'k',"
+                " 'f', '{}', :t, :t)"
+            ),
+            {"t": soon},
+        )
+        conn.execute(
+            sa.text(
+                "insert into rindle_upload_sessions (id, asset_id, profile, storage, state,"
+                " upload_key, upload_strategy, content_type, expires_at, committed_bytes,"
+                " remote_cleanup, created_at, updated_at) values ('s1', 'a1', 'p', 's',"
+                " 'aborted', 'k', 'presigned_put', 'image/png', :t, 0, 'done', :t, :t)"
+            ),
+            {"t": soon},
+        )
+    db.upgrade()
+    with db.engine.connect() as conn:
+        state, due = conn.execute(
+            sa.text("select remote_cleanup, cleanup_at from rindle_upload_sessions")
+        ).one()
+    assert state == "pending"
+    assert str(due).startswith(str(soon + dt.timedelta(seconds=300))[:19])
 
 
 def test_0002_upgrade_and_downgrade_keep_rows_on_sqlite(tmp_path: Path) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import mimetypes
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from rindle_core import PolicyViolation, Profile
+from rindle_core import ConfigurationError, InvalidProfile, PolicyViolation, Profile
 from rindle_core._decisions import (
     check_declared_upload,
     extension_contradicts,
@@ -26,6 +27,7 @@ from rindle_core._decisions import (
     sanitize_filename,
     storage_key,
 )
+from rindle_core.config import load_config
 
 _STATE = ("_db", "inited", "types_map", "common_types", "encodings_map", "suffix_map")
 
@@ -281,3 +283,23 @@ def test_an_ascii_extension_always_survives(stem: str, ext: str) -> None:
     assert storage_key(Profile(name="p"), "0" * 32, sanitize_filename(name)).endswith(
         "." + ext.lower()
     )
+
+
+# -- the profile switch ----------------------------------------------------------
+
+
+def test_allow_active_content_is_off_by_default_and_a_boolean() -> None:
+    assert Profile(name="p").allow_active_content is False
+    assert Profile(name="p", allow_active_content=True).allow_active_content is True
+    with pytest.raises(InvalidProfile, match="allow_active_content"):
+        Profile(name="p", allow_active_content="yes")  # type: ignore[arg-type]
+
+
+def test_allow_active_content_is_a_toml_key(tmp_path: Path) -> None:
+    base = 'database_url = "sqlite:///r.db"\n[storage.s]\ntype = "local"\n[profiles.web]\n'
+    path = tmp_path / "rindle.toml"
+    path.write_text(base + "allow_active_content = true\n")
+    assert load_config(path).profile("web").allow_active_content is True
+    path.write_text(base + 'allow_active_content = "yes"\n')
+    with pytest.raises(ConfigurationError, match="allow_active_content"):
+        load_config(path)

@@ -218,6 +218,8 @@ def test_markup_behind_a_real_header_is_quarantined(
 SCRIPTED_SVGS = {
     "script": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
     "namespaced script": b'<s:svg xmlns:s="http://www.w3.org/2000/svg"><s:script>x</s:script>',
+    "long prefix": b"<svg><" + b"p" * 300 + b':script xmlns:ppp="http://www.w3.org/2000/svg">',
+    "prefix with a middle dot": "<svg><a·b:script>x</a·b:script></svg>".encode(),
     "upper case": b"<svg><SCRIPT >alert(1)</SCRIPT></svg>",
     "self-closing script": b'<svg><script href="//evil.example/x.js"/></svg>',
     "onload": b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
@@ -245,6 +247,11 @@ SCRIPTED_SVGS = {
 def test_scripted_svgs_are_quarantined(data: bytes, declared: str | None) -> None:
     reason = verdict(data, declared, "x.svg", ANY)
     assert reason is not None and reason.startswith("active_content:"), reason
+
+
+def test_words_are_not_markup() -> None:
+    text = b"<svg><text>A transcript of the description; JavaScript files; on = off</text></svg>"
+    assert verdict(text, "image/svg+xml", "a.svg") is None
 
 
 def test_script_hidden_past_the_first_bytes_of_an_svg_is_found() -> None:

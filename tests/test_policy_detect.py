@@ -6,7 +6,10 @@ import mimetypes
 
 import policy_samples as samples
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from rindle_core import HeadResult, Profile
 from rindle_core._mimetypes import (
     _ALIASES,
     _GROUPS,
@@ -16,7 +19,13 @@ from rindle_core._mimetypes import (
     compatible,
     guess_type,
 )
-from rindle_core._promotion import SNIFF_BYTES, detect_type, sniff_length, verified_type
+from rindle_core._promotion import (
+    SNIFF_BYTES,
+    detect_type,
+    policy_violation,
+    sniff_length,
+    verified_type,
+)
 from rindle_core._signatures import SIGNED_TYPES
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -177,3 +186,40 @@ def test_guess_type_is_the_table_not_the_process() -> None:
     finally:
         mimetypes.types_map.clear()
         mimetypes.types_map.update(saved)
+
+
+PREFIXES = [
+    b"",
+    b"ID3\x03\x00",
+    b"\x00\x00\x00\x18ftyp",
+    b"RIFF\x00\x00\x00\x00",
+    b"OggS\x00",
+    b"\x1a\x45\xdf\xa3",
+    b"BM",
+    b"\x00\x00\x01\x00",
+    b"\xff\xfb",
+    b"G",
+    b"<?xml ",
+    b"<!doctype",
+    b"<!--",
+    b"\xff\xfe",
+    b"<\x00",
+    b"\x00<",
+]
+
+
+@given(st.sampled_from(PREFIXES), st.binary(max_size=600))
+def test_detection_and_policy_never_raise(prefix: bytes, tail: bytes) -> None:
+    data = prefix + tail
+    detected = detect_type(data)
+    assert detected is None or canonical(detected) == detected
+    for declared in ("image/svg+xml", "image/png", "text/plain", None):
+        policy_violation(
+            Profile(name="p"),
+            filename="f",
+            declared=declared,
+            detected=detected,
+            head=HeadResult(size=len(data)),
+            declared_size=None,
+            sample=data,
+        )

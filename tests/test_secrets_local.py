@@ -113,3 +113,34 @@ def test_receiver_logs_and_stderr_show_no_signature(
     assert "PUT" in logged and "[REDACTED]" in logged  # the server did log those requests
     for text, what in ((logged, "log records"), (out, "stdout"), (err, "stderr")):
         assert_no_secrets(text, [SECRET, sig], what=what)
+
+
+def test_edge_refusals_log_no_signature(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="rindle_core.local")
+    with serve_receiver(tmp_path, SECRET, body_timeout=0.5) as srv:
+        storage = LocalStorage(tmp_path, base_url=srv.url, secret=SECRET)
+        put = storage.presign_put("e/x.pdf", content_type=CT, content_length=4, expires_in=60)
+        target = put.url[len(srv.url) :]
+        get = storage.presign_get(
+            "e/x.pdf", expires_in=60, version="0" * 32, content_disposition="attachment"
+        )
+        for raw, shut in (
+            ("Content-Length: 4\r\nContent-Length: 4\r\n\r\ndata", True),  # framing
+            ("Content-Length: 4\r\n\r\nda", False),  # stalls mid-body
+        ):
+            head = f"PUT {target} HTTP/1.1\r\nHost: x\r\nContent-Type: {CT}\r\n{raw}"
+            with socket.create_connection((srv.host, srv.port), timeout=10) as sock:
+                sock.sendall(head.encode())
+                if shut:
+                    sock.shutdown(socket.SHUT_WR)
+                assert b" 400 " in sock.recv(4096)
+        storage.write_bytes("e/x.pdf", b"data", content_type=CT)
+        assert httpx.get(get.url).status_code == 404  # bound to a version it does not have
+    out, err = capfd.readouterr()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "[REDACTED]" in logged
+    secrets = [SECRET, signature_of(put), signature_of(get)]
+    for text, what in ((logged, "log records"), (out, "stdout"), (err, "stderr")):
+        assert_no_secrets(text, secrets, what=what)

@@ -7,12 +7,14 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from rindle_azure import AzureBlobStorage
+from rindle_azure import AzureBlobStorage, block_id, new_upload_id
 from rindle_core import (
     Broker,
     Database,
@@ -20,6 +22,8 @@ from rindle_core import (
     InvalidParts,
     PresignedRequest,
     Profile,
+    StorageConflict,
+    TransferFailed,
     UploadedPart,
 )
 from rindle_core.client import UploadClient
@@ -342,3 +346,123 @@ def test_an_empty_file_cannot_go_up_as_blocks(broker: Broker) -> None:
     )
     with pytest.raises(InvalidArgument, match="block"):
         broker.sign_multipart_part(started.session.id, 1)
+
+
+# -- issue 9: verified means final ------------------------------------------------------
+
+
+HTML_PAGE = PNG + b"<html><body><script>alert(document.domain)</script></body></html>"
+
+
+@pytest.fixture
+def images(database: Database, adapter: AzureBlobStorage) -> Broker:
+    return Broker(
+        database,
+        profiles=[Profile(name="images", storage="main", allow_mime=["image/*"], part_size=PART)],
+        storages={"main": adapter},
+        plugin_manager=make_plugin_manager(load_entrypoints=False),
+        job_mode="inline",
+    )
+
+
+def test_a_verified_upload_cannot_be_replaced_with_its_still_valid_url(
+    broker: Broker, adapter: AzureBlobStorage, upload_client: UploadClient, pdf: Any
+) -> None:
+    path = pdf(4096)
+    session = broker.initiate_session(
+        "docs", filename="a.pdf", content_type="application/pdf", size=4096
+    )
+    signed = broker.sign_url(session.id).presigned
+    upload_client.put(signed, path)
+    asset = broker.get_asset(broker.verify_completion(session.id).asset.id)
+    assert asset.state == "available"
+    with pytest.raises(TransferFailed) as info:
+        upload_client.put_bytes(signed, HTML_PAGE + b"\0" * (4096 - len(HTML_PAGE)))
+    assert info.value.status == 403
+    assert stored(adapter, session.upload_key) == path.read_bytes()
+    assert adapter.head(session.upload_key).version == asset.stored_version
+
+
+def test_a_png_prefixed_page_sent_as_text_html_is_not_promoted(
+    images: Broker, adapter: AzureBlobStorage, upload_client: UploadClient
+) -> None:
+    """Issue 9, fault 2: the SAS cannot bind the type; promotion compares what Azure serves."""
+    session = images.initiate_session(
+        "images", filename="cat.png", content_type="image/png", size=len(HTML_PAGE)
+    )
+    signed = images.sign_url(session.id).presigned
+    forged = PresignedRequest(
+        url=signed.url,
+        method="PUT",
+        headers={"x-ms-blob-type": "BlockBlob", "Content-Type": "text/html"},
+    )
+    upload_client.put_bytes(forged, HTML_PAGE)
+    assert adapter.head(session.upload_key).content_type == "text/html"
+    asset = images.get_asset(images.verify_completion(session.id).asset.id)
+    assert asset.state == "quarantined"
+    assert asset.quarantine_reason
+
+
+def _part_sas(url: str) -> str:
+    base, _, query = url.partition("?")
+    kept = [f for f in query.split("&") if not f.startswith(("comp=", "blockid="))]
+    return f"{base}?{'&'.join(kept)}"
+
+
+def _commit_as_client(sas_url: str, wire_ids: Sequence[str], content_type: str) -> None:
+    base, _, sas = sas_url.partition("?")
+    body = "".join(f"<Latest>{i}</Latest>" for i in wire_ids)
+    response = httpx.put(
+        f"{base}?comp=blocklist&{sas}",
+        content=f'<?xml version="1.0" encoding="utf-8"?><BlockList>{body}</BlockList>',
+        headers={"x-ms-blob-content-type": content_type},
+    )
+    assert response.status_code == 201  # a part URL (sp=w) may commit
+
+
+def test_a_block_list_the_client_committed_never_becomes_available(
+    broker: Broker, adapter: AzureBlobStorage, upload_client: UploadClient, pdf: Any
+) -> None:
+    """Issue 9, fault 11: the client commits its own list (a stray block, text/html)."""
+    path = pdf(2 * PART)
+    started = broker.initiate_multipart_session(
+        "docs", filename="d.pdf", content_type="application/pdf", size=2 * PART
+    )
+    sid, info = started.session.id, started.multipart
+    parts = upload_client.upload_parts(path, part_size=PART, sign=signer(broker, sid))
+    part_url = broker.sign_multipart_part(sid, 1).presigned.url
+    stray = block_id(new_upload_id("elsewhere"), 1)
+    response = httpx.put(
+        f"{part_url.partition('?')[0]}?comp=block&blockid={quote(stray, safe='')}"
+        f"&{_part_sas(part_url).partition('?')[2]}",
+        content=b"<script>alert(1)</script>",
+    )
+    assert response.status_code == 201
+    _commit_as_client(
+        _part_sas(part_url),
+        [block_id(info.upload_id, 1), stray, block_id(info.upload_id, 2)],
+        "text/html",
+    )
+    with pytest.raises(StorageConflict):
+        broker.complete_multipart_upload(sid, parts)
+    assert broker.get_asset(started.session.asset_id).state != "available"
+
+
+def test_the_brokers_blocks_committed_by_the_client_as_html_never_become_available(
+    broker: Broker, adapter: AzureBlobStorage, upload_client: UploadClient, pdf: Any
+) -> None:
+    path = pdf(2 * PART)
+    started = broker.initiate_multipart_session(
+        "docs", filename="e.pdf", content_type="application/pdf", size=2 * PART
+    )
+    sid, info = started.session.id, started.multipart
+    parts = upload_client.upload_parts(path, part_size=PART, sign=signer(broker, sid))
+    part_url = broker.sign_multipart_part(sid, 1).presigned.url
+    _commit_as_client(
+        _part_sas(part_url),
+        [block_id(info.upload_id, 1), block_id(info.upload_id, 2)],
+        "text/html",
+    )
+    with pytest.raises(StorageConflict):
+        broker.complete_multipart_upload(sid, parts)
+    assert broker.get_asset(started.session.asset_id).state != "available"

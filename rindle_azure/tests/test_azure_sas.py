@@ -99,11 +99,12 @@ def test_adapter_tokens_equal_the_sdks(azurite: Azurite, key: str) -> None:
     get = storage.presign_get(
         key, expires_in=60, content_type="image/png", content_disposition="attachment"
     )
-    for request, permission, overrides in (
+    cases: list[tuple[PresignedRequest, BlobSasPermissions, dict[str, Any]]] = [
         (put, BlobSasPermissions(create=True), {}),
         (get, BlobSasPermissions(read=True), {"content_type": "image/png",
                                               "content_disposition": "attachment"}),
-    ):  # fmt: skip
+    ]  # fmt: skip
+    for request, permission, overrides in cases:
         assert request.expires_at is not None
         token = generate_blob_sas(
             azurite.account,

@@ -62,7 +62,7 @@ def test_defaults_reach_the_sdk() -> None:
     storage = create_storage(
         container="uploads", account_url="https://acct.blob.core.windows.net", account_key=KEY
     )
-    client = storage._container
+    client: Any = storage._container
     transport = client._pipeline._transport._transport.connection_config
     assert (transport.timeout, transport.read_timeout) == (
         DEFAULT_CONNECTION_TIMEOUT,
@@ -82,7 +82,7 @@ def test_options_reach_the_sdk() -> None:
         read_timeout=30.5,
         retries=0,
     )
-    client = storage._container
+    client: Any = storage._container
     transport = client._pipeline._transport._transport.connection_config
     assert (transport.timeout, transport.read_timeout) == (2.0, 30.5)
     assert client._config.retry_policy.total_retries == 0

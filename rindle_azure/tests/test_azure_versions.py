@@ -122,7 +122,7 @@ def test_presign_get_refuses_malformed_overrides(
     adapter: AzureBlobStorage, key: str, overrides: dict[str, str]
 ) -> None:
     with pytest.raises(InvalidArgument):
-        adapter.presign_get(key, expires_in=60, **overrides)  # type: ignore[arg-type]
+        adapter.presign_get(key, expires_in=60, **overrides)
 
 
 # -- the served type is the client's choice -------------------------------------------------

@@ -77,7 +77,11 @@ def test_presigned_put_then_head_read_get_delete(
         unique_key, content_type="application/pdf", content_length=70_000, expires_in=600
     )
     assert request.method == "PUT"
-    assert request.headers == {"Content-Type": "application/pdf", "Content-Length": "70000"}
+    assert request.headers == {
+        "Content-Type": "application/pdf",
+        "Content-Length": "70000",
+        "If-None-Match": "*",
+    }
     with UploadClient() as client:
         client.put(request, path)
 

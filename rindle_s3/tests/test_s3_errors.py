@@ -308,7 +308,7 @@ def test_timeouts_and_retries_have_bounded_defaults() -> None:
         "bucket", region="us-east-1", aws_access_key_id=ACCESS, aws_secret_access_key=SECRET
     )
     config = storage.client.meta.config
-    assert (config.connect_timeout, config.read_timeout) == (5.0, 30.0)
+    assert (config.connect_timeout, config.read_timeout) == (5.0, 10.0)
     assert config.retries == {"mode": "standard", "total_max_attempts": 3}
 
 

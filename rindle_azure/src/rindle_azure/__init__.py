@@ -1,8 +1,9 @@
 """rindle-azure: Azure Blob Storage for rindle.
 
-SAS-signed Put Blob for single uploads; staged blocks (one SAS URL per
-block, fixed-width base64 block ids) committed with Put Block List for
-multipart uploads; progress from the uncommitted block list. Installing the
+Create-only SAS-signed Put Blob for single uploads; staged blocks (one SAS
+URL per block, fixed-width base64 block ids) committed by the broker with a
+conditional Put Block List for multipart uploads; progress from the
+uncommitted block list, verification from the committed one. Installing the
 distribution registers the ``azure`` backend type through the ``rindle``
 entry-point group.
 """

@@ -118,6 +118,7 @@ class Broker:
         job_mode: JobMode = "worker",
         job_max_attempts: int = 10,
         job_lease: float = 300.0,
+        cleanup_grace: float = Maintenance.DEFAULT_CLEANUP_GRACE,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.database = database
@@ -140,7 +141,11 @@ class Broker:
         self._clock = clock
         self._telemetry = Telemetry(self._pm)
         self.maintenance = Maintenance(
-            database, storage_for=self._storage_of, telemetry=self._telemetry, clock=clock
+            database,
+            storage_for=self._storage_of,
+            telemetry=self._telemetry,
+            clock=clock,
+            cleanup_grace=cleanup_grace,
         )
         promoter = Promoter(
             database,
@@ -564,8 +569,11 @@ class Broker:
     def abort_session(self, session_id: str) -> UploadSession:
         """Abort any non-terminal session and clean up its remote state.
 
-        Idempotent on an aborted session; a remote cleanup that fails is
-        retried by :meth:`expire_sessions`.
+        Idempotent on an aborted session. URLs already issued stay valid
+        until the session's ``expires_at`` (no backend can revoke them), so
+        the cleanup runs now and again at ``expires_at + cleanup_grace``,
+        through :meth:`expire_sessions`; a cleanup that fails never raises
+        here and is retried with backoff.
         """
         session = self._get_session(session_id)
         if session.state is SessionState.ABORTED:
@@ -582,7 +590,11 @@ class Broker:
     def expire_sessions(
         self, *, now: dt.datetime | None = None, batch_size: int = 100, dry_run: bool = False
     ) -> MaintenanceReport:
-        """Expire sessions past ``expires_at``, abort their remote uploads, settle assets."""
+        """One maintenance pass: expire sessions past ``expires_at``, then run due cleanups.
+
+        To drain a backlog, repeat while ``report.progressed`` and add the
+        reports (``a + b``), as ``rindle expire`` does.
+        """
         return self.maintenance.expire(now=now, batch_size=batch_size, dry_run=dry_run)
 
     def run_jobs(self, limit: int = 100) -> list[Any]:

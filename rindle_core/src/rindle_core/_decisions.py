@@ -280,9 +280,7 @@ def missing_parts(size: int | None, part_size: int, held: Iterable[int]) -> tupl
     return tuple(n for n in range(1, part_count(size, part_size) + 1) if n not in have)
 
 
-def check_part_geometry(
-    parts: Sequence[UploadedPart], size: int | None, part_size: int
-) -> None:
+def check_part_geometry(parts: Sequence[UploadedPart], size: int | None, part_size: int) -> None:
     """Refuse a part list that cannot assemble the whole upload (InvalidParts).
 
     With a declared size the list must hold exactly parts ``1..N`` of its

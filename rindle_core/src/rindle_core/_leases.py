@@ -169,7 +169,7 @@ class Lease:
             try:
                 if not self.renew():
                     return
-            except Exception as exc:  # noqa: BLE001 - keep beating; expired tells the handler
+            except Exception as exc:  # keep beating; Lease.expired tells the handler
                 _log.warning(
                     "rindle.job.lease_renewal_failed", job_id=self.job_id, error=type(exc).__name__
                 )

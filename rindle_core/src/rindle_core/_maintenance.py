@@ -108,7 +108,8 @@ class Maintenance:
 
     def backoff(self, attempts: int) -> dt.timedelta:
         """The wait after *attempts* failed cleanups in a row: doubling, capped."""
-        exponent = min(max(attempts, 1) - 1, 32)
+        # 2**20 s is past the 7-day cap on any setting: no overflow, same result.
+        exponent = min(max(attempts, 1) - 1, 20)
         return min(self.backoff_max, self.backoff_base * (1 << exponent))
 
     # -- one session ---------------------------------------------------------------

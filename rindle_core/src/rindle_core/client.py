@@ -25,7 +25,7 @@ from .storage import PresignedRequest, UploadedPart, content_range_parts, redact
 __all__ = ["SignParts", "UploadClient"]
 
 _CHUNK: Final = 256 * 1024
-_RANGE: Final = re.compile(r"bytes=0-(\d+)")
+_RANGE: Final = re.compile(r"bytes=0-([0-9]+)")
 
 #: Called with the part numbers to sign; returns one request per number.
 SignParts = Callable[[Sequence[int]], Sequence[PresignedRequest]]

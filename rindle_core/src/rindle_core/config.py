@@ -206,6 +206,8 @@ class Config:
     worker_interval: float = 2.0
     #: Sessions ``rindle expire`` handles per batch.
     expire_batch_size: int = 100
+    #: Seconds after a session's deadline when its cleanup runs once more (clock skew).
+    cleanup_grace: float = 300.0
     source: Path | None = None
 
     def __repr__(self) -> str:
@@ -318,6 +320,7 @@ class Config:
             job_mode=self.job_mode,
             job_max_attempts=self.job_max_attempts,
             job_lease=self.job_lease,
+            cleanup_grace=self.cleanup_grace,
         )
 
     def _error(self, message: str) -> ConfigurationError:
@@ -437,6 +440,7 @@ _TOP_KEYS: Final = (
     "job_lease",
     "worker_interval",
     "expire_batch_size",
+    "cleanup_grace",
     "storage",
     "profiles",
 )
@@ -575,6 +579,14 @@ def parse_config(
     batch = data.get("expire_batch_size", 100)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:
         raise check.error("expire_batch_size", f"must be an integer from 1 to 10000, got {batch!r}")
+    grace = data.get("cleanup_grace", 300)
+    if isinstance(grace, str):
+        grace = check.convert("cleanup_grace", grace, parse_duration)
+    if isinstance(grace, bool) or not isinstance(grace, int | float) or not 0 <= grace <= 604_800:
+        raise check.error(
+            "cleanup_grace",
+            f'must be 0 to 604800 seconds (or a duration such as "5m"), got {grace!r}',
+        )
 
     storages = _parse_storages(check, data.get("storage"), base)
     profiles = _parse_profiles(check, data.get("profiles"), storages)
@@ -587,6 +599,7 @@ def parse_config(
         job_lease=float(lease),
         worker_interval=float(interval),
         expire_batch_size=batch,
+        cleanup_grace=float(grace),
         source=file,
     )
 

@@ -252,7 +252,9 @@ class JobRunner:
             _jobs.c.locked_until < db_now(self._db.dialect),
         )
 
-    def _release_stale(self, conn: Connection, job_id: str, expiries: int, now: dt.datetime) -> bool:
+    def _release_stale(
+        self, conn: Connection, job_id: str, expiries: int, now: dt.datetime
+    ) -> bool:
         transition(JobState.RUNNING, JobState.PENDING)
         message = f"LeaseExpired: lease expired {_times(expiries)} in a row (worker died or hung)"
         result = conn.execute(

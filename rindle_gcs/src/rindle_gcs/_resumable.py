@@ -54,7 +54,7 @@ __all__ = [
 #: How long GCS keeps a resumable session URI valid.
 SESSION_LIFETIME: Final = dt.timedelta(days=7)
 
-_RANGE: Final = re.compile(r"bytes=0-(\d+)")
+_RANGE: Final = re.compile(r"bytes=0-([0-9]+)")
 _FIRST_BACKOFF: Final = 0.5
 _MAX_BACKOFF: Final = 8.0
 

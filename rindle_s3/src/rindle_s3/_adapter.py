@@ -397,7 +397,7 @@ class S3Storage:
                 etag=response.get("ETag"),
                 version=object_version(response),
             )
-        raise self._missing("HeadObject", key)
+        raise self._missing("HeadObject", key) from None
 
     def _missing(self, operation: str, key: str) -> StorageError:
         """The error for a 404 without a body: StorageNotFound, unless the bucket is missing."""
@@ -555,7 +555,7 @@ class S3Storage:
         )
         expected = multipart_etag(part_etags)
         if expected is None:
-            raise conflict
+            raise conflict from None
         try:
             head = self._client.head_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
@@ -565,7 +565,7 @@ class S3Storage:
         except BotoCoreError as exc:
             raise translate(exc, "HeadObject") from None
         if head.get("ETag") != expected:
-            raise conflict
+            raise conflict from None
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         """AbortMultipartUpload; "no such upload" counts as aborted."""

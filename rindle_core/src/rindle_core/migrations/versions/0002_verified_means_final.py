@@ -7,8 +7,12 @@ Create Date: 2026-11-30 05:00:00
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from alembic import op
+
+from rindle_core.db._tables import UTCDateTime
 
 
 revision = "0002"
@@ -34,6 +38,38 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("rindle_jobs") as batch:
         batch.add_column(sa.Column("claim_token", sa.String(length=36), nullable=True))
+    _schedule_final_sweeps()
+
+
+def _schedule_final_sweeps() -> None:
+    """Sessions ended before this release whose URLs may still be valid get the
+    final sweep that release added (cleanup again once every URL expired)."""
+    grace = dt.timedelta(seconds=300)
+    sessions = sa.table(
+        "rindle_upload_sessions",
+        sa.column("state", sa.String),
+        sa.column("remote_cleanup", sa.String),
+        sa.column("expires_at", UTCDateTime()),
+        sa.column("cleanup_at", UTCDateTime()),
+    )
+    now = dt.datetime.now(dt.UTC)
+    rows = op.get_bind().execute(
+        sa.select(sessions.c.expires_at).where(
+            sessions.c.state.in_(["aborted", "expired"]),
+            sessions.c.remote_cleanup == "done",
+            sessions.c.expires_at > now - grace,
+        )
+    )
+    for (expires_at,) in rows.all():
+        op.get_bind().execute(
+            sa.update(sessions)
+            .where(
+                sessions.c.state.in_(["aborted", "expired"]),
+                sessions.c.remote_cleanup == "done",
+                sessions.c.expires_at == expires_at,
+            )
+            .values(remote_cleanup="pending", cleanup_at=expires_at + grace)
+        )
 
 
 def downgrade() -> None:
