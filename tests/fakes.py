@@ -311,7 +311,7 @@ class MemoryStorage:
         self._enter("abort_multipart")
         self.uploads.pop(upload_id, None)
 
-    def committed_parts(self, key: str) -> list[UploadedPart]:
+    def committed_parts(self, key: str, *, upload_id: str | None = None) -> list[UploadedPart]:
         """The parts *key* was assembled from; only with ``COMMITTED_PARTS``."""
         if Capability.COMMITTED_PARTS not in self.capabilities:
             raise NotImplementedError("this memory storage cannot list committed parts")

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -74,7 +74,7 @@ def sha(data: bytes) -> str:
 
 
 #: At most this many sessions of each kind per run, so steps go deep, not wide.
-MAX_SESSIONS = 3
+MAX_SESSIONS = 4
 
 
 def _ids(kind: str) -> Callable[[BrokerModel], list[str]]:
@@ -143,14 +143,19 @@ class BrokerModel(RuleBasedStateMachine):
         self._new(session, "put", url=None)
 
     @precondition(lambda self: len(_ids("put")(self)) < MAX_SESSIONS)
-    @rule(content=st.sampled_from(sorted(CONTENTS)))
-    def a_whole_upload(self, content: str) -> None:
-        """Initiate, sign, PUT and verify in one step (so later steps start deep)."""
+    @rule(content=st.sampled_from(sorted(CONTENTS)), again=st.sampled_from([None, *CONTENTS]))
+    def a_whole_upload(self, content: str, again: str | None) -> None:
+        """Initiate, sign, PUT and verify in one step (so later steps start deep).
+
+        *again*: the client then reuses its URL (still valid) to replace the object.
+        """
         self.initiate()
         session_id = _ids("put")(self)[-1]
         self._sign(session_id)
         self._put(session_id, content)
         self._verify(session_id)
+        if again is not None:
+            self._put(session_id, again)
 
     @precondition(_ids("put"))
     @rule(data=st.data())
@@ -182,8 +187,10 @@ class BrokerModel(RuleBasedStateMachine):
             with pytest.raises(TransferFailed) as info:
                 self.client.put_bytes(m["url"], body)
             assert info.value.status in (409, 412), info.value
+            event(f"PUT refused: object exists, session {m['state']}")
             return
         self.client.put_bytes(m["url"], body)
+        event(f"PUT stored, session {m['state']}")
         m["stored"] = body  # for an aborted session: an orphan the final sweep must remove
 
     @precondition(_ids("put"))
@@ -234,6 +241,7 @@ class BrokerModel(RuleBasedStateMachine):
         self._sign_parts(session_id)
         self._upload_parts(session_id, uploaded)
         self._complete(session_id, sent)
+        self._upload_parts(session_id, {3})  # a retry, or a stale URL once completed
 
     @precondition(_ids("multipart"))
     @rule(data=st.data())
@@ -265,6 +273,7 @@ class BrokerModel(RuleBasedStateMachine):
                 with pytest.raises(ClientRefused) as info:  # the remote upload is gone
                     self.memory.client_put_part(m["upload_id"], number, PARTS[number])
                 assert info.value.status == 404
+                event(f"part PUT refused: upload gone, session {m['state']}")
                 continue
             self.memory.client_put_part(m["upload_id"], number, PARTS[number])
             m["parts"][number] = PARTS[number]
@@ -295,9 +304,11 @@ class BrokerModel(RuleBasedStateMachine):
             if missing:
                 assert info.value.missing == missing
             assert m["key"] not in self.memory.objects  # nothing completed remotely
+            event("complete refused: " + ("parts missing" if missing else "part not uploaded"))
             return
         result = self.broker.complete_multipart_upload(session_id, parts)
         assert result.asset.state.value == "validating"
+        event("complete accepted")
         assembled = b"".join(m["parts"][n] for n in sorted(sent))
         m["state"], m["stored"], m["verified"] = "completed", assembled, sha(assembled)
         self.assets[session_id] = "validating"
@@ -307,7 +318,27 @@ class BrokerModel(RuleBasedStateMachine):
     @precondition(lambda self: self.model)
     @rule(data=st.data())
     def abort(self, data: st.DataObject) -> None:
-        session_id = self._pick(data)
+        self._abort(self._pick(data))
+
+    @precondition(lambda self: len(_ids("put")(self)) < MAX_SESSIONS)
+    @rule(content=st.sampled_from(sorted(CONTENTS)), early=st.booleans(), wait=st.booleans())
+    def late_put_after_abort(self, content: str, early: bool, wait: bool) -> None:
+        """Sign, abort, then PUT with the URL issued before (*early*: one PUT before the abort).
+
+        The late PUT stores an orphan; once the session's deadline and the
+        grace are past (*wait*), maintenance's final sweep must remove it.
+        """
+        self.initiate()
+        session_id = _ids("put")(self)[-1]
+        self._sign(session_id)
+        if early:
+            self._put(session_id, "png")
+        self._abort(session_id)
+        self._put(session_id, content)
+        if wait:
+            self.time_passes_and_maintenance_runs(2)
+
+    def _abort(self, session_id: str) -> None:
         m = self.model[session_id]
         if m["state"] in (*LIVE, "aborted"):
             assert self.broker.abort_session(session_id).state.value == "aborted"
@@ -334,6 +365,8 @@ class BrokerModel(RuleBasedStateMachine):
                 m["state"], m["stored"] = "expired", None
                 self.assets[sid] = "abandoned"
             if m["state"] in ("aborted", "expired") and self.now >= m["expires_at"] + self.grace:
+                if m["stored"] is not None and not m["swept"]:
+                    event("final sweep removed a late PUT")
                 m["stored"], m["swept"] = None, True  # the final sweep ran
 
     @precondition(lambda self: any(m["state"] in LIVE for m in self.model.values()))
@@ -420,11 +453,12 @@ class BrokerModel(RuleBasedStateMachine):
                 assert data is not None and sha(data) == m["verified"], sid
                 assert head.content_type == asset.declared_content_type, sid
                 assert head.version == asset.stored_version, sid
+                event(f"checked an available {m['kind']} asset's bytes")
 
 
 TestBrokerModel = BrokerModel.TestCase
 TestBrokerModel.settings = settings(
-    max_examples=25,
+    max_examples=50,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

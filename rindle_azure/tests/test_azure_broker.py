@@ -20,6 +20,7 @@ from rindle_core import (
     Database,
     InvalidArgument,
     InvalidParts,
+    InvalidTransition,
     PresignedRequest,
     Profile,
     StorageConflict,
@@ -41,8 +42,34 @@ def database(tmp_path: Path) -> Database:
     return db
 
 
+class Clock:
+    """The brokers' clock: real time until a test moves it forward."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta()
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += dt.timedelta(seconds=seconds)
+
+
 @pytest.fixture
-def make_broker(database: Database, adapter: AzureBlobStorage) -> Callable[[], Broker]:
+def clock() -> Clock:
+    return Clock()
+
+
+def after_part_urls_expire(broker: Broker, clock: Clock) -> None:
+    """Block URLs (sp=w) can rewrite a committed blob: promotion waits them out."""
+    clock.advance(3600 + 300 + 1)  # the profile's url_ttl + the clock-skew grace
+    broker.run_jobs()
+
+
+@pytest.fixture
+def make_broker(
+    database: Database, adapter: AzureBlobStorage, clock: Clock
+) -> Callable[[], Broker]:
     """A broker on the shared database; calling it again is a process restart."""
 
     def make() -> Broker:
@@ -54,6 +81,7 @@ def make_broker(database: Database, adapter: AzureBlobStorage) -> Callable[[], B
             storages={"main": adapter},
             plugin_manager=make_plugin_manager(load_entrypoints=False),
             job_mode="inline",
+            clock=clock,
         )
 
     return make
@@ -143,7 +171,7 @@ def test_a_body_other_than_declared_is_quarantined(
 
 
 def test_block_upload_in_parallel_becomes_available(
-    broker: Broker, adapter: AzureBlobStorage, upload_client: UploadClient, pdf: Any
+    broker: Broker, adapter: AzureBlobStorage, upload_client: UploadClient, pdf: Any, clock: Clock
 ) -> None:
     size = 7 * PART + 4321
     path = pdf(size)
@@ -161,13 +189,18 @@ def test_block_upload_in_parallel_becomes_available(
 
     done = broker.complete_multipart_upload(started.session.id, parts)
     assert done.session.state == "completed"
+    # Part URLs (sp=w) could still rewrite the blob: not available before they expire.
+    assert broker.get_asset(done.asset.id).state == "validating"
+    broker.run_jobs()
+    assert broker.get_asset(done.asset.id).state == "validating"
+    after_part_urls_expire(broker, clock)
     assert broker.get_asset(done.asset.id).state == "available"
     assert stored(adapter, info.upload_key) == path.read_bytes()
     assert adapter.head(info.upload_key).content_type == "application/pdf"
 
 
 def test_blocks_sent_out_of_order_complete_from_the_block_list(
-    broker: Broker, adapter: AzureBlobStorage, upload_client: UploadClient, pdf: Any
+    broker: Broker, adapter: AzureBlobStorage, upload_client: UploadClient, pdf: Any, clock: Clock
 ) -> None:
     size = 2 * PART + 10
     data = pdf(size).read_bytes()
@@ -180,6 +213,7 @@ def test_blocks_sent_out_of_order_complete_from_the_block_list(
         upload_client.put_bytes(request, data[(number - 1) * PART : number * PART])
 
     done = broker.complete_multipart_upload(sid, None)  # rebuilt from list_parts
+    after_part_urls_expire(broker, clock)
     assert broker.get_asset(done.asset.id).state == "available"
     assert stored(adapter, started.multipart.upload_key) == data
 
@@ -189,6 +223,7 @@ def test_resume_after_an_interruption_sends_only_the_missing_blocks(
     adapter: AzureBlobStorage,
     upload_client: UploadClient,
     pdf: Any,
+    clock: Clock,
 ) -> None:
     size = 5 * PART + 99
     path = pdf(size)
@@ -218,6 +253,7 @@ def test_resume_after_an_interruption_sends_only_the_missing_blocks(
     assert sorted(sent) == [2, 4, 6]
 
     done = restarted.complete_multipart_upload(sid, None)
+    after_part_urls_expire(restarted, clock)
     assert broker.get_asset(done.asset.id).state == "available"
     assert stored(adapter, started.multipart.upload_key) == path.read_bytes()
 
@@ -228,6 +264,7 @@ def test_completing_with_a_block_never_uploaded_is_refused(
     upload_client: UploadClient,
     pdf: Any,
     blob_service: BlobServiceClient,
+    clock: Clock,
 ) -> None:
     size = 2 * PART
     path = pdf(size)
@@ -245,6 +282,7 @@ def test_completing_with_a_block_never_uploaded_is_refused(
 
     upload_client.upload_parts(path, part_size=PART, sign=signer(broker, sid), skip={1})
     done = broker.complete_multipart_upload(sid, [UploadedPart(1), UploadedPart(2)])
+    after_part_urls_expire(broker, clock)
     assert broker.get_asset(done.asset.id).state == "available"
 
 
@@ -253,6 +291,7 @@ def test_complete_retried_after_a_crash_past_the_commit_converges(
     adapter: AzureBlobStorage,
     upload_client: UploadClient,
     pdf: Any,
+    clock: Clock,
 ) -> None:
     size = PART + 1
     path = pdf(size)
@@ -270,6 +309,7 @@ def test_complete_retried_after_a_crash_past_the_commit_converges(
 
     done = make_broker().complete_multipart_upload(sid, parts)
     assert done.session.state == "completed"
+    after_part_urls_expire(make_broker(), clock)
     assert make_broker().get_asset(done.asset.id).state == "available"
     again = make_broker().complete_multipart_upload(sid, parts)
     assert again.session.id == done.session.id and again.session.state == "completed"
@@ -466,3 +506,69 @@ def test_the_brokers_blocks_committed_by_the_client_as_html_never_become_availab
     with pytest.raises(StorageConflict):
         broker.complete_multipart_upload(sid, parts)
     assert broker.get_asset(started.session.asset_id).state != "available"
+
+
+def test_a_crash_past_the_commit_converges_without_the_part_list(
+    make_broker: Callable[[], Broker],
+    adapter: AzureBlobStorage,
+    upload_client: UploadClient,
+    pdf: Any,
+    clock: Clock,
+) -> None:
+    """parts=None after the commit: the committed blocks go through the same checks."""
+    size = 2 * PART + 5
+    path = pdf(size)
+    broker = make_broker()
+    started = broker.initiate_multipart_session(
+        "docs", filename="y.pdf", content_type="application/pdf", size=size
+    )
+    sid, info = started.session.id, started.multipart
+    parts = upload_client.upload_parts(path, part_size=PART, sign=signer(broker, sid))
+    adapter.complete_multipart(
+        info.upload_key, info.upload_id, parts, content_type="application/pdf"
+    )
+    restarted = make_broker()
+    done = restarted.complete_multipart_upload(sid, None)
+    assert done.session.state == "completed"
+    assert [p.part_number for p in restarted.multipart_status(sid).parts] == [1, 2, 3]
+    after_part_urls_expire(restarted, clock)
+    assert restarted.get_asset(done.asset.id).state == "available"
+
+
+def test_a_blob_rewritten_with_a_part_url_after_completion_never_becomes_available(
+    broker: Broker, adapter: AzureBlobStorage, upload_client: UploadClient, pdf: Any, clock: Clock
+) -> None:
+    """A block SAS (sp=w) outlives completion: promotion waits it out and sees the change."""
+    path = pdf(2 * PART)
+    started = broker.initiate_multipart_session(
+        "docs", filename="w.pdf", content_type="application/pdf", size=2 * PART
+    )
+    sid, info = started.session.id, started.multipart
+    parts = upload_client.upload_parts(path, part_size=PART, sign=signer(broker, sid))
+    part_url = broker.sign_multipart_part(sid, 1).presigned.url
+    done = broker.complete_multipart_upload(sid, parts)
+    assert broker.get_asset(done.asset.id).state == "validating"
+    # The same blocks, recommitted by the client as another type: a new ETag.
+    _commit_as_client(
+        _part_sas(part_url),
+        [block_id(info.upload_id, 1), block_id(info.upload_id, 2)],
+        "application/pdf",
+    )
+    after_part_urls_expire(broker, clock)
+    asset = broker.get_asset(done.asset.id)
+    assert asset.state == "quarantined"
+    assert (asset.quarantine_reason or "").startswith("object_changed")
+
+
+def test_signing_a_part_after_completion_is_refused(
+    broker: Broker, upload_client: UploadClient, pdf: Any
+) -> None:
+    path = pdf(PART)
+    started = broker.initiate_multipart_session(
+        "docs", filename="z.pdf", content_type="application/pdf", size=PART
+    )
+    sid = started.session.id
+    parts = upload_client.upload_parts(path, part_size=PART, sign=signer(broker, sid))
+    broker.complete_multipart_upload(sid, parts)
+    with pytest.raises(InvalidTransition):
+        broker.sign_multipart_part(sid, 1)

@@ -269,6 +269,9 @@ class AzureBlobStorage:
             max_parts=MAX_BLOCKS,
             max_object_size=MAX_BLOB_SIZE,
             etag_required=False,
+            # Block URLs need `sp=w`, which can also commit or Put Blob: the
+            # broker promotes only once every part URL has expired.
+            part_urls_outlive_completion=True,
         )
 
     def create_multipart(self, key: str, *, content_type: str) -> MultipartInit:

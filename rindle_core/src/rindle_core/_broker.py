@@ -52,6 +52,7 @@ from .db._repo import (
     load_asset,
     load_parts,
     load_session,
+    record_url_expiry,
     replace_parts,
     session_from_row,
     update_session_fields,
@@ -270,6 +271,11 @@ class Broker:
         completed = self._reload(conn, session.id)
         events.append(session_event(completed, "verifying", "completed"))
         job_id: str | None = None
+        run_at = None
+        if verifying.urls_expire_at is not None:
+            # A URL that could still rewrite the object lives until then:
+            # promotion waits until it has expired (and the clock-skew grace).
+            run_at = verifying.urls_expire_at + self.maintenance.cleanup_grace
         if cas_asset(
             conn,
             session.asset_id,
@@ -290,6 +296,7 @@ class Broker:
                 dedupe_key=f"promote:{validating.id}",
                 now=now,
                 max_attempts=self._job_max_attempts,
+                run_at=run_at,
             )
         asset = self._reload_asset(conn, session.asset_id)
         events.append(upload_stop_event(completed, asset))
@@ -376,7 +383,24 @@ class Broker:
                     session.upload_key, upload_id, number, expires_in=ttl, content_length=length
                 )
             )
-        return SignBatchResult(self._mark_signed(session), tuple(signed))
+        current = self._mark_signed(session)
+        if limits.part_urls_outlive_completion:
+            current = self._record_url_expiry(current, now + dt.timedelta(seconds=ttl))
+        return SignBatchResult(current, tuple(signed))
+
+    def _record_url_expiry(self, session: UploadSession, expires: dt.datetime) -> UploadSession:
+        """Remember the latest expiry of a URL that could change the completed object.
+
+        Guarded by the live states: once verification moved the session on,
+        nothing is recorded and the URLs are not handed out (promotion was
+        already scheduled after the expiries it saw).
+        """
+        with self.database.transaction() as conn:
+            recorded = record_url_expiry(conn, session.id, expires, self._clock())
+            current = self._reload(conn, session.id)
+        if not recorded:
+            raise InvalidTransition(current.state.value, SessionState.SIGNED.value)
+        return current
 
     def multipart_status(self, session_id: str) -> MultipartStatusResult:
         """The parts the backend holds (recorded in the part ledger) and those missing."""
@@ -422,6 +446,13 @@ class Broker:
                 listed = storage.list_parts(session.upload_key, upload_id)
             except StorageNotFound:
                 listed = []
+            if not listed and Capability.COMMITTED_PARTS in storage.capabilities:
+                # Blocks a client committed itself (or a commit whose answer was
+                # lost): take them through the same checks as a client's list.
+                try:
+                    listed = storage.committed_parts(session.upload_key, upload_id=upload_id)
+                except StorageNotFound:
+                    listed = []
             if not listed:
                 return self._converge_completed(session, storage)
             parts = listed

@@ -284,7 +284,8 @@ def check_part_geometry(parts: Sequence[UploadedPart], size: int | None, part_si
     """Refuse a part list that cannot assemble the whole upload (InvalidParts).
 
     With a declared size the list must hold exactly parts ``1..N`` of its
-    geometry; without one it must still be ``1..n`` with no gap.
+    geometry, each of its exact length where the list knows sizes; without
+    one it must still be ``1..n`` with no gap.
     """
     numbers = sorted(p.part_number for p in parts)
     if size is not None:
@@ -295,6 +296,13 @@ def check_part_geometry(parts: Sequence[UploadedPart], size: int | None, part_si
                 f"parts {_ranges(beyond)} are beyond the declared size ({count} parts)"
             )
         missing = missing_parts(size, part_size, numbers)
+        wrong = [
+            p.part_number
+            for p in parts
+            if p.size is not None and p.size != part_length(size, part_size, p.part_number)
+        ]
+        if wrong and not missing:
+            raise InvalidParts(f"parts {_ranges(wrong)} do not have the declared geometry's size")
     else:
         missing = tuple(sorted(set(range(1, numbers[-1] + 1)) - set(numbers))) if numbers else ()
     if missing:

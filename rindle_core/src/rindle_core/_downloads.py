@@ -12,6 +12,9 @@ import unicodedata
 from typing import Final, Literal
 from urllib.parse import quote
 
+from ._active_content import is_markup_document
+from ._mimetypes import canonical
+
 __all__ = ["ACTIVE_TYPES", "Disposition", "content_disposition", "is_active_type"]
 
 Disposition = Literal["inline", "attachment"]
@@ -41,8 +44,8 @@ ACTIVE_TYPES: Final = frozenset(
 
 def is_active_type(content_type: str) -> bool:
     """True when a browser would execute or render *content_type* as a document."""
-    mime = content_type.split(";", 1)[0].strip().lower()
-    return mime in ACTIVE_TYPES or mime.endswith(("+xml", "/html"))
+    mime = canonical(content_type.split(";", 1)[0].strip())
+    return mime in ACTIVE_TYPES or mime.endswith(("+xml", "/html")) or is_markup_document(mime)
 
 
 def content_disposition(filename: str, disposition: Disposition) -> str:

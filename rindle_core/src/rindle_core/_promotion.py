@@ -200,7 +200,7 @@ class Promoter:
                 sample = storage.read_range(
                     asset.storage_key,
                     0,
-                    min(SNIFF_BYTES, head.size),
+                    sniff_length(asset.declared_content_type, head.size),
                     version=asset.stored_version,
                 )
             parts_reason = self._committed_parts_differ(asset, storage)
@@ -221,6 +221,7 @@ class Promoter:
             detected=detected,
             head=head,
             declared_size=_declared_size(asset),
+            sample=sample,
         )
         if reason is None:
             for hook_reason in self._pm.hook.rindle_inspect_upload(
@@ -229,7 +230,7 @@ class Promoter:
                 if hook_reason:
                     reason = str(hook_reason)
                     break
-        content_type = detected or asset.declared_content_type or head.content_type
+        content_type = verified_type(asset.declared_content_type, detected) or head.content_type
         if reason is not None:
             return self._quarantine(asset, reason, content_type, head.size)
         return self._promote(asset, content_type, head.size)
@@ -244,7 +245,7 @@ class Promoter:
             return None
         with self._db.read() as conn:
             row = conn.execute(
-                select(sessions_table.c.id).where(
+                select(sessions_table.c.id, sessions_table.c.multipart_upload_id).where(
                     sessions_table.c.asset_id == asset.id,
                     sessions_table.c.state == SessionState.COMPLETED.value,
                     sessions_table.c.upload_strategy == "multipart",
@@ -253,7 +254,7 @@ class Promoter:
             if row is None:
                 return None
             ledger = load_parts(conn, row.id)
-        committed = storage.committed_parts(asset.storage_key)
+        committed = storage.committed_parts(asset.storage_key, upload_id=row.multipart_upload_id)
         expected = [(p.part_number, p.size) for p in ledger]
         actual = [(p.part_number, p.size) for p in committed]
         if actual != expected:

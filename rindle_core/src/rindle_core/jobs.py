@@ -91,8 +91,10 @@ def enqueue(
     dedupe_key: str,
     now: dt.datetime,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    run_at: dt.datetime | None = None,
 ) -> str | None:
-    """Insert a job in the caller's transaction; None if *dedupe_key* exists."""
+    """Insert a job in the caller's transaction, due at *run_at* (default *now*);
+    None if *dedupe_key* exists."""
     job_id = new_id()
     insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = (
@@ -105,7 +107,7 @@ def enqueue(
             state=JobState.PENDING.value,
             attempts=0,
             max_attempts=max_attempts,
-            run_at=now,
+            run_at=max(now, run_at) if run_at is not None else now,
             created_at=now,
             updated_at=now,
         )

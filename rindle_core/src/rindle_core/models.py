@@ -88,6 +88,9 @@ class UploadSession:
     committed_bytes: int = 0
     session_uri: str | None = attrs.field(default=None, eq=False)
     session_uri_expires_at: dt.datetime | None = None
+    #: When the last URL that could change the completed object expires
+    #: (recorded only for backends whose part URLs outlive completion).
+    urls_expire_at: dt.datetime | None = None
 
     def __repr__(self) -> str:
         return (

@@ -136,6 +136,11 @@ class PartLimits:
     max_object_size: int
     #: Whether completing needs each part's ETag (S3: yes; Azure blocks: no).
     etag_required: bool = True
+    #: Whether a part URL can still rewrite the completed object (Azure: Put
+    #: Block needs write permission, which also allows Put Block List and Put
+    #: Blob). The broker then records when the last part URL expires and
+    #: promotes only after that, so nothing can change an available asset.
+    part_urls_outlive_completion: bool = False
 
 
 @attrs.frozen
@@ -261,7 +266,7 @@ class StorageAdapter(Protocol):
     def abort_multipart(self, key: str, upload_id: str) -> None: ...
 
     # COMMITTED_PARTS
-    def committed_parts(self, key: str) -> list[UploadedPart]: ...
+    def committed_parts(self, key: str, *, upload_id: str | None = None) -> list[UploadedPart]: ...
 
     # RESUMABLE_UPLOAD / RESUMABLE_STATUS
     def create_resumable(

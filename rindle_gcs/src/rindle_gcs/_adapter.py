@@ -329,7 +329,7 @@ class GCSStorage:
 
     # -- COMMITTED_PARTS: not offered -------------------------------------------
 
-    def committed_parts(self, key: str) -> list[UploadedPart]:
+    def committed_parts(self, key: str, *, upload_id: str | None = None) -> list[UploadedPart]:
         """Not offered: a GCS object keeps no record of the parts it was written in."""
         self._unsupported(Capability.COMMITTED_PARTS)
 

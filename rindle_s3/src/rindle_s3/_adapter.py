@@ -580,7 +580,7 @@ class S3Storage:
 
     # -- not supported on S3 -------------------------------------------------
 
-    def committed_parts(self, key: str) -> list[UploadedPart]:
+    def committed_parts(self, key: str, *, upload_id: str | None = None) -> list[UploadedPart]:
         """Not supported: S3 keeps no part list of a completed object."""
         raise NotImplementedError("S3 does not list the parts of a completed object")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import mimetypes
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -21,6 +20,7 @@ from rich.text import Text
 
 from .._broker import Broker
 from .._errors import RindleError
+from .._mimetypes import guess_type
 from ..client import UploadClient
 from ..config import parse_size
 from ..models import UploadSession, VerifyResult
@@ -124,7 +124,7 @@ def upload(
             names = ", ".join(p.name for p in config.profiles)
             raise click.UsageError(f"--profile is required (configured profiles: {names})")
         profile_name = config.profiles[0].name
-    content_type = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    content_type = content_type or guess_type(path.name) or "application/octet-stream"
     broker = app.broker(serve_local=True)
     size = path.stat().st_size
     show_progress = not no_progress and console(stderr=True).is_terminal

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select, update
+from sqlalchemy import Connection, Row, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..models import Asset, Job, UploadSession
@@ -30,6 +30,7 @@ __all__ = [
     "load_job",
     "load_parts",
     "load_session",
+    "record_url_expiry",
     "replace_parts",
     "session_from_row",
     "update_session_fields",
@@ -64,6 +65,7 @@ def session_from_row(row: Row[Any]) -> UploadSession:
         committed_bytes=m["committed_bytes"] or 0,
         session_uri=m["session_uri"],
         session_uri_expires_at=m["session_uri_expires_at"],
+        urls_expire_at=m["urls_expire_at"],
     )
 
 
@@ -173,6 +175,26 @@ def cas_job(
         update(_jobs)
         .where(_jobs.c.id == job_id, _jobs.c.state == expected.value)
         .values(state=target.value, updated_at=now, **values)
+    )
+    return result.rowcount == 1
+
+
+def record_url_expiry(
+    conn: Connection, session_id: str, expires: dt.datetime, now: dt.datetime
+) -> bool:
+    """Raise the session's ``urls_expire_at`` to *expires* while it is still live.
+
+    False when the session has left the states in which URLs are signed.
+    """
+    live = (SessionState.INITIALIZED.value, SessionState.SIGNED.value, SessionState.UPLOADING.value)
+    column = _sessions.c.urls_expire_at
+    result = conn.execute(
+        update(_sessions)
+        .where(_sessions.c.id == session_id, _sessions.c.state.in_(live))
+        .values(
+            urls_expire_at=case((or_(column.is_(None), column < expires), expires), else_=column),
+            updated_at=now,
+        )
     )
     return result.rowcount == 1
 

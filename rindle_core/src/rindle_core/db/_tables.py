@@ -126,6 +126,9 @@ class SessionRow(Base):
     session_uri_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: "pending" while a remote abort/cancel/delete after expiry still has to succeed.
     remote_cleanup: Mapped[str | None] = mapped_column(String(16))
+    #: When the last URL signed for the session expires, recorded where a URL
+    #: could still change the completed object (Azure part URLs).
+    urls_expire_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: When the next remote cleanup attempt is due (backoff, final sweep).
     cleanup_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: Remote cleanup attempts that failed so far.

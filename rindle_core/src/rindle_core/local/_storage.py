@@ -258,7 +258,7 @@ class LocalStorage:
         """Not supported."""
         _unsupported(Capability.MULTIPART_UPLOAD)
 
-    def committed_parts(self, key: str) -> list[UploadedPart]:
+    def committed_parts(self, key: str, *, upload_id: str | None = None) -> list[UploadedPart]:
         """Not supported: local objects are written whole."""
         _unsupported(Capability.COMMITTED_PARTS)
 

@@ -26,6 +26,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("stored_version", sa.String(length=1024), nullable=True))
         batch.add_column(sa.Column("served_content_type", sa.String(length=255), nullable=True))
     with op.batch_alter_table("rindle_upload_sessions") as batch:
+        batch.add_column(sa.Column("urls_expire_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("cleanup_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(
             sa.Column("cleanup_attempts", sa.Integer(), nullable=False, server_default="0")
@@ -82,6 +83,7 @@ def downgrade() -> None:
         )
         batch.drop_column("cleanup_attempts")
         batch.drop_column("cleanup_at")
+        batch.drop_column("urls_expire_at")
     with op.batch_alter_table("rindle_assets") as batch:
         batch.drop_column("served_content_type")
         batch.drop_column("stored_version")
