@@ -103,6 +103,9 @@ class MemoryStorage:
         self.objects: dict[str, tuple[bytes, str]] = {}
         #: key -> the current version (changes on every write)
         self.versions: dict[str, str] = {}
+        #: key -> how many times an object was written there (create-only: at most once
+        #: per lifetime, unless an attacker's :meth:`replace_object` bypassed it)
+        self.writes: dict[str, int] = {}
         #: key -> the parts the object was assembled from ([] for a single PUT)
         self.assembled: dict[str, list[UploadedPart]] = {}
         self.uploads: dict[str, dict[int, bytes]] = {}
@@ -113,7 +116,7 @@ class MemoryStorage:
         self.calls: list[str] = []
         #: method name -> exception raised (once) by the next call to it
         self.faults: dict[str, Exception] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._counter = itertools.count(1)
 
     def _enter(self, name: str) -> None:
@@ -128,6 +131,7 @@ class MemoryStorage:
             self.objects[key] = (data, content_type)
             self.versions[key] = f"v{next(self._counter)}"
             self.assembled[key] = parts
+            self.writes[key] = self.writes.get(key, 0) + 1
 
     # -- simulated clients --------------------------------------------------------
 
@@ -289,6 +293,12 @@ class MemoryStorage:
     ) -> None:
         """Like S3: any subset of the uploaded parts is accepted, in the order given."""
         self._enter("complete_multipart")
+        with self._lock:  # atomic, like the backend's own check-and-create
+            self._complete(key, upload_id, parts, content_type)
+
+    def _complete(
+        self, key: str, upload_id: str, parts: Sequence[UploadedPart], content_type: str
+    ) -> None:
         held = self.uploads.get(upload_id)
         if held is None:
             raise StorageNotFound(upload_id)

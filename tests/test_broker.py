@@ -434,7 +434,14 @@ def test_resumable_flow_and_idempotent_cancel(broker: Broker, memory: MemoryStor
     memory.resumable[started.resumable.session_uri] += b"ab"
     status = broker.resumable_session_status(started.session.id)
     assert (status.committed_bytes, status.state) == (2, "in_progress")
-    assert status.session.state is SessionState.SIGNED
+    # A client asking where to continue, with bytes held: it is resuming.
+    assert status.session.state is SessionState.RESUMING
+    memory.resumable[started.resumable.session_uri] += b"c"
+    again = broker.resumable_session_status(started.session.id)
+    assert (again.committed_bytes, again.session.state) == (3, SessionState.UPLOADING)
+    assert broker.resumable_session_status(started.session.id).session.state is (
+        SessionState.UPLOADING
+    )
     cancelled = broker.cancel_resumable_session(started.session.id)
     assert cancelled.state is SessionState.ABORTED
     assert started.resumable.session_uri not in memory.resumable
@@ -541,7 +548,8 @@ def test_observers_see_every_transition_after_commit(
     session_moves = [c[1] for c in recorder.calls if c[0] == "session"]
     assert session_moves == [
         ("initialized", "signed"),
-        ("signed", "verifying"),
+        ("signed", "uploaded"),
+        ("uploaded", "verifying"),
         ("verifying", "completed"),
     ]
     asset_moves = [c[1] for c in recorder.calls if c[0] == "asset"]

@@ -28,6 +28,7 @@ def test_uploads_are_create_only() -> None:
         memory.client_put(KEY, b"<html>", "text/html")
     assert info.value.status == 412
     assert memory.objects[KEY] == (PNG, "image/png")
+    assert memory.writes[KEY] == 1
 
 
 def test_every_write_has_a_new_version_and_reads_are_bound_to_it() -> None:

@@ -39,6 +39,7 @@ from rindle_core import (
     Profile,
     RindleError,
     SessionState,
+    StorageConflict,
     StorageUnavailable,
     UploadedPart,
 )
@@ -113,7 +114,7 @@ def test_a_second_put_to_a_verified_key_is_refused_and_changes_nothing(
     with pytest.raises(ClientRefused) as info:  # the still-valid URL, used again
         memory.client_put(key, HTML, "text/html")
     assert info.value.status == 412
-    assert memory.objects[key] == (PNG, "image/png")
+    assert memory.objects[key] == (PNG, "image/png") and memory.writes[key] == 1
     assert broker.get_asset(asset.id).state is AssetState.AVAILABLE
 
 
@@ -332,7 +333,8 @@ def test_a_refused_or_failed_complete_leaves_no_part_rows(
     assert ledger(broker, started.session.id) == []
     status = broker.multipart_status(started.session.id)  # storage's view, not a stale ledger
     assert status.missing_part_numbers == ()
-    assert broker.get_session(started.session.id).state is SessionState.SIGNED
+    # Storage holds parts: the session is uploading (nothing was completed).
+    assert broker.get_session(started.session.id).state is SessionState.UPLOADING
     result = broker.complete_multipart_upload(started.session.id, parts)
     assert result.session.state is SessionState.COMPLETED
     assert ledger(broker, started.session.id) == [1, 2, 3]
@@ -407,7 +409,11 @@ def test_download_url_can_ask_for_an_attachment(broker: Broker, memory: MemorySt
 def test_active_types_download_as_attachment(
     make_broker: Callable[..., Broker], memory: MemoryStorage
 ) -> None:
-    broker = make_broker(profiles=[Profile(name="web", storage="mem", allow_mime=["text/html"])])
+    broker = make_broker(
+        profiles=[
+            Profile(name="web", storage="mem", allow_mime=["text/html"], allow_active_content=True)
+        ]
+    )
     page = b"<!doctype html><html><body>hi</body></html>"
     session_id = upload(
         broker,
@@ -475,3 +481,22 @@ def test_download_url_of_unknown_or_malformed_ids(broker: Broker, memory: Memory
         with pytest.raises(InvalidArgument):
             broker.download_url(bad)  # type: ignore[arg-type]
     assert memory.gets == []
+
+
+def test_a_complete_refused_because_the_key_is_taken_fails_the_session(
+    broker: Broker, memory: MemoryStorage
+) -> None:
+    """Storage refuses the create-only complete: the session can never finish."""
+    started = start(broker)
+    parts = put_parts(memory, started.multipart.upload_id, [1, 2, 3])
+    key = started.multipart.upload_key
+    memory.client_put(key, b"someone else's bytes", "text/html")
+    with pytest.raises(StorageConflict):
+        broker.complete_multipart_upload(started.session.id, parts)
+    session = broker.get_session(started.session.id)
+    assert session.state is SessionState.FAILED
+    assert (session.failure_reason or "").startswith("storage_conflict")
+    assert broker.get_asset(session.asset_id).state is AssetState.ABANDONED
+    assert key not in memory.objects  # cleanup removed the foreign object
+    assert started.multipart.upload_id not in memory.uploads  # and aborted the upload
+    assert ledger(broker, session.id) == []

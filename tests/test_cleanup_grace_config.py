@@ -6,11 +6,11 @@ import datetime as dt
 import inspect
 
 import pytest
+from test_jobs_config import documented_default, parse
 
 from rindle_core import Broker, ConfigurationError, Database
 from rindle_core._maintenance import Maintenance
 from rindle_core.config import Config
-from test_jobs_config import documented_default, parse
 
 
 def test_one_default_grace_everywhere() -> None:

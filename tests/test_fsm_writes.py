@@ -13,7 +13,10 @@ A state is written when it is (found by walking the AST of every module):
 * passed, directly or through any chain of calls, as the argument a
   function hands on to one of the above (``Maintenance.settle(s,
   SessionState.EXPIRED)`` → ``cas_session(..., target, ...)``), or assigned
-  to the local variable that is written (``target = JobState.FAILED``).
+  to the local variable that is written (``target = JobState.FAILED``), or
+  bound to it by a ``for`` loop or by a call, whose function's ``return``
+  (and the module constants it returns from) are then read
+  (``for step in verification_path(state)`` → ``_TO_VERIFYING``).
 """
 
 from __future__ import annotations
@@ -84,6 +87,8 @@ class _Scan:
         self.defs: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = defaultdict(list)
         #: (enclosing function or None, call) for every call in the package
         self.calls: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef | None, ast.Call]] = []
+        #: module-level constant name -> its value
+        self.constants: dict[str, list[ast.expr]] = defaultdict(list)
         for _, module in _modules():
             self._visit(module, None)
 
@@ -93,6 +98,11 @@ class _Scan:
                 self.defs[child.name].append(child)
                 self._visit(child, child)
             else:
+                if func is None and isinstance(child, ast.Assign | ast.AnnAssign) and child.value:
+                    targets = child.targets if isinstance(child, ast.Assign) else [child.target]
+                    for target in targets:
+                        if isinstance(target, ast.Name):
+                            self.constants[target.id].append(child.value)
                 if isinstance(child, ast.Call):
                     self.calls.append((func, child))
                 self._visit(child, func)
@@ -140,16 +150,40 @@ class _Scan:
                 args.append(call.args[params.index(param)])
         return args
 
-    @staticmethod
-    def _assigned(func: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> set[tuple[str, str]]:
-        """State references assigned to local *name* (``target, r = JobState.X, "x"``)."""
+    def _assigned(
+        self, func: ast.FunctionDef | ast.AsyncFunctionDef, name: str
+    ) -> set[tuple[str, str]]:
+        """State references bound to local *name*: assigned (``target, r = JobState.X,
+        "x"``), looped over (``for name in …``), or returned by a function called there."""
         refs: set[tuple[str, str]] = set()
         for node in ast.walk(func):
-            if not isinstance(node, ast.Assign):
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, ast.For):
+                targets = [node.target]
+            else:
                 continue
-            targets = {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-            if name in targets:
-                refs |= {r for n in ast.walk(node.value) if (r := _state_ref(n)) is not None}
+            bound = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            if name in bound:
+                value = node.value if isinstance(node, ast.Assign) else node.iter
+                refs |= self._refs(value, depth=3)
+        return refs
+
+    def _refs(self, expr: ast.AST, *, depth: int) -> set[tuple[str, str]]:
+        """State references in *expr*, in what functions it calls return, and in
+        the module constants those returns read."""
+        refs = {r for n in ast.walk(expr) if (r := _state_ref(n)) is not None}
+        if depth == 0:
+            return refs
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Call) and (callee := _callee(node)) is not None:
+                for definition in self.defs.get(callee, []):
+                    for ret in ast.walk(definition):
+                        if isinstance(ret, ast.Return) and ret.value is not None:
+                            refs |= self._refs(ret.value, depth=depth - 1)
+            elif isinstance(node, ast.Name):
+                for value in self.constants.get(node.id, []):
+                    refs |= self._refs(value, depth=depth - 1)
         return refs
 
 
@@ -166,12 +200,34 @@ def test_the_scan_sees_the_writes_it_must(written: set[tuple[str, str]]) -> None
         ("SessionState", "EXPIRED"),  # settle(s, SessionState.EXPIRED) -> cas_session(target)
         ("AssetState", "ANALYZING"),  # _move(asset, AssetState.ANALYZING) -> cas_asset(target)
         ("JobState", "SUCCEEDED"),  # target, result = JobState.SUCCEEDED, ... -> .values()
+        ("SessionState", "UPLOADED"),  # for step in verification_path(...) -> _TO_VERIFYING
+        ("SessionState", "RESUMING"),  # target = progress_state(...) -> its returns
     } <= written
+
+
+#: States of DESIGN.md's asset machine after ``available`` that belong to
+#: features rindle has not built: variant processing (``processing``,
+#: ``ready``, ``degraded``) and asset deletion (``deleted``, with
+#: ``delete_asset``). They are kept so the table matches the design; each is
+#: checked to be *unwritten*, so this list must shrink when its feature lands.
+RESERVED: dict[StrEnum, str] = {
+    AssetState.PROCESSING: "variant processing is not built",
+    AssetState.READY: "variant processing is not built",
+    AssetState.DEGRADED: "variant processing is not built",
+    AssetState.DELETED: "asset deletion (delete_asset / purge) is not built",
+}
+
+
+@pytest.mark.parametrize("state", list(RESERVED), ids=lambda s: f"{type(s).__name__}.{s.name}")
+def test_reserved_states_are_not_written_yet(state: StrEnum, written: set[tuple[str, str]]) -> None:
+    assert (type(state).__name__, state.name) not in written, (
+        f"{type(state).__name__}.{state.name} is written now: take it off RESERVED"
+    )
 
 
 @pytest.mark.parametrize(
     "state",
-    [s for enum in ENUMS.values() for s in enum],
+    [s for enum in ENUMS.values() for s in enum if s not in RESERVED],
     ids=lambda s: f"{type(s).__name__}.{s.name}",
 )
 def test_every_state_is_written_somewhere(state: StrEnum, written: set[tuple[str, str]]) -> None:

@@ -10,15 +10,17 @@ from typing import Any
 
 import pytest
 
-from fakes import PNG, MemoryStorage
+from fakes import PNG, MemoryStorage, etag_of
 from rindle_core import (
     Broker,
     Database,
     InvalidTransition,
     JobRunner,
     SessionState,
+    UploadedPart,
     hookimpl,
 )
+from rindle_core.db._repo import load_parts
 from rindle_core.jobs import enqueue
 from rindle_core.storage import utcnow
 
@@ -123,3 +125,34 @@ def test_concurrent_expiry_passes_expire_each_session_once(
         reports = list(pool.map(expire, range(4)))
     expired = [sid for report in reports for sid in report]
     assert sorted(expired) == sorted(ids)
+
+
+def test_concurrent_multipart_completes_complete_once(
+    postgres_db: Database, memory: MemoryStorage, make_broker: Callable[..., Broker], pm: Any
+) -> None:
+    """Eight clients complete one upload at once: one remote completion, one ledger, one job."""
+    counter = CompletionCounter()
+    pm.register(counter)
+    broker = make_broker(database=postgres_db, job_mode="worker")
+    started = broker.initiate_multipart_session(
+        "any", filename="big.bin", content_type="application/octet-stream", size=25, part_size=10
+    )
+    broker.sign_multipart_parts(started.session.id, [1, 2, 3])
+    data = bytes(range(25))
+    chunks = {n: data[(n - 1) * 10 : n * 10] for n in (1, 2, 3)}
+    for n, chunk in chunks.items():
+        memory.client_put_part(started.multipart.upload_id, n, chunk)
+    parts = [UploadedPart(n, etag_of(chunk)) for n, chunk in chunks.items()]
+    barrier = threading.Barrier(8)
+
+    def complete(_: int) -> str:
+        barrier.wait()
+        return broker.complete_multipart_upload(started.session.id, parts).session.state.value
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(complete, range(8))) == ["completed"] * 8
+    assert memory.objects[started.multipart.upload_key][0] == data
+    assert memory.writes[started.multipart.upload_key] == 1  # one remote completion
+    assert (counter.completions, counter.dispatched) == (1, 1)
+    with postgres_db.read() as conn:
+        assert [p.part_number for p in load_parts(conn, started.session.id)] == [1, 2, 3]

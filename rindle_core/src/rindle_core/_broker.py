@@ -29,6 +29,7 @@ from ._errors import (
     InvalidTransition,
     SessionExpired,
     SessionNotFound,
+    StorageConflict,
     StorageError,
     StorageNotFound,
     StorageObjectMissing,
@@ -76,7 +77,7 @@ from .models import (
 )
 from .plugins import get_plugin_manager
 from .profiles import Profile
-from .states import AssetState, SessionState, is_terminal
+from .states import SESSION_TRANSITIONS, AssetState, SessionState, is_terminal
 from .storage import (
     Capability,
     HeadResult,
@@ -96,7 +97,9 @@ _assets = assets_table
 _log = structlog.get_logger("rindle")
 
 #: Session states from which a client may still upload and verify.
-_VERIFIABLE = frozenset({SessionState.SIGNED, SessionState.UPLOADING, SessionState.UPLOADED})
+_VERIFIABLE = frozenset(
+    {SessionState.SIGNED, SessionState.RESUMING, SessionState.UPLOADING, SessionState.UPLOADED}
+)
 
 
 class Broker:
@@ -254,10 +257,13 @@ class Broker:
         """In one transaction: session → verifying → completed, asset → validating,
         and the promotion job. None when another caller moved the session first."""
         now = self._clock()
-        if not cas_session(conn, session.id, session.state, SessionState.VERIFYING, now):
-            return None
+        current = session.state
+        for step in decide.verification_path(current):
+            if not cas_session(conn, session.id, current, step, now):
+                return None  # only the first step can lose: the row is ours after it
+            events.append(session_event(self._reload(conn, session.id), current.value, step.value))
+            current = step
         verifying = self._reload(conn, session.id)
-        events.append(session_event(verifying, session.state.value, "verifying"))
         cas_session(
             conn,
             session.id,
@@ -413,10 +419,11 @@ class Broker:
         else:
             parts = storage.list_parts(session.upload_key, upload_id)
             committed = sum(p.size or 0 for p in parts)
+            events: list[Event] = []
             with self.database.transaction() as conn:
                 upsert_parts(conn, session.id, parts)
-                update_session_fields(conn, session.id, self._clock(), committed_bytes=committed)
-            session = self._get_session(session_id)
+                session = self._record_progress(conn, session, committed, events)
+            self._telemetry.emit(events)
         missing = decide.missing_parts(
             session.declared_size, session.part_size or 1, (p.part_number for p in parts)
         )
@@ -464,9 +471,25 @@ class Broker:
             )
         except StorageNotFound:
             return self._converge_completed(session, storage, checked)
+        except StorageConflict:
+            # The key holds an object this upload did not complete: it can never
+            # complete. The session fails; cleanup aborts the upload and removes
+            # the foreign object from the asset's key.
+            self._fail(
+                session, "storage_conflict: the key holds an object this upload did not make"
+            )
+            raise
         # Storage accepted the list: only now does the ledger record it.
         self._record_parts(session, checked)
         return self.verify_completion(session_id)
+
+    def _fail(self, session: UploadSession, reason: str) -> None:
+        """``→ failed`` (asset abandoned, remote cleanup pending), then clean up."""
+        if SessionState.FAILED not in SESSION_TRANSITIONS[session.state]:
+            return
+        moved = self.maintenance.settle(session, SessionState.FAILED, reason=reason)
+        if moved is not None:
+            self.maintenance.cleanup_remote(moved)
 
     def _record_parts(self, session: UploadSession, parts: Sequence[UploadedPart]) -> None:
         """Make the part ledger exactly the completed list (sizes filled from the
@@ -577,9 +600,26 @@ class Broker:
         if state == "expired":
             # An expired remote session reports nothing useful: keep the last offset.
             return ResumableStatusResult(session, session.committed_bytes, state)
+        events: list[Event] = []
         with self.database.transaction() as conn:
-            update_session_fields(conn, session.id, self._clock(), committed_bytes=committed)
-        return ResumableStatusResult(self._get_session(session_id), committed, state)
+            current = self._record_progress(conn, session, committed, events)
+        self._telemetry.emit(events)
+        return ResumableStatusResult(current, committed, state)
+
+    def _record_progress(
+        self, conn: Connection, session: UploadSession, committed: int, events: list[Event]
+    ) -> UploadSession:
+        """Record the bytes storage holds; a session with bytes is uploading (or resuming)."""
+        now = self._clock()
+        update_session_fields(conn, session.id, now, committed_bytes=committed)
+        target = decide.progress_state(
+            session.state, session.upload_strategy, committed, session.committed_bytes
+        )
+        if target is not None and cas_session(conn, session.id, session.state, target, now):
+            moved = self._reload(conn, session.id)
+            events.append(session_event(moved, session.state.value, target.value))
+            return moved
+        return self._reload(conn, session.id)
 
     def cancel_resumable_session(self, session_id: str) -> UploadSession:
         """Cancel a resumable session: ``→ aborted``, then the remote session is cancelled.

@@ -18,6 +18,7 @@ from ._active_content import declared_active_content
 from ._errors import InvalidArgument, InvalidParts, PolicyViolation
 from ._mimetypes import canonical, compatible, types_for_extension
 from .profiles import Profile
+from .states import SessionState
 from .storage import PartLimits, UploadedPart
 
 __all__ = [
@@ -34,11 +35,13 @@ __all__ = [
     "normalise_parts",
     "part_count",
     "part_length",
+    "progress_state",
     "same_type_family",
     "sanitize_filename",
     "session_deadline",
     "signing_ttl",
     "storage_key",
+    "verification_path",
 ]
 
 #: Sizes are stored as signed 64-bit integers.
@@ -323,3 +326,36 @@ def _ranges(numbers: Iterable[int]) -> str:
     if run:
         out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
     return ", ".join(out)
+
+
+def progress_state(
+    state: SessionState, strategy: str, committed: int, before: int
+) -> SessionState | None:
+    """The state a status poll that found *committed* bytes moves a session to.
+
+    A multipart upload whose backend holds parts is ``uploading``. A
+    resumable session whose client asks where to continue, with bytes already
+    held, is ``resuming``; once more bytes arrive it is ``uploading``.
+    """
+    if committed <= 0:
+        return None
+    if state is SessionState.SIGNED:
+        return SessionState.RESUMING if strategy == "resumable" else SessionState.UPLOADING
+    if state is SessionState.RESUMING and committed > before:
+        return SessionState.UPLOADING
+    return None
+
+
+#: The states verification walks through, from each verifiable state, to reach
+#: ``verifying`` (storage holding the object makes the session ``uploaded``).
+_TO_VERIFYING: Final[Mapping[SessionState, tuple[SessionState, ...]]] = {
+    SessionState.SIGNED: (SessionState.UPLOADED, SessionState.VERIFYING),
+    SessionState.RESUMING: (SessionState.UPLOADING, SessionState.UPLOADED, SessionState.VERIFYING),
+    SessionState.UPLOADING: (SessionState.UPLOADED, SessionState.VERIFYING),
+    SessionState.UPLOADED: (SessionState.VERIFYING,),
+}
+
+
+def verification_path(state: SessionState) -> tuple[SessionState, ...]:
+    """The moves from *state* to ``verifying`` (empty when it cannot verify)."""
+    return _TO_VERIFYING.get(state, ())
