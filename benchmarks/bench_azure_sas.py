@@ -45,11 +45,11 @@ def main() -> None:
     signer = SharedKeySigner(ACCOUNT, KEY, protocol="https", version=sdk_version_of_sv())
 
     def ours() -> str:
-        return signer.blob_sas(CONTAINER, BLOB, permission="cw", expiry=EXPIRY)
+        return signer.blob_sas(CONTAINER, BLOB, permission="c", expiry=EXPIRY)
 
     def theirs() -> str:
         token: str = generate_blob_sas(
-            ACCOUNT, CONTAINER, BLOB, account_key=KEY, permission="cw", expiry=EXPIRY,
+            ACCOUNT, CONTAINER, BLOB, account_key=KEY, permission="c", expiry=EXPIRY,
             protocol="https",
         )  # fmt: skip
         return token

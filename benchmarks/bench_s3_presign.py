@@ -56,6 +56,7 @@ def check_identical(client: Any, storage: S3Storage) -> None:
                 "Key": KEY,
                 "ContentType": "application/pdf",
                 "ContentLength": 123_456,
+                "IfNoneMatch": "*",
             },
             ExpiresIn=3600,
         )
@@ -90,6 +91,7 @@ def main() -> None:
         "Key": KEY,
         "ContentType": "application/pdf",
         "ContentLength": 123_456,
+        "IfNoneMatch": "*",
     }
     part_params = {
         "Bucket": BUCKET,
@@ -100,7 +102,7 @@ def main() -> None:
     }
     cases = [
         (
-            "presigned PUT (Content-Type + Content-Length bound)",
+            "presigned PUT (Content-Type + Content-Length + If-None-Match bound)",
             lambda: client.generate_presigned_url("put_object", Params=put_params, ExpiresIn=3600),
             lambda: storage.presign_put(
                 KEY, content_type="application/pdf", content_length=123_456, expires_in=3600

@@ -29,7 +29,8 @@ def test_the_story_shows_every_transition_in_order() -> None:
     assert moves == [
         # 1. accepted and promoted
         ("session", "initialized", "signed"),
-        ("session", "signed", "verifying"),
+        ("session", "signed", "uploaded"),
+        ("session", "uploaded", "verifying"),
         ("session", "verifying", "completed"),
         ("asset", "staged", "validating"),
         ("asset", "validating", "analyzing"),
@@ -37,7 +38,8 @@ def test_the_story_shows_every_transition_in_order() -> None:
         ("asset", "promoting", "available"),
         # 2. a type that lies about itself
         ("session", "initialized", "signed"),
-        ("session", "signed", "verifying"),
+        ("session", "signed", "uploaded"),
+        ("session", "uploaded", "verifying"),
         ("session", "verifying", "completed"),
         ("asset", "staged", "validating"),
         ("asset", "validating", "analyzing"),

@@ -13,6 +13,21 @@ against a real server the plugin's own tests start::
         def adapter(self, my_server):
             return MyStorage(endpoint_url=my_server.url, bucket="contract")
 
+The suite holds every adapter to rindle's guarantee: a signed upload is
+create-only (a second PUT with the same URL, a fresh URL for an existing key
+and a multipart complete onto an existing object are refused and change
+nothing), an expired URL is refused, ``head`` reports a version that changes
+when the object is replaced and ``read_range(..., version=)`` refuses a stale
+one, ``presign_get`` serves the type and disposition it was given, and a
+missing bucket is never a missing object (override ``missing_bucket_adapter``).
+Where an emulator cannot enforce a rule, set its flag False
+(``enforces_create_only``, ``enforces_expiry``, ``sets_response_headers``,
+``binds_content_headers``) and prove the rule by signature identity with the
+cloud SDK in the plugin's own tests. rindle's own plugins: moto (S3) and
+Azurite enforce everything but Azure's header binding (a SAS cannot bind
+headers); neither GCS emulator enforces ``x-goog-if-generation-match`` on a
+signed PUT or serves ``response-content-type``.
+
 Tests of a capability the adapter does not declare are skipped with a
 reason (``pytest -ra`` lists them); one test checks that the methods of
 undeclared capabilities raise :class:`NotImplementedError`. Every key is

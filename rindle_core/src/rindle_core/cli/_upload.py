@@ -248,5 +248,12 @@ def _report(result: VerifyResult, as_json: bool, *, inline: bool) -> None:
     out.print(asset_table(asset))
     if asset.state is AssetState.QUARANTINED:
         out.print(Text.assemble(("quarantined: ", "red"), asset.quarantine_reason or ""))
+    elif asset.state is AssetState.VALIDATING and session.urls_expire_at is not None:
+        out.print(
+            "promotion waits until the part URLs expire "
+            f"({session.urls_expire_at:%Y-%m-%d %H:%M:%S} UTC, plus the clock-skew grace): "
+            "run `rindle worker` after that to promote the asset",
+            highlight=False,
+        )
     elif not inline and asset.state is AssetState.VALIDATING:
         out.print("promotion is queued: run `rindle worker` to promote the asset", highlight=False)
