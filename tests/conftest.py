@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import settings
 
-from fakes import MemoryStorage
-from rindle_core import Broker, Database, Profile
+from fakes import MemoryStorage, broker_factory
+from rindle_core import Broker, Database
 from rindle_core.plugins import make_plugin_manager
 
 # CI runs Hypothesis derandomized: the same examples every run, so a landing
@@ -127,28 +127,12 @@ def memory() -> MemoryStorage:
 def make_broker(
     sqlite_db: Database, memory: MemoryStorage, pm: pluggy.PluginManager
 ) -> Callable[..., Broker]:
-    """Build a broker on SQLite + memory storage; keyword overrides welcome."""
+    """Build a broker on SQLite + memory storage; keyword overrides welcome.
 
-    def build(**overrides: Any) -> Broker:
-        options: dict[str, Any] = {
-            "profiles": [
-                Profile(
-                    name="images",
-                    storage="mem",
-                    allow_mime=["image/png", "image/jpeg"],
-                    max_bytes=1_000_000,
-                ),
-                Profile(name="any", storage="mem"),
-            ],
-            "storages": {"mem": memory},
-            "plugin_manager": pm,
-            "job_mode": "inline",
-        }
-        options.update(overrides)
-        database = options.pop("database", sqlite_db)
-        return Broker(database, **options)
-
-    return build
+    Suites that must run on every database override this with
+    ``broker_factory(any_db, memory, pm)``.
+    """
+    return broker_factory(sqlite_db, memory, pm)
 
 
 @pytest.fixture

@@ -6,28 +6,15 @@ import datetime as dt
 import json
 import re
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import Result
+from test_cli_ops import CONFIG, Run
 
 from rindle_core import Broker, StorageUnavailable, UploadSession
 from rindle_core.config import load_config
 from rindle_core.local import LocalStorage
 from rindle_core.plugins import make_plugin_manager
-
-Run = Callable[..., Result]
-
-CONFIG = """
-    database_url = "sqlite:///rindle.db"
-    job_mode = "worker"
-    [storage.files]
-    type = "local"
-    root = "./objects"
-    [profiles.docs]
-    storage = "files"
-"""
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,33 +36,40 @@ def test_sqlite_upgrade_matches_models(tmp_path: Path) -> None:
     _assert_upgraded_schema_matches_models(Database(f"sqlite:///{tmp_path / 'm.db'}"))
 
 
-@pytest.mark.postgres
-def test_postgres_upgrade_matches_models(postgres_url: str) -> None:
+@pytest.fixture
+def bare_postgres(postgres_url: str) -> Iterator[tuple[Database, str]]:
+    """A Database on a fresh, empty PostgreSQL schema (no tables), and the schema's name."""
     schema = f"rindle_mig_{secrets.token_hex(4)}"
     admin = sa.create_engine(postgres_url)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     db = Database(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
     try:
-        _assert_upgraded_schema_matches_models(db)
-        with db.engine.connect() as conn:
-            kinds = {
-                r.column_name: r.data_type
-                for r in conn.execute(
-                    sa.text(
-                        "select column_name, data_type from information_schema.columns "
-                        "where table_schema = :s and table_name = 'rindle_upload_sessions'"
-                    ),
-                    {"s": schema},
-                )
-            }
-        assert kinds["declared_size"] == "bigint" and kinds["committed_bytes"] == "bigint"
-        assert kinds["expires_at"] == "timestamp with time zone"
+        yield db, schema
     finally:
         db.dispose()
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_upgrade_matches_models(bare_postgres: tuple[Database, str]) -> None:
+    db, schema = bare_postgres
+    _assert_upgraded_schema_matches_models(db)
+    with db.engine.connect() as conn:
+        kinds = {
+            r.column_name: r.data_type
+            for r in conn.execute(
+                sa.text(
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_schema = :s and table_name = 'rindle_upload_sessions'"
+                ),
+                {"s": schema},
+            )
+        }
+    assert kinds["declared_size"] == "bigint" and kinds["committed_bytes"] == "bigint"
+    assert kinds["expires_at"] == "timestamp with time zone"
 
 
 def test_upgrade_is_idempotent(tmp_path: Path) -> None:
@@ -145,19 +153,10 @@ def test_0002_upgrade_and_downgrade_keep_rows_on_sqlite(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_0002_upgrade_and_downgrade_keep_rows_on_postgres(postgres_url: str) -> None:
-    schema = f"rindle_mig_{secrets.token_hex(4)}"
-    admin = sa.create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        _roundtrip_0002(db)
-    finally:
-        db.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def test_0002_upgrade_and_downgrade_keep_rows_on_postgres(
+    bare_postgres: tuple[Database, str],
+) -> None:
+    _roundtrip_0002(bare_postgres[0])
 
 
 def test_fresh_database_has_no_revision(tmp_path: Path) -> None:
