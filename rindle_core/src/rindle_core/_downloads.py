@@ -48,8 +48,22 @@ def is_active_type(content_type: str) -> bool:
     return mime in ACTIVE_TYPES or mime.endswith(("+xml", "/html")) or is_markup_document(mime)
 
 
+#: Longest ``filename*`` value sent: storage and proxies cap header lengths.
+_MAX_ENCODED: Final = 512
+
+
 def content_disposition(filename: str, disposition: Disposition) -> str:
-    """An RFC 6266 header value: an ASCII fallback name and a UTF-8 ``filename*``."""
+    """An RFC 6266 header value: an ASCII fallback name and a UTF-8 ``filename*``.
+
+    A long name is shortened (its extension kept) so the header stays short.
+    """
+    stem, dot, ext = filename.rpartition(".")
+    if not dot:
+        stem, ext = filename, ""
+    while len(quote(filename, safe="")) > _MAX_ENCODED and stem:
+        stem = stem[: max(1, len(stem) * 2 // 3)] if len(stem) > 1 else ""
+        filename = f"{stem}.{ext}" if ext else stem
+    filename = filename or "download"
     fallback = (
         "".join(
             ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\%;' else "_"
