@@ -1,7 +1,8 @@
-"""Development sessions: tests, lint, typecheck, docs, bench, demo.
+"""Development sessions: tests, lint, typecheck, docs, bench, demo, build.
 
 nox -s tests        # installs everything the tests need, runs the whole suite
 nox -s demo         # the whole lifecycle on embedded defaults
+nox -s build        # wheels and sdists of the four packages in dist/, twine-checked
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
 ROOT = Path(__file__).parent
-PACKAGES = ["./rindle_core[postgres]", "./rindle_s3", "./rindle_gcs", "./rindle_azure"]
+DISTRIBUTIONS = ["rindle_core", "rindle_s3", "rindle_gcs", "rindle_azure"]
+# Every session that runs the CLI or the tests needs the `cli` extra.
+CORE = "./rindle_core[postgres,cli]"
+PACKAGES = [CORE, "./rindle_s3", "./rindle_gcs", "./rindle_azure"]
 TEST_DEPS = [
+    # The `postgres` extra is psycopg on the system's libpq; the binary build
+    # lets the suite run where no libpq is installed.
+    "psycopg[binary]>=3.1",
     "pytest>=8",
     "pytest-xdist>=3.5",
     "pytest-timeout>=2.3",
@@ -95,5 +102,19 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def demo(session: nox.Session) -> None:
     """Install rindle-core and run `rindle demo` on embedded defaults."""
-    session.install("./rindle_core")
+    session.install(CORE)
     session.run("rindle", "demo", *session.posargs)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build wheels and sdists of the four packages into dist/; `twine check` them."""
+    session.install("build>=1.2", "twine>=6.1")
+    dist = ROOT / "dist"
+    dist.mkdir(exist_ok=True)
+    for stale in dist.glob("rindle_*"):
+        stale.unlink()
+    for name in DISTRIBUTIONS:
+        session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT / name))
+    built = sorted(str(path) for path in dist.glob("rindle_*"))
+    session.run("twine", "check", "--strict", *built)

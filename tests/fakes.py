@@ -99,6 +99,7 @@ class MemoryStorage:
 
     def __init__(self, capabilities: frozenset[Capability] = ALL) -> None:
         self.capabilities = capabilities
+        self.closed = 0
         #: key -> (bytes, served content type)
         self.objects: dict[str, tuple[bytes, str]] = {}
         #: key -> the current version (changes on every write)
@@ -350,6 +351,9 @@ class MemoryStorage:
     def cancel_resumable(self, key: str, session_uri: str) -> None:
         self._enter("cancel_resumable")
         self.resumable.pop(session_uri, None)
+
+    def close(self) -> None:
+        self.closed += 1
 
 
 def broker_factory(

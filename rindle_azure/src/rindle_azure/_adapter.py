@@ -130,6 +130,10 @@ class AzureBlobStorage:
         # azure-core and urllib3 log request lines and headers at DEBUG/INFO.
         install_log_redaction("azure", "urllib3")
 
+    def close(self) -> None:
+        """Close the container client's HTTP pipeline."""
+        self._container.close()
+
     def __repr__(self) -> str:
         return (
             f"AzureBlobStorage(account={self._signer.account_name!r}, "

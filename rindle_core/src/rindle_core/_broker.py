@@ -11,7 +11,9 @@ as pending until it succeeds.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Literal
 
 import attrs
@@ -59,7 +61,7 @@ from .db._repo import (
     update_session_fields,
     upsert_parts,
 )
-from .jobs import JobRunner, enqueue
+from .jobs import JobOutcome, JobRunner, enqueue
 from .models import (
     Asset,
     MaintenanceReport,
@@ -125,26 +127,28 @@ class Broker:
         cleanup_grace: float = Maintenance.DEFAULT_CLEANUP_GRACE,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
-        self.database = database
-        self.profiles: dict[str, Profile] = {}
+        self._database = database
+        registered: dict[str, Profile] = {}
         for profile in profiles:
-            if profile.name in self.profiles:
+            if profile.name in registered:
                 raise ConfigurationError(f"profile {profile.name!r} is defined twice")
             if profile.storage not in storages:
                 raise ConfigurationError(
                     f"profile {profile.name!r} uses storage {profile.storage!r}, "
                     "which is not configured"
                 )
-            self.profiles[profile.name] = profile
+            registered[profile.name] = profile
         if job_mode not in ("inline", "worker"):
             raise ConfigurationError(f"job_mode must be 'inline' or 'worker', not {job_mode!r}")
-        self.storages = dict(storages)
-        self.job_mode = job_mode
+        self._profiles: Mapping[str, Profile] = MappingProxyType(registered)
+        self._storages: Mapping[str, StorageAdapter] = MappingProxyType(dict(storages))
+        self._job_mode: JobMode = job_mode
+        self._closed = False
         self._job_max_attempts = job_max_attempts
         self._pm = plugin_manager or get_plugin_manager()
         self._clock = clock
         self._telemetry = Telemetry(self._pm)
-        self.maintenance = Maintenance(
+        self._maintenance = Maintenance(
             database,
             storage_for=self._storage_of,
             telemetry=self._telemetry,
@@ -158,7 +162,62 @@ class Broker:
             pm=self._pm,
             telemetry=self._telemetry,
         )
-        self.jobs = JobRunner(database, {"promote": promoter}, clock=clock, lease=job_lease)
+        self._jobs = JobRunner(database, {"promote": promoter}, clock=clock, lease=job_lease)
+
+    # -- the broker as a resource ---------------------------------------------------
+
+    @property
+    def database(self) -> Database:
+        """The database the broker keeps its rows in."""
+        return self._database
+
+    @property
+    def profiles(self) -> Mapping[str, Profile]:
+        """The registered profiles by name (read-only)."""
+        return self._profiles
+
+    @property
+    def storages(self) -> Mapping[str, StorageAdapter]:
+        """The configured storage adapters by name (read-only)."""
+        return self._storages
+
+    @property
+    def job_mode(self) -> JobMode:
+        """``"inline"`` or ``"worker"``."""
+        return self._job_mode
+
+    @property
+    def jobs(self) -> JobRunner:
+        """The job runner (claims, runs and records outbox jobs)."""
+        return self._jobs
+
+    @property
+    def maintenance(self) -> Maintenance:
+        """Expiry and remote cleanup."""
+        return self._maintenance
+
+    def close(self) -> None:
+        """Close the storage adapters' HTTP sessions and the database pool rindle
+        created (an engine the host passed in is the host's to dispose). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for name, storage in self._storages.items():
+            close = getattr(storage, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:  # one adapter must not keep the others open
+                    _log.warning(
+                        "rindle.storage.close_failed", storage=name, error=type(exc).__name__
+                    )
+        self._database.close()
+
+    def __enter__(self) -> Broker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return (
@@ -432,7 +491,7 @@ class Broker:
         )
 
     def complete_multipart_upload(
-        self, session_id: str, parts: Sequence[UploadedPart | Mapping[str, Any]] | None = None
+        self, session_id: str, parts: Sequence[UploadedPart | Mapping[str, object]] | None = None
     ) -> VerifyResult:
         """Complete the remote upload, then converge into :meth:`verify_completion`.
 
@@ -668,7 +727,7 @@ class Broker:
         """
         return self.maintenance.expire(now=now, batch_size=batch_size, dry_run=dry_run)
 
-    def run_jobs(self, limit: int = 100) -> list[Any]:
+    def run_jobs(self, limit: int = 100) -> list[JobOutcome]:
         """Run due jobs in this process (what ``rindle worker --once`` does)."""
         return self.jobs.run_due(limit)
 
@@ -754,11 +813,31 @@ class Broker:
     # =========================================================================
 
     def _resolve(self, profile: str | Profile) -> tuple[Profile, StorageAdapter]:
-        name = profile.name if isinstance(profile, Profile) else profile
-        if not isinstance(name, str) or name not in self.profiles:
-            raise UnknownProfile(str(name))
-        prof = self.profiles[name]
-        return prof, self.storages[prof.storage]
+        """The registered profile named *profile*, and its storage.
+
+        Profiles are referred to by name. A :class:`Profile` object is still
+        accepted (deprecated) when it is the registered one; one that differs
+        is refused instead of being silently replaced by the registered one.
+        """
+        if isinstance(profile, Profile):
+            warnings.warn(
+                "pass the profile's name, not a Profile object",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            registered = self._profiles.get(profile.name)
+            if registered is not None and registered != profile:
+                raise InvalidArgument(
+                    f"profile {profile.name!r} differs from the registered profile of that "
+                    "name: register it with the broker and pass its name"
+                )
+            name: object = profile.name
+        else:
+            name = profile
+        if not isinstance(name, str) or name not in self._profiles:
+            raise UnknownProfile(str(name)[:80])
+        prof = self._profiles[name]
+        return prof, self._storages[prof.storage]
 
     def _storage_of(self, profile_name: str) -> StorageAdapter:
         return self._resolve(profile_name)[1]

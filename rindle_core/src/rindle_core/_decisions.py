@@ -12,7 +12,7 @@ import secrets
 import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Final
 
 from ._active_content import declared_active_content
 from ._errors import InvalidArgument, InvalidParts, PolicyViolation
@@ -229,7 +229,7 @@ def check_part_number(part_number: object, limits: PartLimits) -> int:
 
 
 def normalise_parts(
-    parts: Sequence[UploadedPart | Mapping[str, Any]], limits: PartLimits
+    parts: Sequence[UploadedPart | Mapping[str, object]], limits: PartLimits
 ) -> list[UploadedPart]:
     """Validate a client's part list: numbers in range, no duplicates, ETags present."""
     if isinstance(parts, str | bytes) or not isinstance(parts, Sequence):

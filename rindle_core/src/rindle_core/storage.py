@@ -226,6 +226,10 @@ class StorageAdapter(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def close(self) -> None:
+        """Release connections (HTTP sessions); :meth:`Broker.close` calls it. Idempotent."""
+        ...
+
     def presign_get(
         self,
         key: str,

@@ -105,6 +105,13 @@ class GCSStorage:
         """The bucket this storage writes to."""
         return str(self._bucket.name)
 
+    def close(self) -> None:
+        """Close the client's and the resumable protocol's HTTP sessions."""
+        client = getattr(self._bucket, "client", None)
+        if client is not None and callable(getattr(client, "close", None)):
+            client.close()
+        self._resumable.close()
+
     def __repr__(self) -> str:
         signing = "signed-urls" if self._signer else "no-signer"
         return f"GCSStorage(bucket={self.bucket_name!r}, {signing})"

@@ -138,6 +138,13 @@ class ResumableProtocol:
         self._sleep = sleep
         self._clock = clock
 
+    def close(self) -> None:
+        """Close both HTTP sessions (their pooled connections)."""
+        for session in (self._authorized, self._anonymous):
+            close = getattr(session, "close", None)
+            if callable(close):
+                close()
+
     def create(
         self, key: str, *, content_type: str, size: int | None, origin: str | None
     ) -> ResumableInit:

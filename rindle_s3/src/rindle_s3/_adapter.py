@@ -250,6 +250,10 @@ class S3Storage:
         """The underlying boto3 S3 client (for operations rindle does not wrap)."""
         return self._client
 
+    def close(self) -> None:
+        """Close the boto3 client's pooled connections."""
+        self._client.close()
+
     @property
     def presigner(self) -> SigV4Presigner:
         """The fast presigner behind the ``presign_*`` methods."""

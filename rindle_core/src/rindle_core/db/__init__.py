@@ -1,5 +1,6 @@
 """Persistence: rindle's tables, migrations and database handle."""
 
+from ._alembic import render_item
 from ._database import Database
 from ._tables import (
     AssetRow,
@@ -23,5 +24,6 @@ __all__ = [
     "jobs_table",
     "metadata",
     "parts_table",
+    "render_item",
     "sessions_table",
 ]

@@ -32,6 +32,8 @@ class Database:
     """
 
     def __init__(self, url_or_engine: str | Engine, **engine_options: Any) -> None:
+        #: Whether rindle created the engine (and so disposes it in :meth:`close`).
+        self.owns_engine = not isinstance(url_or_engine, Engine)
         if isinstance(url_or_engine, Engine):
             self.engine = url_or_engine
         else:
@@ -87,10 +89,18 @@ class Database:
         metadata.create_all(self.engine)
 
     def upgrade(self, revision: str = "head") -> None:
-        """Apply rindle's packaged Alembic migrations up to *revision*."""
+        """Apply rindle's packaged Alembic migrations up to *revision*.
+
+        Also callable from a host app's own Alembic ``env.py``, after its own
+        migrations (docs/migrations.md): the host's Alembic environment is
+        kept intact around rindle's.
+        """
         from alembic import command
 
-        command.upgrade(self.alembic_config(), revision)
+        from ._alembic import keep_outer_alembic_environment
+
+        with keep_outer_alembic_environment():
+            command.upgrade(self.alembic_config(), revision)
 
     def alembic_config(self) -> Any:
         """An Alembic ``Config`` for rindle's own migration history."""
@@ -127,6 +137,11 @@ class Database:
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
+
+    def close(self) -> None:
+        """Dispose the engine if rindle created it; a host's engine is left alone."""
+        if self.owns_engine:
+            self.engine.dispose()
 
 
 @contextlib.contextmanager

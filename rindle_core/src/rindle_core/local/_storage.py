@@ -87,6 +87,9 @@ class LocalStorage:
         """Where the receiver is reachable, or ``None``."""
         return self._base_url
 
+    def close(self) -> None:
+        """Nothing to close: the local backend holds no connections."""
+
     def __repr__(self) -> str:
         return f"LocalStorage(root={str(self.root)!r}, base_url={self._base_url!r})"
 
