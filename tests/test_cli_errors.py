@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_help_on_every_command(run: Run, path: tuple[str, ...], flag: str) -> No
 
 
 def test_version(run: Run) -> None:
-    assert run("--version").stdout == "rindle 0.1.0\n"
+    assert run("--version").stdout == f"rindle {importlib.metadata.version('rindle-core')}\n"
 
 
 def test_unknown_command_is_a_usage_error(run: Run) -> None:

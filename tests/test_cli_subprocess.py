@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import signal
@@ -36,7 +37,8 @@ def rindle(
 
 
 def test_version_and_help(tmp_path: Path, env: dict[str, str]) -> None:
-    assert rindle(tmp_path, env, "--version").stdout == "rindle 0.1.0\n"
+    version = importlib.metadata.version("rindle-core")
+    assert rindle(tmp_path, env, "--version").stdout == f"rindle {version}\n"
     assert "Commands:" in rindle(tmp_path, env, "--help").stdout
 
 

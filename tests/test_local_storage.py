@@ -33,6 +33,7 @@ from rindle_core import (
 from rindle_core.client import UploadClient
 from rindle_core.local import LocalStorage, ReceiverServer, serve_receiver
 from rindle_core.local._disk import Disk, ObjectExists
+from rindle_core.local._plugin import create_storage
 from rindle_core.plugins import build_storage, storage_factories
 
 SECRET = "local-storage-test-secret-0123456789"
@@ -103,7 +104,7 @@ def test_undeclared_methods_raise_not_implemented(
 
 
 def test_registered_through_the_plugin_hook(pm: pluggy.PluginManager, tmp_path: Path) -> None:
-    assert storage_factories(pm)["local"] is LocalStorage
+    assert storage_factories(pm)["local"] is create_storage
     adapter = build_storage(
         "local",
         {"root": str(tmp_path), "base_url": "http://127.0.0.1:9/u", "secret": SECRET},
@@ -132,7 +133,7 @@ def test_bad_options_raise_configuration_error_naming_the_key(
 ) -> None:
     if options.get("root") == "R":
         options = {**options, "root": str(tmp_path)}
-    with pytest.raises(ConfigurationError, match=named):
+    with pytest.raises(ConfigurationError, match=rf"^storage \(local\): .*'{named}'"):
         build_storage("local", options, pm=pm)
 
 

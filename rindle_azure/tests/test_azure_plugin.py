@@ -162,7 +162,7 @@ SECRET_CS = (
         ),
         (
             {"container": "ok-name", "account_url": "https://a.example", "account_key": "%%%"},
-            "account key",
+            "account_key",
         ),
         (
             {"container": "ok-name", "connection_string": SECRET_CS, "account_url": "https://a"},

@@ -12,7 +12,7 @@ import pytest
 
 from rindle_core import ConfigurationError
 from rindle_core.plugins import build_storage, make_plugin_manager, storage_factories
-from rindle_s3 import S3Storage
+from rindle_s3 import S3Storage, create_storage
 
 CREDS = {"aws_access_key_id": "AKIDXXXXXXXXXXXXXXXX", "aws_secret_access_key": "secret"}
 
@@ -26,7 +26,7 @@ def test_the_entry_point_is_installed() -> None:
 def test_storage_factories_contain_s3_from_the_entry_point() -> None:
     pm = make_plugin_manager(load_entrypoints=True)
     factories = storage_factories(pm)
-    assert factories["s3"] == S3Storage.from_options
+    assert factories["s3"] is create_storage
     assert pm.get_plugin("s3") is not None  # registered under the entry point's name
 
 
@@ -114,13 +114,13 @@ def test_build_storage_from_a_config_table() -> None:
 )
 def test_bad_options_name_the_key(options: dict[str, Any], named: str) -> None:
     full = {**CREDS, **options} if "aws_access_key_id" not in options else options
-    with pytest.raises(ConfigurationError, match=named):
-        S3Storage.from_options(**full)
+    with pytest.raises(ConfigurationError, match=f"'{named}'"):
+        create_storage(full)
 
 
 def test_missing_credentials_fail_at_start_up() -> None:
     with pytest.raises(ConfigurationError, match="no AWS credentials"):
-        S3Storage.from_options(bucket="b")
+        create_storage(bucket="b")
 
 
 def test_credentials_and_region_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,7 +128,7 @@ def test_credentials_and_region_come_from_the_environment(monkeypatch: pytest.Mo
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "env-token")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
-    storage = S3Storage.from_options(bucket="b-from-env", addressing_style="path")
+    storage = create_storage(bucket="b-from-env", addressing_style="path")
     assert storage.region == "ap-southeast-2"
     url = storage.presign_get("k", expires_in=60).url
     assert "AKIDFROMENVIRONMENT0%2F" in url and "ap-southeast-2%2Fs3" in url
@@ -145,19 +145,30 @@ def test_credentials_from_a_named_profile(monkeypatch: pytest.MonkeyPatch, tmp_p
     config.write_text("[profile uploads]\nregion = eu-central-1\n")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    storage = S3Storage.from_options(bucket="b", profile="uploads")
+    storage = create_storage(bucket="b", profile="uploads")
     assert storage.region == "eu-central-1"
     assert "AKIDFROMPROFILE00000%2F" in storage.presign_get("k", expires_in=60).url
 
 
 def test_default_region_is_us_east_1() -> None:
-    assert S3Storage.from_options(bucket="b", **CREDS).region == "us-east-1"
+    assert create_storage(bucket="b", **CREDS).region == "us-east-1"
 
 
 def test_timeouts_and_retry_budget_are_options() -> None:
-    storage = S3Storage.from_options(
+    storage = create_storage(
         bucket="b", connect_timeout=1.5, read_timeout=7, max_attempts=5, **CREDS
     )
     config = storage.client.meta.config
     assert (config.connect_timeout, config.read_timeout) == (1.5, 7)
     assert config.retries == {"mode": "standard", "total_max_attempts": 5}
+
+
+def test_from_options_is_a_deprecated_alias() -> None:
+    with pytest.warns(DeprecationWarning, match="create_storage"):
+        storage = S3Storage.from_options(bucket="b", region="eu-west-1", **CREDS)
+    assert (storage.bucket, storage.region) == ("b", "eu-west-1")
+    with (
+        pytest.warns(DeprecationWarning, match="create_storage"),
+        pytest.raises(ConfigurationError, match="'bucket'"),
+    ):
+        S3Storage.from_options(buckit="b", **CREDS)

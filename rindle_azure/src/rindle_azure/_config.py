@@ -40,12 +40,13 @@ import binascii
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from azure.storage.blob import BlobServiceClient
 
-from rindle_core import ConfigurationError
+from rindle_core._options import Options, check_string, option_error
 
 from ._adapter import AzureBlobStorage
 from ._sas import SasSigner, SharedKeySigner, UserDelegationSigner
@@ -56,65 +57,65 @@ from ._transport import (
     client_transport_options,
 )
 
-__all__ = ["CONNECTION_STRING_ENV", "create_storage"]
+__all__ = ["CONNECTION_STRING_ENV", "OPTIONS", "create_storage"]
 
 #: Environment variable read when no connection string or account URL is configured.
 CONNECTION_STRING_ENV: Final = "AZURE_STORAGE_CONNECTION_STRING"
 
-_OPTIONS: Final = frozenset(
-    {
-        "container",
-        "connection_string",
-        "account_url",
-        "account_key",
-        "credential",
-        "sas",
-        "create_container",
-        "create_only",
-        "connection_timeout",
-        "read_timeout",
-        "retries",
-    }
+#: The options of a ``type = "azure"`` storage.
+OPTIONS: Final = (
+    "container",
+    "connection_string",
+    "account_url",
+    "account_key",
+    "credential",
+    "sas",
+    "create_container",
+    "create_only",
+    "connection_timeout",
+    "read_timeout",
+    "retries",
 )
 _CONTAINER: Final = re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]|\$root")
 
 
-def create_storage(**options: Any) -> AzureBlobStorage:
-    """The ``azure`` backend factory: validate *options* and build the adapter."""
-    unknown = sorted(set(options) - _OPTIONS)
-    if unknown:
-        raise ConfigurationError(f"storage 'azure': unknown option {unknown[0]!r}")
-    container = options.get("container")
-    if not isinstance(container, str) or not _CONTAINER.fullmatch(container):
-        raise ConfigurationError(
-            "storage 'azure': option 'container' is required: 3-63 characters of "
-            "lowercase letters, digits and single hyphens"
-        )
-    sas = options.get("sas", "account_key")
-    if sas not in ("account_key", "user_delegation"):
-        raise ConfigurationError(
-            "storage 'azure': option 'sas' must be 'account_key' or 'user_delegation'"
-        )
-    create = options.get("create_container", False)
-    if not isinstance(create, bool):
-        raise ConfigurationError("storage 'azure': option 'create_container' must be a boolean")
+def create_storage(
+    options: Mapping[str, object] | None = None,
+    /,
+    *,
+    base_dir: str | Path | None = None,
+    **keywords: object,
+) -> AzureBlobStorage:
+    """The ``azure`` backend factory: validate *options* and build the adapter.
 
-    create_only = options.get("create_only", True)
-    if create_only is not True:
-        raise ConfigurationError(
-            "storage 'azure': option 'create_only' must be true (upload URLs never "
-            "replace a stored blob; the option cannot turn that off)"
+    From Python the options may be given as keywords too (a token
+    ``credential`` object only so). *base_dir* is accepted as by every
+    factory; no ``azure`` option is a path.
+    """
+    read = Options({**(options or {}), **keywords}, known=OPTIONS, base_dir=base_dir)
+    container = read.string("container", required=True)
+    if not _CONTAINER.fullmatch(container):
+        raise read.error(
+            "container", "must be 3-63 characters of lowercase letters, digits and single hyphens"
+        )
+    sas = read.string("sas", "account_key", choices=("account_key", "user_delegation"))
+    create = read.boolean("create_container", False)
+    if read.boolean("create_only", True) is not True:
+        raise read.error(
+            "create_only",
+            "must be true (upload URLs never replace a stored blob; the option cannot "
+            "turn that off)",
         )
     client_options = client_transport_options(
-        connection_timeout=options.get("connection_timeout", DEFAULT_CONNECTION_TIMEOUT),
-        read_timeout=options.get("read_timeout", DEFAULT_READ_TIMEOUT),
-        retries=options.get("retries", DEFAULT_RETRIES),
+        connection_timeout=read.get("connection_timeout", DEFAULT_CONNECTION_TIMEOUT),
+        read_timeout=read.get("read_timeout", DEFAULT_READ_TIMEOUT),
+        retries=read.get("retries", DEFAULT_RETRIES),
     )
 
     if sas == "user_delegation":
-        service, signer = _user_delegation(options, client_options)
+        service, signer = _user_delegation(read, client_options)
     else:
-        service, signer = _account_key(options, client_options)
+        service, signer = _account_key(read, client_options)
     storage = AzureBlobStorage(service.get_container_client(container), signer)
     if create:
         storage.ensure_container()
@@ -122,57 +123,46 @@ def create_storage(**options: Any) -> AzureBlobStorage:
 
 
 def _account_key(
-    options: Mapping[str, Any], client_options: Mapping[str, Any]
+    read: Options, client_options: Mapping[str, Any]
 ) -> tuple[BlobServiceClient, SasSigner]:
-    if options.get("credential") is not None:
-        raise ConfigurationError(
-            "storage 'azure': option 'credential' needs sas = 'user_delegation'"
-        )
-    connection_string = options.get("connection_string")
-    account_url = options.get("account_url")
+    if read.get("credential") is not None:
+        raise read.error("credential", "needs sas = 'user_delegation'")
+    connection_string = read.get("connection_string")
+    account_url = read.get("account_url")
     if connection_string is not None and account_url is not None:
-        raise ConfigurationError(
-            "storage 'azure': give either 'connection_string' or 'account_url', not both"
-        )
+        raise read.error("connection_string", "does not go with 'account_url': give one of them")
     if connection_string is None and account_url is None:
         connection_string = os.environ.get(CONNECTION_STRING_ENV) or None
         if connection_string is None:
-            raise ConfigurationError(
-                "storage 'azure': option 'connection_string' (or 'account_url' and "
-                f"'account_key', or the {CONNECTION_STRING_ENV} environment variable) is required"
+            raise read.error(
+                "connection_string",
+                "is required (or 'account_url' and 'account_key', or the "
+                f"{CONNECTION_STRING_ENV} environment variable)",
             )
     if connection_string is not None:
-        if not isinstance(connection_string, str) or not connection_string.strip():
-            raise ConfigurationError("storage 'azure': option 'connection_string' must be a string")
-        if options.get("account_key") is not None:
-            raise ConfigurationError(
-                "storage 'azure': option 'account_key' goes with 'account_url', "
-                "not with a connection string"
-            )
+        connection_string = check_string("connection_string", connection_string)
+        if read.get("account_key") is not None:
+            raise read.error("account_key", "goes with 'account_url', not with a connection string")
         try:
             service = BlobServiceClient.from_connection_string(connection_string, **client_options)
         except (ValueError, TypeError):
-            raise ConfigurationError(
-                "storage 'azure': option 'connection_string' is malformed"
-            ) from None
+            raise read.error("connection_string", "is malformed") from None
         key = getattr(service.credential, "account_key", None)
         if not isinstance(key, str) or not key:
-            raise ConfigurationError(
-                "storage 'azure': option 'connection_string' has no AccountKey "
-                "(a SAS connection string cannot sign upload URLs)"
+            raise read.error(
+                "connection_string",
+                "has no AccountKey (a SAS connection string cannot sign upload URLs)",
             )
     else:
         url = _account_url(account_url)
-        key = options.get("account_key")
-        if not isinstance(key, str) or not key:
-            raise ConfigurationError(
-                "storage 'azure': option 'account_key' is required with 'account_url'"
-            )
+        if read.get("account_key") is None:
+            raise read.error("account_key", "is required with 'account_url'")
+        key = read.string("account_key", required=True)
         _check_account_key(key)
         try:
             service = BlobServiceClient(url, credential=key, **client_options)
         except (ValueError, TypeError):
-            raise ConfigurationError("storage 'azure': option 'account_url' is invalid") from None
+            raise read.error("account_url", "is invalid") from None
     _check_account_key(key)
     signer = SharedKeySigner(str(service.account_name), key, protocol=_protocol(service.url))
     return service, signer
@@ -184,38 +174,36 @@ def _check_account_key(key: str) -> None:
     except (binascii.Error, ValueError):
         valid = False
     if not valid:
-        raise ConfigurationError("storage 'azure': the account key is not valid base64")
+        raise option_error("account_key", "must be valid base64")
 
 
 def _user_delegation(
-    options: Mapping[str, Any], client_options: Mapping[str, Any]
+    read: Options, client_options: Mapping[str, Any]
 ) -> tuple[BlobServiceClient, SasSigner]:
     for option in ("connection_string", "account_key"):
-        if options.get(option) is not None:
-            raise ConfigurationError(
-                f"storage 'azure': option {option!r} does not go with sas = 'user_delegation'"
-            )
-    url = _account_url(options.get("account_url"))
-    credential = options.get("credential")
+        if read.get(option) is not None:
+            raise read.error(option, "does not go with sas = 'user_delegation'")
+    url = _account_url(read.get("account_url"))
+    credential = read.get("credential")
     if credential is None or not hasattr(credential, "get_token"):
-        raise ConfigurationError(
-            "storage 'azure': option 'credential' must be a token credential "
-            "(e.g. azure.identity.DefaultAzureCredential()) with sas = 'user_delegation'"
+        raise read.error(
+            "credential",
+            "must be a token credential (e.g. azure.identity.DefaultAzureCredential()) "
+            "with sas = 'user_delegation'",
         )
     service = BlobServiceClient(url, credential=credential, **client_options)
     return service, UserDelegationSigner(service, protocol=_protocol(service.url))
 
 
 def _account_url(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigurationError("storage 'azure': option 'account_url' is required")
+    if value is None:
+        raise option_error("account_url", "is required")
+    value = check_string("account_url", value)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError("storage 'azure': option 'account_url' must be an http(s) URL")
+        raise option_error("account_url", "must be an http(s) URL")
     if parts.query or parts.username or parts.password:
-        raise ConfigurationError(
-            "storage 'azure': option 'account_url' must not carry a query string or credentials"
-        )
+        raise option_error("account_url", "must not carry a query string or credentials")
     return value
 
 

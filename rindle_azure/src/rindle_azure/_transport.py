@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from azure.storage.blob import ExponentialRetry
 
-from rindle_core import ConfigurationError
+from rindle_core._options import check_integer, check_seconds
 
 __all__ = [
     "DEFAULT_CONNECTION_TIMEOUT",
@@ -38,14 +38,9 @@ def client_transport_options(
     *, connection_timeout: object, read_timeout: object, retries: object
 ) -> dict[str, Any]:
     """Validated keyword arguments for ``BlobServiceClient`` (transport and retry policy)."""
-    connect = _seconds("connection_timeout", connection_timeout)
-    read = _seconds("read_timeout", read_timeout)
-    if isinstance(retries, bool) or not isinstance(retries, int):
-        raise ConfigurationError("storage 'azure': option 'retries' must be an integer")
-    if not 0 <= retries <= _MAX_RETRIES:
-        raise ConfigurationError(
-            f"storage 'azure': option 'retries' must be an integer in 0..{_MAX_RETRIES}"
-        )
+    connect = check_seconds("connection_timeout", connection_timeout, maximum=_MAX_TIMEOUT)
+    read = check_seconds("read_timeout", read_timeout, maximum=_MAX_TIMEOUT)
+    retries = check_integer("retries", retries, minimum=0, maximum=_MAX_RETRIES)
     policy = ExponentialRetry(
         initial_backoff=1,
         increment_base=2,
@@ -61,15 +56,3 @@ def client_transport_options(
         "retry_total": retries,
         "retry_policy": policy,
     }
-
-
-def _seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigurationError(f"storage 'azure': option {name!r} must be a number of seconds")
-    # Compare before float(): a huge int would overflow; NaN and inf fail here.
-    if not 0 < value <= _MAX_TIMEOUT:
-        raise ConfigurationError(
-            f"storage 'azure': option {name!r} must be more than 0 and at most "
-            f"{_MAX_TIMEOUT:g} seconds"
-        )
-    return float(value)

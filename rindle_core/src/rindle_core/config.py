@@ -17,9 +17,11 @@ anything, jobs run inline)::
     allow_mime = ["image/png", "image/jpeg"]
     max_bytes = "10 MB"
 
-Relative paths (a SQLite file, a local ``root``) are relative to the file's
-directory. Every mistake raises one :class:`~rindle_core.ConfigurationError`
-whose message names the file and the key (``profiles.avatars.max_bytes``).
+Relative paths (a SQLite file, a local ``root``, any path option of a
+storage) are relative to the file's directory. Every mistake raises one
+:class:`~rindle_core.ConfigurationError` whose message names the file and
+the key (``profiles.avatars.max_bytes``), or the storage and the option
+(``storage 'media' (s3): unknown option 'bukcet' (did you mean 'bucket'?)``).
 Storage options other than ``type`` go to the backend's factory
 (:func:`rindle_core.plugins.build_storage`); their values never appear in
 reprs or messages, since they may be credentials.
@@ -161,12 +163,15 @@ def _as_dict(value: Mapping[str, Any]) -> dict[str, Any]:
 class StorageConfig:
     """One ``[storage.<name>]`` table: a backend type and its factory's options.
 
-    The repr lists option *names* only: values may be credentials.
+    ``base_dir`` is where relative paths in the options start (the file's
+    directory; ``None``: the working directory). The repr lists option
+    *names* only: values may be credentials.
     """
 
     name: str
     type: str
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_as_dict)
+    base_dir: Path | None = None
 
     def __repr__(self) -> str:
         options = sorted(self.options)
@@ -174,17 +179,29 @@ class StorageConfig:
 
     def build(self, *, plugin_manager: pluggy.PluginManager | None = None) -> StorageAdapter:
         """The adapter, built by the factory registered for :attr:`type`."""
-        where = f"storage.{self.name}"
         try:
-            return build_storage(self.type, self.options, pm=plugin_manager)
+            return build_storage(
+                self.type,
+                self.options,
+                pm=plugin_manager,
+                name=self.name,
+                base_dir=self.base_dir,
+            )
         except UnknownStorage:
-            installed = ", ".join(sorted(storage_factories(plugin_manager))) or "none"
-            hint = f"; install rindle-{self.type}" if self.type in ("s3", "gcs", "azure") else ""
-            raise ConfigurationError(
-                f"{where}.type: unknown storage type {self.type!r} (installed: {installed}{hint})"
-            ) from None
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"{where}: {exc}") from None
+            raise self._unknown_type(plugin_manager) from None
+
+    def check_type(self, *, plugin_manager: pluggy.PluginManager | None = None) -> None:
+        """Raise what :meth:`build` would for a type no plugin provides; build nothing."""
+        if self.type not in storage_factories(plugin_manager):
+            raise self._unknown_type(plugin_manager)
+
+    def _unknown_type(self, plugin_manager: pluggy.PluginManager | None) -> ConfigurationError:
+        installed = ", ".join(sorted(storage_factories(plugin_manager))) or "none"
+        hint = f"; install rindle-{self.type}" if self.type in ("s3", "gcs", "azure") else ""
+        return ConfigurationError(
+            f"storage.{self.name}.type: unknown storage type {self.type!r} "
+            f"(installed: {installed}{hint})"
+        )
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -192,7 +209,9 @@ class Config:
     """A validated rindle configuration.
 
     ``source`` is the file it was read from, or ``None`` for the embedded
-    default (whose database is created and migrated automatically).
+    default (whose own database is created and migrated automatically).
+    ``database_from_env`` is true when :attr:`database_url` came from
+    ``$RINDLE_DATABASE_URL`` rather than the file (or the embedded default).
     """
 
     database_url: str
@@ -209,6 +228,7 @@ class Config:
     #: Seconds after a session's deadline when its cleanup runs once more (clock skew).
     cleanup_grace: float = 300.0
     source: Path | None = None
+    database_from_env: bool = False
 
     def __repr__(self) -> str:
         return (
@@ -231,6 +251,43 @@ class Config:
         """The file path, or ``"embedded default"``."""
         return str(self.source) if self.source is not None else "embedded default"
 
+    def describe_database(self) -> str:
+        """The database URL (password masked) and where it was configured."""
+        if self.database_from_env:
+            origin = f"from {DATABASE_URL_ENV}"
+        elif self.embedded:
+            origin = "embedded default"
+        else:
+            origin = f"from {self.source}"
+        return f"{self.safe_database_url} ({origin})"
+
+    @property
+    def creates_database(self) -> bool:
+        """True when rindle creates and migrates the database on first use.
+
+        Only the embedded default's own SQLite file is; a database named by a
+        file or by ``$RINDLE_DATABASE_URL`` is migrated with ``rindle db upgrade``.
+        """
+        return self.embedded and not self.database_from_env
+
+    def missing_database_file(self) -> Path | None:
+        """The SQLite file :attr:`database_url` names, if it does not exist yet.
+
+        None for other databases, in-memory SQLite, and a file whose directory
+        is missing too (that database is unreachable, and reported as such).
+        """
+        try:
+            url = make_url(self.database_url)
+        except Exception:
+            return None
+        path = url.database if url.get_backend_name() == "sqlite" else None
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        file = Path(path)
+        if file.exists() or not (file.parent.is_dir() or self.creates_database):
+            return None
+        return file
+
     def profile(self, name: str) -> Profile:
         """The profile called *name* (:class:`KeyError` if none)."""
         for profile in self.profiles:
@@ -240,12 +297,27 @@ class Config:
 
     # -- building ------------------------------------------------------------------
 
-    def database(self) -> Database:
-        """A :class:`Database` for :attr:`database_url`, schema unchecked."""
-        if self.embedded:
-            path = make_url(self.database_url).database
-            if path:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+    def database(self, *, create: bool = True) -> Database:
+        """A :class:`Database` for :attr:`database_url`, schema unchecked.
+
+        With ``create=False`` (read-only commands) a SQLite file that does not
+        exist is not created: :class:`ConfigurationError` says it is missing.
+        """
+        missing = self.missing_database_file()
+        if missing is not None and not create:
+            url = self.safe_database_url
+            if self.creates_database:
+                raise ConfigurationError(
+                    f"the database {url!r} does not exist yet: the embedded default "
+                    "is created by the first command that records something "
+                    "(`rindle upload FILE`)"
+                )
+            raise ConfigurationError(
+                f"the database {url!r} does not exist, so has no rindle tables: "
+                "run `rindle db upgrade`"
+            )
+        if missing is not None and self.creates_database:
+            missing.parent.mkdir(parents=True, exist_ok=True)
         try:
             return Database(self.database_url)
         except ConfigurationError as exc:
@@ -253,21 +325,23 @@ class Config:
         except Exception as exc:
             raise self._error(f"database_url: {type(exc).__name__}: {exc}") from None
 
-    def open_database(self) -> Database:
+    def open_database(self, *, create: bool = True) -> Database:
         """A :class:`Database` whose schema is ready.
 
-        The embedded default is migrated on the spot; a configured database
-        must have been migrated with ``rindle db upgrade`` (or
-        :meth:`Database.upgrade`), else :class:`ConfigurationError` says so.
+        The embedded default is created and migrated on the spot (unless
+        *create* is false: read-only commands); a configured database must
+        have been migrated with ``rindle db upgrade`` (or
+        :meth:`Database.upgrade`), else :class:`ConfigurationError` says so
+        (a configured SQLite file is never created here).
         A database that cannot be reached raises
         :class:`~rindle_core.DatabaseError` naming it (password masked).
         """
-        database = self.database()
+        database = self.database(create=create and self.creates_database)
         problem = unreachable(database)
         if problem is not None:
             database.dispose()
             raise DatabaseError(f"{self.describe_source()}: {problem}")
-        if self.embedded:
+        if self.creates_database:
             if database.schema_revision() != database.head_revision():
                 database.upgrade()
             return database
@@ -291,6 +365,15 @@ class Config:
                 for name, storage in self.storages.items()
                 if name not in skipped
             }
+        except ConfigurationError as exc:
+            raise self._error(str(exc)) from None
+
+    def check_storage_types(self, *, plugin_manager: pluggy.PluginManager | None = None) -> None:
+        """Fail as :meth:`build_storages` would on an unknown storage type,
+        without building any adapter (no credentials needed, nothing created)."""
+        try:
+            for storage in self.storages.values():
+                storage.check_type(plugin_manager=plugin_manager)
         except ConfigurationError as exc:
             raise self._error(str(exc)) from None
 
@@ -365,11 +448,22 @@ def schema_problem(database: Database) -> str | None:
 # -----------------------------------------------------------------------------
 
 
-def embedded_config(directory: str | os.PathLike[str] = EMBEDDED_DIR) -> Config:
-    """The embedded default, keeping its database and objects under *directory*."""
+def embedded_config(
+    directory: str | os.PathLike[str] = EMBEDDED_DIR,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """The embedded default, keeping its database and objects under *directory*.
+
+    ``$RINDLE_DATABASE_URL`` in *environ* (default: none) replaces its
+    database, as it does a file's ``database_url``; that database is then
+    not created or migrated automatically.
+    """
     base = Path(directory).absolute()
+    from_env = (environ or {}).get(DATABASE_URL_ENV)
     return Config(
-        database_url=f"sqlite:///{base / 'rindle.db'}",
+        database_url=from_env or f"sqlite:///{base / 'rindle.db'}",
+        database_from_env=bool(from_env),
         storages={
             "local": StorageConfig(
                 name="local", type="local", options={"root": str(base / "objects")}
@@ -397,7 +491,7 @@ def load_config(
     elif (here / CONFIG_FILENAME).is_file():
         file, origin = here / CONFIG_FILENAME, ""
     else:
-        return embedded_config(here / EMBEDDED_DIR)
+        return embedded_config(here / EMBEDDED_DIR, environ=env)
     if not file.is_absolute():
         file = here / file
     try:
@@ -601,6 +695,7 @@ def parse_config(
         expire_batch_size=batch,
         cleanup_grace=float(grace),
         source=file,
+        database_from_env=bool(env.get(DATABASE_URL_ENV)),
     )
 
 
@@ -621,10 +716,8 @@ def _parse_storages(check: _Checker, raw: object, base: Path) -> dict[str, Stora
         if "type" not in options:
             raise check.error(f"{key}.type", 'missing (the backend type, e.g. "local" or "s3")')
         backend = check.convert(f"{key}.type", options.pop("type"), _string)
-        if backend == "local" and "root" in options:
-            root = check.convert(f"{key}.root", options["root"], _string)
-            options["root"] = str((base / Path(root).expanduser()).absolute())
-        storages[name] = StorageConfig(name=name, type=backend, options=options)
+        # Relative paths in options are the factory's to resolve, against base.
+        storages[name] = StorageConfig(name=name, type=backend, options=options, base_dir=base)
     return storages
 
 

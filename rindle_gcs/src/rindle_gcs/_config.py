@@ -17,7 +17,6 @@ naming the option, at start-up.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from rindle_core import ConfigurationError
+from rindle_core._options import Options, option_error
 
 from ._signing import BlobSigner, IAMSigner, KeySigner
 
@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_ENDPOINT",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_RETRY_TIMEOUT",
+    "OPTIONS",
     "GCSSettings",
     "load_credentials",
     "signer_for",
@@ -52,42 +53,18 @@ DEFAULT_RETRY_TIMEOUT: Final = 20.0
 _MAX_SECONDS: Final = 3600.0
 _SCOPES: Final = ("https://www.googleapis.com/auth/devstorage.read_write",)
 _BUCKET: Final = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
-_KNOWN: Final = frozenset(
-    {
-        "type",
-        "bucket",
-        "project",
-        "credentials_file",
-        "endpoint_url",
-        "anonymous",
-        "timeout",
-        "connect_timeout",
-        "read_timeout",
-        "retry_timeout",
-    }
+#: The options of a ``type = "gcs"`` storage (``timeout``: the former ``read_timeout``).
+OPTIONS: Final = (
+    "bucket",
+    "project",
+    "credentials_file",
+    "endpoint_url",
+    "anonymous",
+    "timeout",
+    "connect_timeout",
+    "read_timeout",
+    "retry_timeout",
 )
-
-
-def _seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    """A finite number of seconds in ``(0, 3600]`` (or ``[0, 3600]``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigurationError(f"gcs option {name!r} must be a number of seconds")
-    # Compare before converting: float() of a huge int raises OverflowError.
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigurationError(f"gcs option {name!r} must be a finite number of seconds")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigurationError(f"gcs option {name!r} must be positive")
-    if value > _MAX_SECONDS:
-        raise ConfigurationError(f"gcs option {name!r} must be at most {_MAX_SECONDS:.0f} seconds")
-    return float(value)
-
-
-def _optional_str(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"gcs option {name!r} must be a non-empty string")
-    return value.strip()
 
 
 @attrs.frozen
@@ -124,33 +101,31 @@ class GCSSettings:
 
     @classmethod
     def from_options(
-        cls, options: Mapping[str, Any], *, environ: Mapping[str, str] | None = None
+        cls,
+        options: Mapping[str, object],
+        *,
+        environ: Mapping[str, str] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
     ) -> GCSSettings:
-        """Validate the options of a ``[storage.NAME]`` table."""
+        """Validate the options of a ``[storage.NAME]`` table.
+
+        A relative ``credentials_file`` starts at *base_dir* (the
+        configuration file's directory; default: the working directory).
+        """
         environ = os.environ if environ is None else environ
-        for name in options:
-            if name not in _KNOWN:
-                raise ConfigurationError(f"unknown gcs option {name!r}")
         if options.get("type", "gcs") != "gcs":
-            raise ConfigurationError("gcs option 'type' must be 'gcs'")
+            raise option_error("type", "must be 'gcs'")
+        read = Options(options, known=OPTIONS, base_dir=base_dir)
 
-        bucket = options.get("bucket")
-        if bucket is None:
-            raise ConfigurationError("gcs option 'bucket' is required")
-        if not isinstance(bucket, str) or not _BUCKET.fullmatch(bucket) or ".." in bucket:
-            raise ConfigurationError(f"gcs option 'bucket': {bucket!r} is not a GCS bucket name")
+        bucket = read.string("bucket", required=True)
+        if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+            raise read.error("bucket", "must be a GCS bucket name")
+        key_path = read.path("credentials_file", kind="file")
 
-        credentials_file = _optional_str("credentials_file", options.get("credentials_file"))
-        key_path = Path(credentials_file).expanduser() if credentials_file else None
-        if key_path is not None and not key_path.is_file():
-            raise ConfigurationError(
-                f"gcs option 'credentials_file': {str(key_path)!r} is not a file"
-            )
-
-        endpoint_url = _optional_str("endpoint_url", options.get("endpoint_url"))
+        endpoint_url = read.string("endpoint_url")
         emulator_host = environ.get("STORAGE_EMULATOR_HOST", "").strip()
         if endpoint_url is not None:
-            endpoint = _endpoint("endpoint_url", endpoint_url)
+            endpoint = _endpoint("endpoint_url", endpoint_url.strip())
         elif emulator_host:
             if "://" not in emulator_host:
                 emulator_host = f"http://{emulator_host}"
@@ -158,47 +133,39 @@ class GCSSettings:
         else:
             endpoint = DEFAULT_ENDPOINT
 
-        anonymous = options.get("anonymous")
-        if anonymous is None:
-            anonymous = endpoint != DEFAULT_ENDPOINT
-        elif not isinstance(anonymous, bool):
-            raise ConfigurationError("gcs option 'anonymous' must be true or false")
-
+        if "timeout" in read and "read_timeout" in read:
+            raise read.error("timeout", "is the former name of 'read_timeout': give only one")
+        read_name = "timeout" if "timeout" in read else "read_timeout"
+        project = read.string("project")
         return cls(
             bucket=bucket,
-            project=_optional_str("project", options.get("project")),
+            project=project.strip() if project else None,
             credentials_file=key_path,
             endpoint=endpoint,
-            anonymous=anonymous,
-            connect_timeout=_seconds(
-                "connect_timeout", options.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+            anonymous=read.boolean("anonymous", endpoint != DEFAULT_ENDPOINT),
+            connect_timeout=read.seconds(
+                "connect_timeout", DEFAULT_CONNECT_TIMEOUT, maximum=_MAX_SECONDS
             ),
-            read_timeout=_read_timeout(options),
-            retry_timeout=_seconds(
-                "retry_timeout",
-                options.get("retry_timeout", DEFAULT_RETRY_TIMEOUT),
-                allow_zero=True,
+            read_timeout=read.seconds(read_name, DEFAULT_READ_TIMEOUT, maximum=_MAX_SECONDS),
+            retry_timeout=read.seconds(
+                "retry_timeout", DEFAULT_RETRY_TIMEOUT, maximum=_MAX_SECONDS, allow_zero=True
             ),
         )
 
 
-def _read_timeout(options: Mapping[str, Any]) -> float:
-    """``read_timeout``, or the seed's ``timeout`` (its former name)."""
-    if "timeout" in options and "read_timeout" in options:
-        raise ConfigurationError(
-            "gcs option 'timeout' is the former name of 'read_timeout': give only one"
-        )
-    if "timeout" in options:
-        return _seconds("timeout", options["timeout"])
-    return _seconds("read_timeout", options.get("read_timeout", DEFAULT_READ_TIMEOUT))
+def _where(name: str, problem: str) -> ConfigurationError:
+    """An option's error, or that of the environment variable standing in for it."""
+    if name == "STORAGE_EMULATOR_HOST":
+        return ConfigurationError(f"environment variable {name} {problem}")
+    return option_error(name, problem)
 
 
 def _endpoint(name: str, url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
-        raise ConfigurationError(f"gcs option {name!r} must be an http(s) URL without a query")
+        raise _where(name, "must be an http(s) URL without a query")
     if parts.username or parts.password:
-        raise ConfigurationError(f"gcs option {name!r} must not carry credentials")
+        raise _where(name, "must not carry credentials")
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
@@ -211,9 +178,9 @@ def _load_key(path: Path) -> Any:
         )
     except (ValueError, KeyError, TypeError, OSError) as exc:
         # Never repeat the parser's message: it may quote the key.
-        raise ConfigurationError(
-            f"gcs option 'credentials_file': {str(path)!r} is not a service-account key "
-            f"({type(exc).__name__})"
+        raise option_error(
+            "credentials_file",
+            f"must name a service-account key: {str(path)!r} is not one ({type(exc).__name__})",
         ) from None
 
 
@@ -238,7 +205,7 @@ def load_credentials(settings: GCSSettings) -> tuple[Any, Any]:
         credentials, _project = google.auth.default(scopes=list(_SCOPES))
     except DefaultCredentialsError:
         raise ConfigurationError(
-            "gcs: no 'credentials_file' given and no Application Default Credentials found"
+            "no option 'credentials_file' given and no Application Default Credentials found"
         ) from None
     return credentials, credentials
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
 
 import requests
 
@@ -14,22 +15,31 @@ from ._signing import V4Signer
 __all__ = ["create_storage"]
 
 
-def create_storage(**options: Any) -> GCSStorage:
+def create_storage(
+    options: Mapping[str, object] | None = None,
+    /,
+    *,
+    base_dir: str | Path | None = None,
+    **keywords: object,
+) -> GCSStorage:
     """Build a :class:`GCSStorage` from the options of a ``[storage.NAME]`` table.
 
-    Options: ``bucket`` (required), ``project``, ``credentials_file``,
-    ``endpoint_url``, ``anonymous``, ``connect_timeout``, ``read_timeout``
-    (formerly ``timeout``), ``retry_timeout`` (see ``docs/storage/gcs.md``).
-    Raises :class:`~rindle_core.ConfigurationError` naming the offending
-    option. Every request the storage makes (API calls, resumable protocol,
-    IAM signing) is bounded by the timeouts and the retry budget.
+    Options: ``bucket`` (required), ``project``, ``credentials_file`` (a
+    relative path starts at *base_dir*: the configuration file's directory,
+    else the working directory), ``endpoint_url``, ``anonymous``,
+    ``connect_timeout``, ``read_timeout`` (formerly ``timeout``),
+    ``retry_timeout`` (see ``docs/storage/gcs.md``); from Python they may be
+    given as keywords too. Raises :class:`~rindle_core.ConfigurationError`
+    naming the offending option. Every request the storage makes (API
+    calls, resumable protocol, IAM signing) is bounded by the timeouts and
+    the retry budget.
     """
     from google.api_core.retry import Retry
     from google.auth.transport.requests import AuthorizedSession
     from google.cloud import storage
     from google.cloud.storage.retry import DEFAULT_RETRY
 
-    settings = GCSSettings.from_options(options)
+    settings = GCSSettings.from_options({**(options or {}), **keywords}, base_dir=base_dir)
     api_credentials, signing_credentials = load_credentials(settings)
     authorized = AuthorizedSession(api_credentials)  # type: ignore[no-untyped-call]
     client = storage.Client(

@@ -14,5 +14,5 @@ __all__ = ["rindle_register_storage"]
 
 @hookimpl
 def rindle_register_storage(register: Callable[[str, StorageFactory], None]) -> None:
-    """Provide the ``gcs`` backend type."""
+    """Provide the ``gcs`` backend type, built by :func:`rindle_gcs.create_storage`."""
     register("gcs", create_storage)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ._adapter import S3_PART_LIMITS, AddressingStyle, S3Storage
 from ._endpoint import BucketEndpoint, resolve_bucket_endpoint
+from ._factory import create_storage
 from ._signer import (
     FrozenCredentials,
     SigV4Presigner,
@@ -29,6 +30,7 @@ __all__ = [
     "SigV4Presigner",
     "SnapshotCache",
     "StaticCredentials",
+    "create_storage",
     "object_url",
     "resolve_bucket_endpoint",
 ]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal, cast, get_args
+from typing import Any, Final, cast, get_args
 
 import boto3
 from botocore.credentials import Credentials as BotoCredentials
@@ -26,15 +27,18 @@ from rindle_core import (
     UploadedPart,
 )
 from rindle_core._log_redaction import install_log_redaction
+from rindle_core._options import check_string
 from rindle_core.storage import redact_url, utcnow
 
 from ._config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_READ_TIMEOUT,
+    AddressingStyle,
     check_attempts,
     check_seconds,
     client_config,
+    read_options,
 )
 from ._endpoint import BucketEndpoint, resolve_bucket_endpoint
 from ._errors import error_code, http_status, s3_errors, translate
@@ -50,8 +54,6 @@ from ._versions import is_etag, multipart_etag, object_version
 
 __all__ = ["S3_PART_LIMITS", "AddressingStyle", "S3Storage"]
 
-AddressingStyle = Literal["auto", "path", "virtual"]
-
 _MIB: Final = 1024 * 1024
 #: The create-only condition every signed upload and every complete carries.
 _CREATE_ONLY: Final = {"If-None-Match": "*"}
@@ -66,22 +68,6 @@ S3_PART_LIMITS: Final = PartLimits(
     max_parts=10_000,
     max_object_size=5 * 1024 * 1024 * _MIB,
     etag_required=True,
-)
-
-_OPTIONS: Final = frozenset(
-    {
-        "bucket",
-        "region",
-        "endpoint_url",
-        "addressing_style",
-        "profile",
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        "max_attempts",
-        "connect_timeout",
-        "read_timeout",
-    }
 )
 
 
@@ -135,7 +121,7 @@ class S3Storage:
         _check_str("bucket", bucket, required=True)
         if bucket.startswith("arn:") or bucket.endswith("--x-s3"):
             raise ConfigurationError(
-                f"bucket {bucket!r}: access point ARNs and directory buckets are not supported"
+                "option 'bucket': access point ARNs and directory buckets are not supported"
             )
         for name, value in (
             ("region", region),
@@ -148,12 +134,14 @@ class S3Storage:
         if endpoint_url is not None:
             _check_str("endpoint_url", endpoint_url)
             if not endpoint_url.startswith(("http://", "https://")):
-                raise ConfigurationError("endpoint_url must be an http:// or https:// URL")
+                raise ConfigurationError("option 'endpoint_url' must be an http:// or https:// URL")
         if addressing_style not in get_args(AddressingStyle):
-            raise ConfigurationError("addressing_style must be 'auto', 'path' or 'virtual'")
+            raise ConfigurationError(
+                "option 'addressing_style' must be one of 'auto', 'path', 'virtual'"
+            )
         if (aws_access_key_id is None) != (aws_secret_access_key is None):
             raise ConfigurationError(
-                "aws_access_key_id and aws_secret_access_key must be given together"
+                "options 'aws_access_key_id' and 'aws_secret_access_key' must be given together"
             )
         if session is not None and (profile or aws_access_key_id):
             raise ConfigurationError("give either session or profile/credentials, not both")
@@ -170,7 +158,9 @@ class S3Storage:
                     profile_name=profile,
                 )
             except ProfileNotFound:
-                raise ConfigurationError(f"profile: AWS profile {profile!r} not found") from None
+                raise ConfigurationError(
+                    f"option 'profile': AWS profile {profile!r} not found"
+                ) from None
         self._bucket = bucket
         self._region = region or session.region_name or "us-east-1"
         self._endpoint_url = endpoint_url
@@ -218,20 +208,15 @@ class S3Storage:
 
     @classmethod
     def from_options(cls, **options: Any) -> S3Storage:
-        """Build from a configuration table (``[storage.NAME] type = "s3"``).
-
-        Raises :class:`~rindle_core.ConfigurationError` naming the first
-        unknown, missing or malformed option.
-        """
-        unknown = sorted(set(options) - _OPTIONS - {"type"})
-        if unknown:
-            raise ConfigurationError(f"s3 storage: unknown option {unknown[0]!r}")
-        if "bucket" not in options:
-            raise ConfigurationError("s3 storage: option 'bucket' is required")
-        options.pop("type", None)
-        bucket = options.pop("bucket")
-        _check_str("bucket", bucket, required=True)
-        return cls(bucket, **options)
+        """Deprecated: use :func:`rindle_s3.create_storage` (the ``s3`` factory)."""
+        warnings.warn(
+            "S3Storage.from_options(**options) is deprecated: "
+            "use rindle_s3.create_storage(options)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        bucket, arguments = read_options(options)
+        return cls(bucket, **arguments)
 
     # -- introspection -------------------------------------------------------
 
@@ -606,8 +591,7 @@ class S3Storage:
 def _check_str(name: str, value: object, *, required: bool = False) -> None:
     if value is None and not required:
         return
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"{name} must be a non-empty string")
+    check_string(name, value)
 
 
 def _check_header_value(name: str, value: object) -> None:

@@ -11,20 +11,32 @@ that accepts connections and never answers therefore fails after about
 
 from __future__ import annotations
 
-from typing import Final
+import os
+from collections.abc import Mapping
+from typing import Final, Literal, TypedDict
 
 from botocore.config import Config
 
-from rindle_core import ConfigurationError
+from rindle_core._options import Options, check_integer
+from rindle_core._options import check_seconds as _check_seconds
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_READ_TIMEOUT",
+    "MAX_ATTEMPTS",
+    "MAX_SECONDS",
+    "OPTIONS",
+    "AddressingStyle",
+    "StorageArguments",
     "check_attempts",
     "check_seconds",
     "client_config",
+    "read_options",
 ]
+
+#: How the bucket goes into URLs: ``virtual`` (host), ``path``, or ``auto``.
+AddressingStyle = Literal["auto", "path", "virtual"]
 
 #: Seconds to wait for a TCP (and TLS) connection.
 DEFAULT_CONNECT_TIMEOUT: Final = 5.0
@@ -36,28 +48,20 @@ DEFAULT_READ_TIMEOUT: Final = 10.0
 #: Attempts per API call, the first included.
 DEFAULT_MAX_ATTEMPTS: Final = 3
 
-_MAX_SECONDS: Final = 3600
-_MAX_ATTEMPTS: Final = 20
+#: The longest wait a timeout option accepts.
+MAX_SECONDS: Final = 3600
+#: The most attempts ``max_attempts`` accepts.
+MAX_ATTEMPTS: Final = 20
 
 
 def check_seconds(name: str, value: object) -> float:
     """*value* as seconds, if it is a finite number in (0, 3600]."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not 0 < value <= _MAX_SECONDS  # false for NaN; exact for huge integers
-    ):
-        raise ConfigurationError(
-            f"{name} must be a number of seconds above 0 and at most {_MAX_SECONDS}"
-        )
-    return float(value)
+    return _check_seconds(name, value, maximum=MAX_SECONDS)
 
 
 def check_attempts(value: object) -> int:
     """*value*, if it is an integer from 1 to 20."""
-    if type(value) is not int or not 1 <= value <= _MAX_ATTEMPTS:
-        raise ConfigurationError(f"max_attempts must be an integer between 1 and {_MAX_ATTEMPTS}")
-    return value
+    return check_integer("max_attempts", value, maximum=MAX_ATTEMPTS)
 
 
 def client_config(
@@ -74,4 +78,63 @@ def client_config(
         # differ in their support of the newer default checksums.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
+    )
+
+
+#: The options of a ``type = "s3"`` storage.
+OPTIONS: Final = (
+    "bucket",
+    "region",
+    "endpoint_url",
+    "addressing_style",
+    "profile",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "max_attempts",
+    "connect_timeout",
+    "read_timeout",
+)
+_STYLES: Final[Mapping[str, AddressingStyle]] = {
+    "auto": "auto",
+    "path": "path",
+    "virtual": "virtual",
+}
+
+
+class StorageArguments(TypedDict):
+    """:class:`~rindle_s3.S3Storage`'s keyword arguments, read from options."""
+
+    region: str | None
+    endpoint_url: str | None
+    addressing_style: AddressingStyle
+    profile: str | None
+    aws_access_key_id: str | None
+    aws_secret_access_key: str | None
+    aws_session_token: str | None
+    max_attempts: int
+    connect_timeout: float
+    read_timeout: float
+
+
+def read_options(
+    options: Mapping[str, object], *, base_dir: str | os.PathLike[str] | None = None
+) -> tuple[str, StorageArguments]:
+    """The bucket and the other constructor arguments of an ``s3`` storage's *options*."""
+    read = Options(options, known=OPTIONS, base_dir=base_dir)
+    bucket = read.string("bucket", required=True)
+    style = read.string("addressing_style", "auto", choices=_STYLES)
+    return bucket, StorageArguments(
+        region=read.string("region"),
+        endpoint_url=read.string("endpoint_url"),
+        addressing_style=_STYLES[style],
+        profile=read.string("profile"),
+        aws_access_key_id=read.string("aws_access_key_id"),
+        aws_secret_access_key=read.string("aws_secret_access_key"),
+        aws_session_token=read.string("aws_session_token"),
+        max_attempts=read.integer("max_attempts", DEFAULT_MAX_ATTEMPTS, maximum=MAX_ATTEMPTS),
+        connect_timeout=read.seconds(
+            "connect_timeout", DEFAULT_CONNECT_TIMEOUT, maximum=MAX_SECONDS
+        ),
+        read_timeout=read.seconds("read_timeout", DEFAULT_READ_TIMEOUT, maximum=MAX_SECONDS),
     )

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from rindle_core.plugins import hookimpl
 from rindle_core.storage import StorageFactory
 
-from ._adapter import S3Storage
+from ._factory import create_storage
+
+__all__ = ["rindle_register_storage"]
 
 
 @hookimpl
 def rindle_register_storage(register: Callable[[str, StorageFactory], None]) -> None:
-    """Provide ``type = "s3"`` storages."""
-    register("s3", S3Storage.from_options)
+    """Provide ``type = "s3"`` storages, built by :func:`rindle_s3.create_storage`."""
+    register("s3", create_storage)

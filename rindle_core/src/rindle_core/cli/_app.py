@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 import attrs
 import click
@@ -16,6 +16,7 @@ import pluggy
 import structlog
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from .._broker import Broker
 from .._errors import ConfigurationError, DatabaseError, RindleError
@@ -29,6 +30,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "READ_ONLY_COMMANDS",
     "App",
     "DatabaseError",
     "console",
@@ -41,13 +43,23 @@ __all__ = [
 #: Exit codes: success, an operation failed, a usage or configuration error.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+#: Commands that only read state. They create no file or directory (not an
+#: absent SQLite database, not a local storage root) and build no storage
+#: adapter, so they need no cloud credentials (``doctor`` builds adapters to
+#: probe them, and reports missing credentials as a failed check).
+READ_ONLY_COMMANDS: Final = frozenset(
+    {"sessions list", "sessions show", "assets show", "db current", "doctor"}
+)
+
 
 class App:
     """Per-invocation state, created by the root command.
 
     The configuration, plugin manager and broker are built on first use, so
     ``rindle --help`` never touches a database. Receivers and database pools
-    opened along the way are closed when the command ends.
+    opened along the way are closed when the command ends. The first time a
+    command uses the database, one line on stderr names it (password
+    masked) and where it was configured: ``database: sqlite:///… (from …)``.
     """
 
     def __init__(self, config_path: Path | None, verbose: int) -> None:
@@ -57,6 +69,7 @@ class App:
         self._config: Config | None = None
         self._pm: pluggy.PluginManager | None = None
         self._broker: Broker | None = None
+        self._database_named = False
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -85,11 +98,38 @@ class App:
                 ) from None
         return self._pm
 
+    @property
+    def read_only(self) -> bool:
+        """True when the running command is one of :data:`READ_ONLY_COMMANDS`."""
+        ctx = click.get_current_context(silent=True)
+        names: list[str] = []
+        while ctx is not None and ctx.parent is not None:
+            names.append(ctx.info_name or "")
+            ctx = ctx.parent
+        return " ".join(reversed(names)) in READ_ONLY_COMMANDS
+
     def database(self) -> Database:
-        """The configured database, schema unchecked (``db upgrade``, ``doctor``)."""
-        database = self.config().database()
+        """The configured database, schema unchecked (``db upgrade``, ``doctor``).
+
+        A read-only command never creates an absent SQLite file: it reads an
+        empty stand-in instead (no tables, no revision).
+        """
+        config = self.config()
+        if self.read_only and config.missing_database_file() is not None:
+            # Nothing to read and nothing may be created: an empty in-memory
+            # stand-in answers as the absent file would (no tables, no revision).
+            database = Database("sqlite://", poolclass=StaticPool)
+        else:
+            database = config.database()
         self.stack.callback(database.dispose)
+        self.name_database()
         return database
+
+    def name_database(self) -> None:
+        """Say once, on stderr, which database this command uses."""
+        if not self._database_named:
+            self._database_named = True
+            click.echo(f"database: {self.config().describe_database()}", err=True)
 
     def broker(self, *, serve_local: bool = False) -> Broker:
         """The broker, on a database whose schema is ready.
@@ -98,6 +138,15 @@ class App:
         gets a receiver on 127.0.0.1 for the duration of the command, so
         its URLs can be signed and uploaded to.
         """
+        if self._broker is None and self.read_only:
+            # Reads touch no storage: no adapter is built (no credentials
+            # asked for, no local root created), nor the embedded database.
+            config, pm = self.config(), self.plugin_manager()
+            config.check_storage_types(plugin_manager=pm)  # config errors first
+            database = config.open_database(create=False)
+            self.stack.callback(database.dispose)
+            self._broker = Broker(database, profiles=(), storages={}, plugin_manager=pm)
+            self.name_database()
         if self._broker is None:
             config = self.config()
             pm = self.plugin_manager()
@@ -108,6 +157,7 @@ class App:
             self._broker = config.build_broker(
                 plugin_manager=pm, storages=storages, database=database
             )
+            self.name_database()
         return self._broker
 
     def _served_local_storages(
@@ -118,11 +168,18 @@ class App:
         for name, storage in config.storages.items():
             if storage.type != "local" or storage.options.get("base_url") is not None:
                 continue
-            root = storage.options.get("root")
-            if not isinstance(root, str):
+            if not isinstance(storage.options.get("root"), str):
                 continue  # the factory refuses it when the broker is built
-            # Validate the options (errors name file and key) before serving anything.
-            attrs.evolve(config, storages={name: storage}).build_storages(plugin_manager=pm)
+            # Validate the options (errors name file and key) before serving
+            # anything; the adapter knows its root (relative to the file).
+            (built,) = (
+                attrs.evolve(config, storages={name: storage})
+                .build_storages(plugin_manager=pm)
+                .values()
+            )
+            root = getattr(built, "root", None)
+            if not isinstance(root, Path):
+                continue
             server = self.stack.enter_context(
                 serve_receiver(root, storage.options.get("secret"), "127.0.0.1", 0)
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Final, Literal
 
 import attrs
@@ -47,7 +48,8 @@ def doctor(app: App, as_json: bool) -> None:
 
     Each storage gets a HEAD (and a ranged GET) of a random missing key:
     "not found" proves the endpoint is reachable, the credentials work and
-    the bucket exists.
+    the bucket exists. It creates nothing: not an absent SQLite database,
+    not a local storage root.
     Exits 0 when all pass, 1 when a check fails, 2 on a configuration error.
     """
     checks: list[Check] = []
@@ -79,6 +81,11 @@ def _run_checks(app: App, checks: list[Check]) -> int:
     add(Check("plugins", "ok", "storage types: " + ", ".join(sorted(storage_factories(pm)))))
     failed = not _check_database(app, config, add)
     for name, storage in config.storages.items():
+        absent = _absent_local_root(config, name)
+        if absent is not None:  # building it would create it
+            detail = f"local: root {absent} does not exist yet (created on first use)"
+            add(Check(f"storage {name}", "ok", detail))
+            continue
         try:
             adapter = storage.build(plugin_manager=pm)
         except ConfigurationError as exc:
@@ -91,7 +98,29 @@ def _run_checks(app: App, checks: list[Check]) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _absent_local_root(config: Config, name: str) -> Path | None:
+    """A ``local`` storage's root directory when it does not exist (else None)."""
+    storage = config.storages[name]
+    root = storage.options.get("root")
+    if storage.type != "local" or not isinstance(root, str) or not root:
+        return None
+    path = Path(root).expanduser()
+    if not path.is_absolute():
+        path = (storage.base_dir or Path.cwd()) / path
+    return None if path.exists() else path.absolute()
+
+
 def _check_database(app: App, config: Config, add: Callable[[Check], None]) -> bool:
+    if config.missing_database_file() is not None:  # doctor creates nothing
+        app.name_database()
+        detail = f"{config.safe_database_url} does not exist yet"
+        if config.creates_database:
+            add(Check("database", "ok", f"{detail} (embedded default: created on first use)"))
+            add(Check("schema", "ok", "created automatically on first use (embedded default)"))
+            return True
+        add(Check("database", "ok", f"{detail} (`rindle db upgrade` creates it)"))
+        add(Check("schema", "fail", "no rindle tables: run `rindle db upgrade`"))
+        return False
     try:
         database = app.database()
         with database.read() as conn:
@@ -121,7 +150,7 @@ def _check_database(app: App, config: Config, add: Callable[[Check], None]) -> b
         else:
             add(Check("schema", "ok", f"at revision {current} (head)"))
         return True
-    if config.embedded:
+    if config.creates_database:
         add(Check("schema", "ok", "created automatically on first use (embedded default)"))
         return True
     add(Check("schema", "fail", f"{problem}: run `rindle db upgrade`"))

@@ -160,7 +160,7 @@ def load_secret(root: Path, secret: bytes | str | None) -> bytes:
             secret = secret.encode("utf-8")
         if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_BYTES:
             raise ConfigurationError(
-                f"local storage option 'secret' must be at least {MIN_SECRET_BYTES} bytes"
+                f"option 'secret' must be at least {MIN_SECRET_BYTES} bytes"
             )
         return secret
     path = root / SECRET_FILE
@@ -229,7 +229,7 @@ class Disk:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigurationError(
-                f"local storage option 'root': cannot create {str(path)!r} ({exc.strerror})"
+                f"option 'root': cannot create {str(path)!r} ({exc.strerror})"
             ) from None
         self.root: Final = path.resolve()
         self.fsync: Final = fsync

@@ -72,7 +72,7 @@ class LocalStorage:
         fsync: bool = True,
     ) -> None:
         if not isinstance(root, str | os.PathLike) or not str(root):
-            raise ConfigurationError("local storage option 'root' must be a directory path")
+            raise ConfigurationError("option 'root' must be a directory path")
         self._disk = Disk(Path(root), fsync=fsync)
         self._base_url = _check_base_url(base_url)
         self._secret = load_secret(self._disk.root, secret)
@@ -306,12 +306,12 @@ def _check_base_url(base_url: object) -> str | None:
     if base_url is None:
         return None
     if not isinstance(base_url, str):
-        raise ConfigurationError("local storage option 'base_url' must be a string")
+        raise ConfigurationError("option 'base_url' must be a string")
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError("local storage option 'base_url' must be an http(s) URL")
+        raise ConfigurationError("option 'base_url' must be an http(s) URL")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigurationError(
-            "local storage option 'base_url' must not carry a query, fragment or credentials"
+            "option 'base_url' must not carry a query, fragment or credentials"
         )
     return base_url.rstrip("/")
