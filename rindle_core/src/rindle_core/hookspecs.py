@@ -47,10 +47,14 @@ hookspec = pluggy.HookspecMarker("rindle")
 def rindle_register_storage(register: Callable[[str, StorageFactory], None]) -> None:
     """Register storage backend factories by type name.
 
-    Call ``register("s3", factory)`` for each backend type the plugin
-    provides; ``factory(**options)`` builds a
+    Call ``register("s3", create_storage)`` for each backend type the plugin
+    provides, where ``create_storage(options, /, *, base_dir)`` builds a
     :class:`~rindle_core.storage.StorageAdapter` from the options of one
-    configured storage. Registering a name twice is an error.
+    configured storage; read them with :class:`rindle_core.plugins.Options`
+    (unknown keys refused with a did-you-mean, paths resolved against
+    *base_dir*, the configuration file's directory). Registering a name twice
+    is an error. A factory without a keyword-only ``base_dir`` is still
+    called as ``factory(**options)``, with a ``DeprecationWarning``.
     """
 
 

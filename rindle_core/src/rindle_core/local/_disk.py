@@ -159,9 +159,7 @@ def load_secret(root: Path, secret: bytes | str | None) -> bytes:
         if isinstance(secret, str):
             secret = secret.encode("utf-8")
         if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_BYTES:
-            raise ConfigurationError(
-                f"option 'secret' must be at least {MIN_SECRET_BYTES} bytes"
-            )
+            raise ConfigurationError(f"option 'secret' must be at least {MIN_SECRET_BYTES} bytes")
         return secret
     path = root / SECRET_FILE
     with contextlib.suppress(FileNotFoundError):
