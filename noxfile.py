@@ -87,8 +87,22 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the documentation site in strict mode."""
-    _install_packages(session, "mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.25")
+    _install_packages(
+        session, "mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.25", "pytest>=8"
+    )
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
+    # The built site's checks: no raw Sphinx roles, diagrams generated from the tables.
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "--noconftest",
+        "-p",
+        "no:cacheprovider",
+        "tests/test_docs_api.py",
+        "tests/test_docs_diagrams.py",
+        env={"RINDLE_DOCS_SITE": str(ROOT / "site")},
+    )
 
 
 @nox.session

@@ -87,7 +87,7 @@ def test_unknown_command_is_a_usage_error(run: Run) -> None:
         ),
         (
             'database_url = "sqlite:///r.db"\n[storage.files]\ntype = "local"\n[profiles.p]\n',
-            "rindle.toml: storage.files: ",
+            "rindle.toml: storage 'files' (local): option 'root' is required",
         ),
         ("database_url = \n", "rindle.toml: invalid TOML"),
     ],
@@ -96,12 +96,11 @@ def test_bad_config_is_one_line_naming_the_key(
     run: Run, tmp_path: Path, text: str, message: str
 ) -> None:
     (tmp_path / "rindle.toml").write_text(text)
-    for command in (
-        ["sessions", "list"],
-        ["upload", "rindle.toml"],
-        ["expire"],
-        ["worker", "--once"],
-    ):
+    commands = [["upload", "rindle.toml"], ["expire"], ["worker", "--once"]]
+    # Read-only commands build no adapter (ADR 0092): only writers see a bad option.
+    if "storage.files: " not in message and "storage 'files' (" not in message:
+        commands.insert(0, ["sessions", "list"])
+    for command in commands:
         result = run(*command, code=2)
         assert result.stderr.startswith("error: ConfigurationError: ")
         assert message in result.stderr

@@ -31,6 +31,14 @@ from rindle_core.plugins import hookimpl, make_plugin_manager
 
 Run = Callable[..., Result]
 
+
+def errors(result: Result) -> str:
+    """stderr after its first line, which names the database (ADR 0091)."""
+    named, _, rest = result.stderr.partition("\n")
+    assert named.startswith("database: "), result.stderr
+    return rest
+
+
 CONFIG = """
     database_url = "sqlite:///rindle.db"
     job_mode = "worker"
@@ -162,7 +170,9 @@ def test_expire_goes_through_every_batch(run: Run, configured: Path) -> None:
 def test_doctor_on_the_embedded_default(run: Run) -> None:
     result = run("doctor")
     assert "config: embedded default" in result.stdout
-    assert "storage local: local: reachable" in result.stdout
+    # Doctor creates nothing (ADR 0092): the local root comes with the first upload.
+    assert "storage local: local: root" in result.stdout
+    assert "does not exist yet (created on first use)" in result.stdout
     data = json.loads(run("doctor", "--json").stdout)
     assert data["ok"] is True
     assert {c["name"]: c["status"] for c in data["checks"]} == {
@@ -368,7 +378,7 @@ def test_expire_exits_1_when_a_remote_cleanup_fails(
     report = json.loads(result.stdout)
     assert report["expired_session_ids"] == [old.id]
     assert report["cleanup_failures"] == 1
-    assert result.stderr == (
+    assert errors(result) == (
         "error: CleanupFailed: 1 remote cleanup(s) failed; they are retried on the next run\n"
     )
     broken[0] = False

@@ -113,8 +113,9 @@ def test_show_an_asset(run: Run, broker: Broker) -> None:
 def test_bad_and_unknown_ids_fail_on_one_line(
     run: Run, broker: Broker, args: list[str], line: str
 ) -> None:
-    result = run(*args, code=1)
-    assert result.stderr == line + "\n"
-    assert result.stdout == ""
-    result = run(*args, "--json", code=1)
-    assert result.stderr == line + "\n"
+    for extra in ([], ["--json"]):
+        result = run(*args, *extra, code=1)
+        named, error = result.stderr.split("\n", 1)
+        assert named.startswith("database: ")  # ADR 0091
+        assert error == line + "\n"
+        assert result.stdout == ""

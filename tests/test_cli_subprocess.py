@@ -66,8 +66,17 @@ def test_a_whole_session_from_the_shell(tmp_path: Path, env: dict[str, str]) -> 
 
 def test_exit_codes_and_one_line_errors(tmp_path: Path, env: dict[str, str]) -> None:
     missing = "0123456789abcdef" * 2
+    # A read creates nothing (ADR 0092): the embedded default does not exist yet.
+    done = rindle(tmp_path, env, "sessions", "show", missing, code=2)
+    assert done.stderr.startswith("error: ConfigurationError: the database ")
+    assert "does not exist yet" in done.stderr and done.stderr.count("\n") == 1
+    rindle(tmp_path, env, "db", "upgrade")
     done = rindle(tmp_path, env, "sessions", "show", missing, code=1)
-    assert done.stderr == f"error: SessionNotFound: upload session '{missing}' not found\n"
+    database = tmp_path / ".rindle" / "rindle.db"
+    assert done.stderr == (
+        f"database: sqlite:///{database} (embedded default)\n"
+        f"error: SessionNotFound: upload session '{missing}' not found\n"
+    )
     assert done.stdout == ""
     (tmp_path / "rindle.toml").write_text('database_url = "sqlite:///r.db"\njob_mode = "later"\n')
     done = rindle(tmp_path, env, "sessions", "list", code=2)
@@ -91,6 +100,8 @@ def test_the_worker_loop_stops_cleanly(tmp_path: Path, env: dict[str, str], sign
     )
     try:
         assert process.stderr is not None
+        named = process.stderr.readline()  # the database it uses (ADR 0091)
+        assert named.startswith("database: "), named
         first = process.stderr.readline()  # printed once the worker is ready
         assert "polling every 0.2s" in first, first
         process.send_signal(signum)

@@ -19,6 +19,13 @@ from rindle_core.client import UploadClient
 Run = Callable[..., Result]
 
 
+def errors(result: Result) -> str:
+    """stderr after its first line, which names the database (ADR 0091)."""
+    named, _, rest = result.stderr.partition("\n")
+    assert named.startswith("database: "), result.stderr
+    return rest
+
+
 def upload_json(run: Run, *args: str) -> dict[str, Any]:
     result = run("upload", *args, "--json")
     data: dict[str, Any] = json.loads(result.stdout)
@@ -66,7 +73,7 @@ def test_human_output(run: Run, tmp_path: Path) -> None:
     assert "completed" in result.stdout
     assert "available" in result.stdout
     assert "text/plain" in result.stdout
-    assert result.stderr == ""
+    assert errors(result) == ""
 
 
 def test_a_lying_file_is_quarantined_with_its_reason(run: Run, tmp_path: Path) -> None:
@@ -117,7 +124,7 @@ def test_the_profile_refuses_at_the_door(run: Run, tmp_path: Path) -> None:
     run("db", "upgrade")
     (tmp_path / "notes.txt").write_text("hello\n")
     result = run("upload", "notes.txt", "--profile", "avatars", code=1)
-    assert result.stderr == "error: PolicyViolation: mime_not_allowed: text/plain\n"
+    assert errors(result) == "error: PolicyViolation: mime_not_allowed: text/plain\n"
     assert json.loads(run("sessions", "list", "--json").stdout) == {"sessions": []}
 
 
@@ -141,7 +148,7 @@ def test_unsupported_strategy_on_local(run: Run, tmp_path: Path, strategy: str) 
     (tmp_path / "a.bin").write_bytes(b"x" * 10)
     result = run("upload", "a.bin", "--strategy", strategy, code=1)
     capability = {"multipart": "multipart_upload", "resumable": "resumable_upload"}[strategy]
-    assert result.stderr == (
+    assert errors(result) == (
         f"error: UploadUnsupported: capability {capability} is not supported by storage 'local'\n"
     )
     assert json.loads(run("sessions", "list", "--json").stdout) == {"sessions": []}
@@ -150,7 +157,7 @@ def test_unsupported_strategy_on_local(run: Run, tmp_path: Path, strategy: str) 
 def test_unknown_profile(run: Run, tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("a")
     result = run("upload", "a.txt", "--profile", "nope", code=1)
-    assert result.stderr == "error: UnknownProfile: unknown profile 'nope'\n"
+    assert errors(result) == "error: UnknownProfile: unknown profile 'nope'\n"
 
 
 def test_missing_file(run: Run) -> None:
@@ -195,7 +202,7 @@ def test_a_failed_transfer_aborts_the_session(
     monkeypatch.setattr(UploadClient, "put", broken_put)
     (tmp_path / "a.txt").write_text("a")
     result = run("upload", "a.txt", code=1)
-    assert result.stderr.startswith("error: TransferFailed: PUT")
+    assert errors(result).startswith("error: TransferFailed: PUT")
     (session,) = json.loads(run("sessions", "list", "--json").stdout)["sessions"]
     assert session["state"] == "aborted"
 

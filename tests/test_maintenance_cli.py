@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_cli_ops import CONFIG, Run
+from test_cli_ops import CONFIG, Run, errors
 
 from rindle_core import Broker, StorageUnavailable, UploadSession
 from rindle_core.config import load_config
@@ -82,7 +82,7 @@ def test_a_failure_in_an_early_batch_fails_the_run(
     assert sorted(report["expired_session_ids"]) == sorted([first, *rest])
     assert (report["cleanup_failures"], report["objects_deleted"]) == (1, 2)
     assert report["cleanup_pending"] == 1
-    assert result.stderr == (
+    assert errors(result) == (
         "error: CleanupFailed: 1 remote cleanup(s) failed; they are retried on the next run\n"
     )
 
