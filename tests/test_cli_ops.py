@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +241,10 @@ def probe_pm(monkeypatch: pytest.MonkeyPatch) -> pluggy.PluginManager:
     class Plugin:
         @hookimpl
         def rindle_register_storage(self, register: Callable[..., None]) -> None:
-            register("probe", lambda outcome: ProbeStorage(outcome))
+            def create_storage(options: Mapping[str, object], /, *, base_dir: Path) -> Any:
+                return ProbeStorage(str(options["outcome"]))
+
+            register("probe", create_storage)
 
     pm.register(Plugin())
     monkeypatch.setattr(_app, "make_plugin_manager", lambda: pm)
