@@ -275,12 +275,13 @@ class Broker:
     def verify_completion(self, session_id: str) -> VerifyResult:
         """Check the object is stored, complete the session, enqueue promotion.
 
-        ``session → verifying → completed`` and ``asset staged → validating``
-        (with the stored size and type) commit together with the promotion
-        job. A missing object raises :class:`StorageObjectMissing` and
-        changes nothing. Calling it again on a completed session returns the
-        same result and enqueues nothing; under concurrent calls exactly one
-        completes.
+        ``session → uploaded → verifying → completed`` and ``asset staged →
+        validating`` (with the stored size, the served type and the object's
+        fingerprint, :attr:`Asset.stored_version`) commit together with the
+        promotion job, which promotion then binds its reads to. A missing
+        object raises :class:`StorageObjectMissing` and changes nothing.
+        Calling it again on a completed session returns the same result and
+        enqueues nothing; under concurrent calls exactly one completes.
         """
         session = self._get_session(session_id)
         if session.state is SessionState.COMPLETED:
@@ -319,7 +320,10 @@ class Broker:
         current = session.state
         for step in decide.verification_path(current):
             if not cas_session(conn, session.id, current, step, now):
-                return None  # only the first step can lose: the row is ours after it
+                if current is session.state:
+                    return None  # another caller moved the session first
+                # After the first step the row is ours; anything else rolls back.
+                raise InvalidTransition(current.value, step.value)
             events.append(session_event(self._reload(conn, session.id), current.value, step.value))
             current = step
         verifying = self._reload(conn, session.id)
