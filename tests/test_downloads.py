@@ -133,3 +133,26 @@ def test_no_download_for_an_asset_that_is_not_available(local_broker: Broker) ->
     assert local_broker.get_asset(asset_id).state is AssetState.QUARANTINED
     with pytest.raises(AssetNotAvailable):
         local_broker.download_url(asset_id)
+
+
+def test_presigned_request_repr_hides_credential_headers_whatever_the_backend() -> None:
+    from rindle_core import PresignedRequest
+
+    request = PresignedRequest(
+        url="https://store.example/k?sig=SECRETSIG",
+        method="PUT",
+        headers={
+            "Authorization": "Bearer SECRET1",
+            "X-Amz-Security-Token": "SECRET2",
+            "x-goog-credential": "SECRET3",
+            "x-amz-server-side-encryption-customer-key": "SECRET4",
+            "x-ms-blob-type": "BlockBlob",
+            "If-None-Match": "*",
+            "Content-Type": "image/png",
+        },
+    )
+    shown = repr(request)
+    for secret in ("SECRETSIG", "SECRET1", "SECRET2", "SECRET3", "SECRET4"):
+        assert secret not in shown
+    assert "'x-ms-blob-type': 'BlockBlob'" in shown
+    assert "'If-None-Match': '*'" in shown

@@ -197,7 +197,8 @@ class StorageConfig:
 
     def _unknown_type(self, plugin_manager: pluggy.PluginManager | None) -> ConfigurationError:
         installed = ", ".join(sorted(storage_factories(plugin_manager))) or "none"
-        hint = f"; install rindle-{self.type}" if self.type in ("s3", "gcs", "azure") else ""
+        # Plugins are named by convention, not listed here: core knows no backend.
+        hint = f"; install rindle-{self.type} or the plugin that provides it"
         return ConfigurationError(
             f"storage.{self.name}.type: unknown storage type {self.type!r} "
             f"(installed: {installed}{hint})"

@@ -18,7 +18,7 @@ import contextlib
 import datetime as dt
 import enum
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import attrs
@@ -73,10 +73,13 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}{suffix}"
 
 
+#: Words that mark a header as a credential, whatever the backend.
+_SECRET_HEADER_WORDS: Final = ("authorization", "token", "signature", "credential", "secret", "key")
+
+
 def _redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    secret = ("authorization", "x-amz-security-token", "x-goog-signature", "x-ms-")
     return {
-        k: ("[REDACTED]" if k.lower().startswith(secret) and k.lower() != "x-ms-blob-type" else v)
+        k: ("[REDACTED]" if any(w in k.lower() for w in _SECRET_HEADER_WORDS) else v)
         for k, v in headers.items()
     }
 
