@@ -31,12 +31,10 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -47,6 +45,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rindle_core.client import UploadClient
+from rindle_core.testing import CheckingFront
 
 
 def _unshadow(name: str) -> None:
@@ -249,7 +248,7 @@ def _v4_refusal(
     return None
 
 
-class SigningFront:
+class SigningFront(CheckingFront):
     """An HTTP front for an emulator that refuses V4 signed requests GCS would refuse.
 
     Requests without ``X-Goog-Signature`` (the SDK's own API calls, session
@@ -257,58 +256,13 @@ class SigningFront:
     """
 
     def __init__(self, upstream: str, credentials: Any) -> None:
-        self.refused: list[str] = []
-        front = self
-        http = httpx.Client(base_url=upstream, timeout=60)
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = dict(self.headers.items())
-                if "X-Goog-Signature=" in self.path:
-                    refusal = _v4_refusal(
-                        credentials, self.command, self.headers["Host"], self.path, headers
-                    )
-                    if refusal is not None:
-                        status, code = refusal
-                        front.refused.append(code)
-                        self._reply(status, {}, f"<Error><Code>{code}</Code></Error>".encode())
-                        return
-                forwarded = {k: v for k, v in headers.items() if k.lower() != "host"}
-                response = http.request(self.command, self.path, headers=forwarded, content=body)
-                self._reply(response.status_code, response.headers, response.content)
-
-            def _reply(self, status: int, headers: Any, body: bytes) -> None:
-                self.send_response(status)
-                skip = {"transfer-encoding", "connection", "server", "date", "content-encoding"}
-                if self.command != "HEAD":  # a HEAD reports the object's length
-                    skip.add("content-length")
-                    self.send_header("Content-Length", str(len(body)))
-                for name, value in headers.items():
-                    if name.lower() not in skip:
-                        self.send_header(name, value)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _handle
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._http = http
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._http.close()
+        super().__init__(
+            upstream,
+            marker="X-Goog-Signature=",
+            refuse=lambda method, host, target, headers: _v4_refusal(
+                credentials, method, host, target, dict(headers)
+            ),
+        )
 
 
 @pytest.fixture(scope="session")

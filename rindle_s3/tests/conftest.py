@@ -17,10 +17,8 @@ import datetime as dt
 import hmac
 import logging
 import os
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
+from rindle_core.testing import CheckingFront
 from rindle_s3 import S3Storage
 
 ACCESS_KEY = "AKIARINDLETESTKEY000"
@@ -130,7 +129,7 @@ def _sigv4_refusal(method: str, url: str, headers: dict[str, str]) -> str | None
     return None
 
 
-class SignatureCheckingFront:
+class SignatureCheckingFront(CheckingFront):
     """An HTTP front for moto that refuses presigned requests S3 would refuse.
 
     Requests signed with an ``Authorization`` header (boto3's own calls) pass
@@ -138,56 +137,14 @@ class SignatureCheckingFront:
     """
 
     def __init__(self, upstream: str) -> None:
-        self.refused: list[str] = []
-        front = self
-        http = httpx.Client(base_url=upstream, timeout=60)
+        super().__init__(upstream, marker="X-Amz-Signature=", refuse=_s3_refusal)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
 
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {k: v for k, v in self.headers.items()}
-                url = f"http://{self.headers['Host']}{self.path}"
-                if "X-Amz-Signature=" in self.path:
-                    reason = _sigv4_refusal(self.command, url, headers)
-                    if reason is not None:
-                        front.refused.append(reason)
-                        self._reply(403, {}, f"<Error><Code>{reason}</Code></Error>".encode())
-                        return
-                forwarded = {k: v for k, v in headers.items() if k.lower() != "host"}
-                response = http.request(self.command, self.path, headers=forwarded, content=body)
-                self._reply(response.status_code, response.headers, response.content)
-
-            def _reply(self, status: int, headers: Any, body: bytes) -> None:
-                self.send_response(status)
-                skip = {"transfer-encoding", "connection", "server", "date", "content-encoding"}
-                if self.command != "HEAD":  # a HEAD reports the object's length
-                    skip.add("content-length")
-                    self.send_header("Content-Length", str(len(body)))
-                for name, value in headers.items():
-                    if name.lower() not in skip:
-                        self.send_header(name, value)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._http = http
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._http.close()
+def _s3_refusal(
+    method: str, host: str, target: str, headers: Mapping[str, str]
+) -> tuple[int, str] | None:
+    reason = _sigv4_refusal(method, f"http://{host}{target}", dict(headers))
+    return None if reason is None else (403, reason)
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,10 @@ Azurite enforce everything but Azure's header binding (a SAS cannot bind
 headers); neither GCS emulator enforces ``x-goog-if-generation-match`` on a
 signed PUT or serves ``response-content-type``.
 
+An emulator that accepts any signature (moto, the GCS emulators) can be put
+behind a :class:`CheckingFront`, which refuses the signed requests the real
+service would refuse (you supply the check) and forwards the rest.
+
 Tests of a capability the adapter does not declare are skipped with a
 reason (``pytest -ra`` lists them); one test checks that the methods of
 undeclared capabilities raise :class:`NotImplementedError`. Every key is
@@ -54,6 +58,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
+from rindle_core._checking_front import CheckingFront
 from rindle_core._errors import (
     RindleError,
     StorageConflict,
@@ -71,6 +76,7 @@ from rindle_core.storage import (
 )
 
 __all__ = [
+    "CheckingFront",
     "StorageAdapterContract",
     "assert_no_secrets",
     "payload",
