@@ -12,6 +12,7 @@ import unicodedata
 from typing import Final, Literal
 from urllib.parse import quote
 
+from ._active_content import ACTIVE_TYPES as EXECUTABLE_TYPES
 from ._active_content import is_markup_document
 from ._mimetypes import canonical
 
@@ -19,21 +20,12 @@ __all__ = ["ACTIVE_TYPES", "Disposition", "content_disposition", "is_active_type
 
 Disposition = Literal["inline", "attachment"]
 
-#: Types a browser executes or renders as a document in the serving origin.
-ACTIVE_TYPES: Final = frozenset(
+#: Types served as attachments: what a browser executes (the upload policy's
+#: :data:`~rindle_core._active_content.ACTIVE_TYPES`), plus what it runs or
+#: renders in the serving origin; XML documents (SVG included) are added by
+#: :func:`is_active_type`. Names are canonical (aliases folded).
+ACTIVE_TYPES: Final = EXECUTABLE_TYPES | frozenset(
     {
-        "text/html",
-        "application/xhtml+xml",
-        "image/svg+xml",
-        "text/xml",
-        "application/xml",
-        "text/javascript",
-        "application/javascript",
-        "application/ecmascript",
-        "text/ecmascript",
-        "application/x-javascript",
-        "text/xsl",
-        "application/xslt+xml",
         "application/wasm",
         "application/x-shockwave-flash",
         "text/vtt",
@@ -45,7 +37,7 @@ ACTIVE_TYPES: Final = frozenset(
 def is_active_type(content_type: str) -> bool:
     """True when a browser would execute or render *content_type* as a document."""
     mime = canonical(content_type.split(";", 1)[0].strip())
-    return mime in ACTIVE_TYPES or mime.endswith(("+xml", "/html")) or is_markup_document(mime)
+    return mime in ACTIVE_TYPES or mime.endswith("/html") or is_markup_document(mime)
 
 
 #: Longest ``filename*`` value sent: storage and proxies cap header lengths.
