@@ -452,24 +452,11 @@ class Broker:
                     session.upload_key, upload_id, number, expires_in=ttl, content_length=length
                 )
             )
-        current = self._mark_signed(session)
-        if limits.part_urls_outlive_completion:
-            current = self._record_url_expiry(current, now + dt.timedelta(seconds=ttl))
+        urls_expire = now + dt.timedelta(seconds=ttl)
+        current = self._mark_signed(
+            session, urls_expire=urls_expire if limits.part_urls_outlive_completion else None
+        )
         return SignBatchResult(current, tuple(signed))
-
-    def _record_url_expiry(self, session: UploadSession, expires: dt.datetime) -> UploadSession:
-        """Remember the latest expiry of a URL that could change the completed object.
-
-        Guarded by the live states: once verification moved the session on,
-        nothing is recorded and the URLs are not handed out (promotion was
-        already scheduled after the expiries it saw).
-        """
-        with self.database.transaction() as conn:
-            recorded = record_url_expiry(conn, session.id, expires, self._clock())
-            current = self._reload(conn, session.id)
-        if not recorded:
-            raise InvalidTransition(current.state.value, SessionState.SIGNED.value)
-        return current
 
     def multipart_status(self, session_id: str) -> MultipartStatusResult:
         """The parts the backend holds (recorded in the part ledger) and those missing."""
@@ -793,9 +780,7 @@ class Broker:
             raise InvalidArgument("disposition must be 'inline' or 'attachment'")
         prof, storage = self._resolve(asset.profile)
         self._require(storage, Capability.SIGNED_GET, prof)
-        ttl = prof.url_ttl if expires_in is None else expires_in
-        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= 7 * 24 * 3600:
-            raise InvalidArgument("expires_in must be between 1 second and 7 days")
+        ttl = decide.lifetime(prof.url_ttl if expires_in is None else expires_in)
         served = asset.content_type or asset.declared_content_type or "application/octet-stream"
         chosen: Disposition = disposition or "inline"
         if is_active_type(served):
@@ -884,19 +869,33 @@ class Broker:
         if session.is_expired(self._clock()):
             raise SessionExpired(session.id)
 
-    def _mark_signed(self, session: UploadSession) -> UploadSession:
-        if session.state is not SessionState.INITIALIZED:
+    def _mark_signed(
+        self, session: UploadSession, *, urls_expire: dt.datetime | None = None
+    ) -> UploadSession:
+        """``initialized → signed`` on the first signature, in one transaction with
+        the record of when the last URL that could change the completed object
+        expires (*urls_expire*). That record is guarded by the live states: once
+        verification moved the session on, nothing is recorded and the URLs are
+        not handed out (promotion was already scheduled after the expiries it saw).
+        """
+        if session.state is not SessionState.INITIALIZED and urls_expire is None:
             return session
         now = self._clock()
         events: list[Event] = []
         with self.database.transaction() as conn:
-            if cas_session(conn, session.id, SessionState.INITIALIZED, SessionState.SIGNED, now):
-                signed = self._reload(conn, session.id)
+            moved = session.state is SessionState.INITIALIZED and cas_session(
+                conn, session.id, SessionState.INITIALIZED, SessionState.SIGNED, now
+            )
+            if urls_expire is not None and not record_url_expiry(
+                conn, session.id, urls_expire, now
+            ):
+                current = self._reload(conn, session.id)
+                raise InvalidTransition(current.state.value, SessionState.SIGNED.value)
+            signed = self._reload(conn, session.id)
+            if moved:
                 events.append(session_event(signed, "initialized", "signed"))
-            else:
-                signed = self._reload(conn, session.id)
-                if signed.state is not SessionState.SIGNED:
-                    raise InvalidTransition(signed.state.value, SessionState.SIGNED.value)
+            elif signed.state is SessionState.INITIALIZED or is_terminal(signed.state):
+                raise InvalidTransition(signed.state.value, SessionState.SIGNED.value)
         self._telemetry.emit(events)
         return signed
 

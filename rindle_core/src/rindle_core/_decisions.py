@@ -28,6 +28,7 @@ __all__ = [
     "check_part_number",
     "extension_contradicts",
     "extension_of",
+    "lifetime",
     "mime_allowed",
     "missing_parts",
     "new_id",
@@ -198,11 +199,20 @@ def storage_key(profile: Profile, asset_id: str, filename: str) -> str:
     return f"{profile.storage_prefix}/{asset_id}/{secrets.token_hex(8)}{suffix}"
 
 
+def lifetime(expires_in: object) -> int:
+    """*expires_in* if it is a whole number of seconds from 1 to 7 days, else InvalidArgument."""
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int)
+        or not 1 <= expires_in <= 7 * 24 * 3600
+    ):
+        raise InvalidArgument("expires_in must be between 1 second and 7 days")
+    return expires_in
+
+
 def session_deadline(profile: Profile, now: dt.datetime, expires_in: int | None) -> dt.datetime:
     """When a new session expires: ``expires_in`` or the profile's TTL."""
-    ttl = profile.session_ttl if expires_in is None else expires_in
-    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= 7 * 24 * 3600:
-        raise InvalidArgument("expires_in must be between 1 second and 7 days")
+    ttl = lifetime(profile.session_ttl if expires_in is None else expires_in)
     return now + dt.timedelta(seconds=ttl)
 
 
