@@ -257,13 +257,30 @@ class JobRunner:
     def _release_stale(
         self, conn: Connection, job_id: str, expiries: int, now: dt.datetime
     ) -> bool:
-        transition(JobState.RUNNING, JobState.PENDING)
         message = f"LeaseExpired: lease expired {_times(expiries)} in a row (worker died or hung)"
+        return self._end_stale(conn, job_id, JobState.PENDING, message, now)
+
+    def _fail_stale(
+        self, conn: Connection, row: Any, expiries: int, now: dt.datetime
+    ) -> JobOutcome | None:
+        message = (
+            f"LeaseExpired: lease expired {_times(expiries)}; attempts exhausted "
+            f"({row.attempts}/{row.max_attempts}): its handler may kill or hang its worker"
+        )
+        if not self._end_stale(conn, row.id, JobState.FAILED, message, now):
+            return None
+        return JobOutcome(row.id, row.kind, "failed", row.attempts, message)
+
+    def _end_stale(
+        self, conn: Connection, job_id: str, target: JobState, message: str, now: dt.datetime
+    ) -> bool:
+        """Take a job whose lease ran out from its claim: ``running → target``."""
+        transition(JobState.RUNNING, target)
         result = conn.execute(
             update(_jobs)
             .where(self._stale(job_id))
             .values(
-                state=JobState.PENDING.value,
+                state=target.value,
                 locked_by=None,
                 locked_until=None,
                 claim_token=None,
@@ -272,30 +289,6 @@ class JobRunner:
             )
         )
         return result.rowcount == 1
-
-    def _fail_stale(
-        self, conn: Connection, row: Any, expiries: int, now: dt.datetime
-    ) -> JobOutcome | None:
-        transition(JobState.RUNNING, JobState.FAILED)
-        message = (
-            f"LeaseExpired: lease expired {_times(expiries)}; attempts exhausted "
-            f"({row.attempts}/{row.max_attempts}): its handler may kill or hang its worker"
-        )
-        result = conn.execute(
-            update(_jobs)
-            .where(self._stale(row.id))
-            .values(
-                state=JobState.FAILED.value,
-                locked_by=None,
-                locked_until=None,
-                claim_token=None,
-                last_error=message,
-                updated_at=now,
-            )
-        )
-        if result.rowcount != 1:
-            return None
-        return JobOutcome(row.id, row.kind, "failed", row.attempts, message)
 
     # -- running ------------------------------------------------------------------
 
