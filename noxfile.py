@@ -20,6 +20,8 @@ DISTRIBUTIONS = ["rindle_core", "rindle_s3", "rindle_gcs", "rindle_azure"]
 # Every session that runs the CLI or the tests needs the `cli` extra.
 CORE = "./rindle_core[postgres,cli]"
 PACKAGES = [CORE, "./rindle_s3", "./rindle_gcs", "./rindle_azure"]
+# The guide's worked example (docs/adapters.md), tested and checked like the packages.
+EXAMPLE = "./examples/rindle-memory"
 TEST_DEPS = [
     # The `postgres` extra is psycopg on the system's libpq; the binary build
     # lets the suite run where no libpq is installed.
@@ -50,7 +52,7 @@ def _install_azurite(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Install what the tests need (Python packages, Azurite) and run the whole suite."""
-    _install_packages(session, *TEST_DEPS)
+    _install_packages(session, *TEST_DEPS, "-e", EXAMPLE)
     _install_azurite(session)
     args = session.posargs or ["-n", "auto", "--timeout=600"]
     # Exit code 5 ("no tests collected") is a failure, never a silent pass.
@@ -61,15 +63,15 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff: lint and format check."""
     session.install("ruff>=0.6")
-    targets = ["rindle_core", "rindle_s3", "rindle_gcs", "rindle_azure", "tests", "benchmarks"]
+    targets = [*DISTRIBUTIONS, "tests", "benchmarks", "examples"]
     session.run("ruff", "check", *targets, "noxfile.py")
     session.run("ruff", "format", "--check", *targets, "noxfile.py")
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the four packages."""
-    _install_packages(session, "mypy>=1.10", "pytest>=8")
+    """mypy --strict on the four packages and the guide's example."""
+    _install_packages(session, "mypy>=1.10", "pytest>=8", "-e", EXAMPLE)
     session.run(
         "mypy",
         "--strict",
@@ -81,6 +83,8 @@ def typecheck(session: nox.Session) -> None:
         "rindle_gcs",
         "-p",
         "rindle_azure",
+        "-p",
+        "rindle_memory",
     )
 
 
@@ -91,7 +95,8 @@ def docs(session: nox.Session) -> None:
         session, "mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.25", "pytest>=8"
     )
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
-    # The built site's checks: no raw Sphinx roles, diagrams generated from the tables.
+    # The built site's checks: no raw Sphinx roles, diagrams generated from the
+    # tables, the guide's code included from the example package.
     session.run(
         "python",
         "-m",
@@ -101,6 +106,7 @@ def docs(session: nox.Session) -> None:
         "no:cacheprovider",
         "tests/test_docs_api.py",
         "tests/test_docs_diagrams.py",
+        "tests/test_example_adapter.py",
         env={"RINDLE_DOCS_SITE": str(ROOT / "site")},
     )
 

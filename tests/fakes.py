@@ -37,17 +37,18 @@ from rindle_core import (
     Database,
     HeadResult,
     InvalidParts,
-    MultipartInit,
+    MultipartUpload,
     PartLimits,
     PresignedRequest,
     Profile,
-    ResumableInit,
     ResumableStatus,
+    ResumableUpload,
     StorageConflict,
     StorageNotFound,
     UploadedPart,
+    UploadUnsupported,
 )
-from rindle_core.storage import utcnow
+from rindle_core.adapters import utcnow
 
 __all__ = [
     "ALL",
@@ -95,6 +96,12 @@ class GetGrant:
 
 
 class MemoryStorage:
+    """A plain implementation of every adapter protocol; it offers *capabilities*.
+
+    What the broker may use is :func:`~rindle_core.storage.capabilities_of`:
+    the declared *capabilities*, all of them implemented here.
+    """
+
     backend = "memory"
 
     def __init__(self, capabilities: frozenset[Capability] = ALL) -> None:
@@ -259,11 +266,11 @@ class MemoryStorage:
     def part_limits(self) -> PartLimits:
         return PartLimits(1, 1 << 30, 10_000, 1 << 40, etag_required=True)
 
-    def create_multipart(self, key: str, *, content_type: str) -> MultipartInit:
+    def create_multipart(self, key: str, *, content_type: str) -> MultipartUpload:
         self._enter("create_multipart")
         upload_id = secrets.token_hex(8)
         self.uploads[upload_id] = {}
-        return MultipartInit(upload_id=upload_id)
+        return MultipartUpload(upload_id=upload_id)
 
     def presign_part(
         self,
@@ -323,9 +330,13 @@ class MemoryStorage:
         self.uploads.pop(upload_id, None)
 
     def committed_parts(self, key: str, *, upload_id: str | None = None) -> list[UploadedPart]:
-        """The parts *key* was assembled from; only with ``COMMITTED_PARTS``."""
+        """The parts *key* was assembled from; only with ``COMMITTED_PARTS``.
+
+        Without it, :class:`UploadUnsupported`, as a kit adapter refuses a
+        withheld capability (the broker never asks: :func:`capabilities_of`).
+        """
         if Capability.COMMITTED_PARTS not in self.capabilities:
-            raise NotImplementedError("this memory storage cannot list committed parts")
+            raise UploadUnsupported(Capability.COMMITTED_PARTS, storage=self.backend)
         self._enter("committed_parts")
         if key not in self.objects:
             raise StorageNotFound(key)
@@ -333,11 +344,11 @@ class MemoryStorage:
 
     def create_resumable(
         self, key: str, *, content_type: str, size: int | None, origin: str | None
-    ) -> ResumableInit:
+    ) -> ResumableUpload:
         self._enter("create_resumable")
         uri = f"memory://resumable/{secrets.token_hex(16)}"
         self.resumable[uri] = bytearray()
-        return ResumableInit(uri, secrets.token_hex(4), utcnow() + dt.timedelta(days=7))
+        return ResumableUpload(uri, secrets.token_hex(4), utcnow() + dt.timedelta(days=7))
 
     def resumable_status(self, key: str, session_uri: str) -> ResumableStatus:
         self._enter("resumable_status")

@@ -62,7 +62,7 @@ def upload_png(broker: Broker, memory: MemoryStorage, data: bytes = PNG) -> str:
         "images", filename="cat.png", content_type="image/png", size=len(data)
     )
     broker.sign_url(session.id)
-    memory.client_put(session.upload_key, data, "image/png")
+    memory.client_put(session.storage_key, data, "image/png")
     return session.id
 
 
@@ -78,9 +78,9 @@ def test_initiate_creates_staged_asset_and_initialized_session(broker: Broker) -
     asset = broker.get_asset(session.asset_id)
     assert asset.state is AssetState.STAGED
     assert asset.filename == "My_Cat.PNG"
-    assert session.upload_key.startswith(f"images/{asset.id}/")
-    assert session.upload_key.endswith(".png")
-    assert "Cat" not in session.upload_key
+    assert session.storage_key.startswith(f"images/{asset.id}/")
+    assert session.storage_key.endswith(".png")
+    assert "Cat" not in session.storage_key
     assert len(session.id) == 32 and session.id != asset.id
 
 
@@ -90,7 +90,7 @@ def test_initiate_creates_staged_asset_and_initialized_session(broker: Broker) -
 )
 def test_hostile_filenames_never_reach_the_key(broker: Broker, filename: str) -> None:
     session = broker.initiate_session("any", filename=filename, content_type="image/png")
-    prefix, asset_id, leaf = session.upload_key.split("/")
+    prefix, asset_id, leaf = session.storage_key.split("/")
     assert (prefix, asset_id) == ("any", session.asset_id)
     assert ".." not in leaf and "\\" not in leaf and "\x00" not in leaf
     asset = broker.get_asset(session.asset_id)
@@ -264,7 +264,7 @@ def test_missing_object_changes_nothing(broker: Broker) -> None:
 
 def test_verify_before_sign_is_an_invalid_transition(broker: Broker, memory: MemoryStorage) -> None:
     session = broker.initiate_session("images", filename="a.png", content_type="image/png")
-    memory.client_put(session.upload_key, PNG, "image/png")
+    memory.client_put(session.storage_key, PNG, "image/png")
     with pytest.raises(InvalidTransition) as info:
         broker.verify_completion(session.id)
     assert (info.value.from_state, info.value.to_state) == ("initialized", "verifying")
@@ -302,7 +302,7 @@ def test_transient_storage_error_is_retried_not_quarantined(
 
 def test_abort_any_non_terminal_session(broker: Broker, memory: MemoryStorage) -> None:
     session_id = upload_png(broker, memory)
-    key = broker.get_session(session_id).upload_key
+    key = broker.get_session(session_id).storage_key
     aborted = broker.abort_session(session_id)
     assert aborted.state is SessionState.ABORTED
     assert broker.get_asset(aborted.asset_id).state is AssetState.ABANDONED
@@ -341,7 +341,7 @@ def test_multipart_flow_with_lost_etags(broker: Broker, memory: MemoryStorage) -
     memory.client_put_part(info.upload_id, 2, data[10:20])
     result = broker.complete_multipart_upload(started.session.id, None)
     assert result.session.state is SessionState.COMPLETED
-    assert memory.objects[info.upload_key][0] == data
+    assert memory.objects[info.storage_key][0] == data
 
 
 @pytest.mark.parametrize(
@@ -388,7 +388,7 @@ def test_complete_retried_after_crash_between_remote_and_db(
     parts = [UploadedPart(1, etag)]
     # The remote completion succeeded but the process died before the DB write:
     memory.complete_multipart(
-        started.multipart.upload_key, started.multipart.upload_id, parts, content_type="x/y"
+        started.multipart.storage_key, started.multipart.upload_id, parts, content_type="x/y"
     )
     result = broker.complete_multipart_upload(started.session.id, parts)
     assert result.session.state is SessionState.COMPLETED
@@ -432,13 +432,13 @@ def test_resumable_flow_and_idempotent_cancel(broker: Broker, memory: MemoryStor
     assert started.resumable.session_uri not in repr(started.session)
     assert "session_uri" not in started.session.to_dict()
     memory.resumable[started.resumable.session_uri] += b"ab"
-    status = broker.resumable_session_status(started.session.id)
-    assert (status.committed_bytes, status.state) == (2, "in_progress")
+    result = broker.resumable_session_status(started.session.id)
+    assert (result.status.committed_bytes, result.status.state) == (2, "in_progress")
     # A client asking where to continue, with bytes held: it is resuming.
-    assert status.session.state is SessionState.RESUMING
+    assert result.session.state is SessionState.RESUMING
     memory.resumable[started.resumable.session_uri] += b"c"
     again = broker.resumable_session_status(started.session.id)
-    assert (again.committed_bytes, again.session.state) == (3, SessionState.UPLOADING)
+    assert (again.status.committed_bytes, again.session.state) == (3, SessionState.UPLOADING)
     assert broker.resumable_session_status(started.session.id).session.state is (
         SessionState.UPLOADING
     )
@@ -661,7 +661,7 @@ def test_promotion_quarantines_an_asset_of_a_removed_profile(
     )
     session = old.initiate_session("old", filename="a.txt", content_type="text/plain")
     old.sign_url(session.id)
-    memory.client_put(session.upload_key, b"hello", "text/plain")
+    memory.client_put(session.storage_key, b"hello", "text/plain")
     old.verify_completion(session.id)
     new = make_broker(job_mode="worker")
     assert [o.result for o in new.run_jobs()] == ["succeeded"]
@@ -702,12 +702,12 @@ def test_expired_resumable_session_keeps_its_offset_and_cancel_is_a_no_op(
         "any", filename="v", content_type="text/plain", size=10
     )
     memory.resumable[started.resumable.session_uri] += b"abcd"
-    assert broker.resumable_session_status(started.session.id).committed_bytes == 4
+    assert broker.resumable_session_status(started.session.id).status.committed_bytes == 4
     now[0] += dt.timedelta(days=8)
     report = broker.expire_sessions()
     assert report.expired_session_ids == (started.session.id,)
     assert started.resumable.session_uri not in memory.resumable  # remote session cancelled
-    status = broker.resumable_session_status(started.session.id)
+    status = broker.resumable_session_status(started.session.id).status
     assert (status.state, status.committed_bytes) == ("expired", 4)
     cancelled = broker.cancel_resumable_session(started.session.id)
     assert cancelled.state is SessionState.EXPIRED
@@ -717,8 +717,8 @@ def test_completion_forgets_the_session_uri(broker: Broker, memory: MemoryStorag
     started = broker.initiate_resumable_session(
         "any", filename="v.txt", content_type="text/plain", size=5
     )
-    memory.client_put(started.session.upload_key, b"hello", "text/plain")
+    memory.client_put(started.session.storage_key, b"hello", "text/plain")
     result = broker.verify_completion(started.session.id)
     assert result.session.session_uri is None
-    status = broker.resumable_session_status(started.session.id)
+    status = broker.resumable_session_status(started.session.id).status
     assert (status.state, status.committed_bytes) == ("complete", 5)

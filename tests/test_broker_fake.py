@@ -11,7 +11,14 @@ from __future__ import annotations
 import pytest
 
 from fakes import ALL, PNG, WITH_COMMITTED_PARTS, ClientRefused, MemoryStorage, etag_of
-from rindle_core import Capability, InvalidParts, StorageConflict, StorageNotFound, UploadedPart
+from rindle_core import (
+    Capability,
+    InvalidParts,
+    StorageConflict,
+    StorageNotFound,
+    UploadedPart,
+    UploadUnsupported,
+)
 
 KEY = "p/a/object.png"
 
@@ -112,7 +119,7 @@ def test_complete_checks_part_etags() -> None:
 def test_committed_parts_needs_the_capability() -> None:
     memory = MemoryStorage()
     memory.client_put(KEY, PNG, "image/png")
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(UploadUnsupported):
         memory.committed_parts(KEY)
     able = MemoryStorage(WITH_COMMITTED_PARTS)
     able.client_put(KEY, PNG, "image/png")

@@ -75,7 +75,7 @@ def upload(
         profile, filename=filename, content_type=declared, size=len(data)
     )
     broker.sign_url(session.id)
-    memory.client_put(session.upload_key, data, served_as)
+    memory.client_put(session.storage_key, data, served_as)
     return session.id
 
 
@@ -99,7 +99,7 @@ def test_verification_records_the_fingerprint_and_served_type(
     broker = make_broker(job_mode="worker")
     session_id = upload(broker, memory)
     asset = broker.verify_completion(session_id).asset
-    key = broker.get_session(session_id).upload_key
+    key = broker.get_session(session_id).storage_key
     assert asset.stored_version == memory.versions[key]
     assert asset.served_content_type == "image/png"
 
@@ -110,7 +110,7 @@ def test_a_second_put_to_a_verified_key_is_refused_and_changes_nothing(
     session_id = upload(broker, memory)
     asset = broker.verify_completion(session_id).asset
     assert asset.state is AssetState.AVAILABLE
-    key = broker.get_session(session_id).upload_key
+    key = broker.get_session(session_id).storage_key
     with pytest.raises(ClientRefused) as info:  # the still-valid URL, used again
         memory.client_put(key, HTML, "text/html")
     assert info.value.status == 412
@@ -260,7 +260,7 @@ def test_an_incomplete_part_list_is_refused_and_the_client_can_finish(
     broker: Broker, memory: MemoryStorage, sent: list[int], missing: tuple[int, ...]
 ) -> None:
     started = start(broker)
-    upload_id, key = started.multipart.upload_id, started.multipart.upload_key
+    upload_id, key = started.multipart.upload_id, started.multipart.storage_key
     parts = put_parts(memory, upload_id, sent)
     with pytest.raises(InvalidParts) as info:
         broker.complete_multipart_upload(started.session.id, parts)
@@ -288,7 +288,7 @@ def test_a_rebuilt_part_list_with_a_gap_is_refused(broker: Broker, memory: Memor
         broker.complete_multipart_upload(started.session.id, None)
     assert info.value.missing == (2,)
     assert "complete_multipart" not in memory.calls
-    assert started.multipart.upload_key not in memory.objects
+    assert started.multipart.storage_key not in memory.objects
     assert ledger(broker, started.session.id) == []
 
 
@@ -366,7 +366,7 @@ def test_an_object_assembled_from_other_parts_never_becomes_available(
     memory = MemoryStorage(WITH_COMMITTED_PARTS)
     broker = make_broker(storages={"mem": memory}, job_mode="worker")
     started = start(broker)
-    upload_id, key = started.multipart.upload_id, started.multipart.upload_key
+    upload_id, key = started.multipart.upload_id, started.multipart.storage_key
     parts = put_parts(memory, upload_id, [1, 2, 3])
     reordered = [parts[1], parts[0], parts[2]]  # 25 bytes, but not the bytes uploaded in order
     memory.complete_multipart(key, upload_id, reordered, content_type="application/octet-stream")
@@ -489,7 +489,7 @@ def test_a_complete_refused_because_the_key_is_taken_fails_the_session(
     """Storage refuses the create-only complete: the session can never finish."""
     started = start(broker)
     parts = put_parts(memory, started.multipart.upload_id, [1, 2, 3])
-    key = started.multipart.upload_key
+    key = started.multipart.storage_key
     memory.client_put(key, b"someone else's bytes", "text/html")
     with pytest.raises(StorageConflict):
         broker.complete_multipart_upload(started.session.id, parts)

@@ -129,7 +129,7 @@ class BrokerModel(RuleBasedStateMachine):
         self.model[session.id] = {
             "kind": kind,
             "state": "initialized",
-            "key": session.upload_key,
+            "key": session.storage_key,
             "expires_at": session.expires_at,
             "stored": None,  # the bytes at the key, as far as the model knows
             "verified": None,  # the hash of the bytes verification accepted

@@ -110,7 +110,7 @@ def test_run_jobs_returns_typed_outcomes(
     broker = make_broker(job_mode="worker")
     session = broker.initiate_session("any", filename="a.txt", content_type="text/plain", size=2)
     broker.sign_url(session.id)
-    memory.client_put(session.upload_key, b"hi", "text/plain")
+    memory.client_put(session.storage_key, b"hi", "text/plain")
     broker.verify_completion(session.id)
     outcomes = broker.run_jobs()
     assert [type(o) for o in outcomes] == [JobOutcome]

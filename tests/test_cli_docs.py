@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 import pytest
 
+from rindle_core._config_file import _PROFILE_KEYS, _TOP_KEYS
 from rindle_core.cli import cli
-from rindle_core.config import _PROFILE_KEYS, _TOP_KEYS
 from rindle_core.states import ASSET_TRANSITIONS, JOB_TRANSITIONS, SESSION_TRANSITIONS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

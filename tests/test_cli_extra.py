@@ -42,6 +42,9 @@ def _python(
     code: str, cwd: Path, *, blocked: tuple[str, ...] = CLI_EXTRA
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RINDLE_")}
+    # Only rindle's own plugins: a third-party one installed here (the example
+    # adapter needs httpx) is not an import of the library.
+    env["RINDLE_LOAD_PLUGINS"] = "rindle-s3,rindle-gcs,rindle-azure"
     return subprocess.run(
         [sys.executable, "-c", _blocking(*blocked) + textwrap.dedent(code)],
         cwd=cwd,

@@ -366,7 +366,7 @@ def test_expire_exits_1_when_a_remote_cleanup_fails(
     )
     # A stray object (only an object found by HEAD is deleted, and counted).
     storage = LocalStorage(configured.parent / "objects")
-    storage.write_bytes(old.upload_key, b"stray", content_type="text/plain")
+    storage.write_bytes(old.storage_key, b"stray", content_type="text/plain")
 
     original = LocalStorage.delete
     broken = [True]

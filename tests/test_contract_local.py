@@ -48,3 +48,22 @@ class TestLocalContract(StorageAdapterContract):
     @pytest.fixture
     def adapter_secrets(self) -> list[str]:
         return [SECRET]
+
+
+class TestLocalContractWithoutReceiver(StorageAdapterContract):
+    """Without ``base_url`` signing is withheld: the structure and read checks still hold."""
+
+    @pytest.fixture
+    def adapter(self, receiver_root: Path) -> LocalStorage:
+        return LocalStorage(receiver_root, secret=SECRET)
+
+    @pytest.fixture
+    def missing_bucket_adapter(self, tmp_path: Path) -> LocalStorage:
+        root = tmp_path / "gone"
+        storage = LocalStorage(root, secret=SECRET)
+        shutil.rmtree(root)
+        return storage
+
+    @pytest.fixture
+    def adapter_secrets(self) -> list[str]:
+        return [SECRET]

@@ -256,14 +256,18 @@ def test_the_longest_key_prefix_still_fits_the_database(
     broker = Broker(
         any_db,
         profiles=[profile],
-        storages={"files": LocalStorage(tmp_path / "objects", secret="s" * 32)},
+        storages={
+            "files": LocalStorage(
+                tmp_path / "objects", base_url="http://127.0.0.1:9/u", secret="s" * 32
+            )
+        },
         plugin_manager=pm,
         job_mode="inline",
     )
     session = broker.initiate_session(
         "long", filename="name." + "e" * 16, content_type="application/octet-stream", size=1
     )
-    assert session.upload_key.startswith(prefix + "/")
+    assert session.storage_key.startswith(prefix + "/")
 
 
 # -- a database that cannot be reached ----------------------------------------------------------

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import select, update
 
 from rindle_core import Database, JobRunner, JobState
+from rindle_core.adapters import utcnow
 from rindle_core.db import jobs_table
 from rindle_core.jobs import LeaseLost, current_lease, enqueue
-from rindle_core.storage import utcnow
 
 LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 

@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 
 from rindle_core import Database, JobRunner, JobState
+from rindle_core.adapters import utcnow
 from rindle_core.jobs import enqueue
-from rindle_core.storage import utcnow
 
 pytestmark = pytest.mark.postgres
 

@@ -11,7 +11,7 @@ import os
 import shutil
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -29,12 +29,21 @@ from rindle_core import (
     StorageError,
     StorageNotFound,
     TransferFailed,
+    UploadUnsupported,
 )
+from rindle_core.adapters import BaseStorage
 from rindle_core.client import UploadClient
 from rindle_core.local import LocalStorage, ReceiverServer, serve_receiver
 from rindle_core.local._disk import Disk, ObjectExists
 from rindle_core.local._plugin import create_storage
 from rindle_core.plugins import build_storage, storage_factories
+from rindle_core.storage import (
+    StorageAdapter,
+    capabilities_of,
+    supports_committed_parts,
+    supports_multipart,
+    supports_resumable,
+)
 
 SECRET = "local-storage-test-secret-0123456789"
 CT = "application/pdf"
@@ -70,37 +79,43 @@ def offline(tmp_path: Path) -> LocalStorage:
 # -- identity -------------------------------------------------------------------------------------
 
 
-def test_declares_what_it_implements(offline: LocalStorage) -> None:
-    assert offline.backend == "local"
-    assert offline.capabilities == {
-        Capability.PRESIGNED_PUT,
-        Capability.HEAD,
-        Capability.RANGE_READ,
-        Capability.DELETE,
-        Capability.SIGNED_GET,
-    }
+def test_capabilities_are_computed_from_what_it_implements(
+    storage: LocalStorage, offline: LocalStorage
+) -> None:
+    assert storage.backend == offline.backend == "local"
+    assert isinstance(storage, BaseStorage)
+    assert isinstance(storage, StorageAdapter)
+    signing = {Capability.PRESIGNED_PUT, Capability.SIGNED_GET}
+    reading = {Capability.HEAD, Capability.RANGE_READ, Capability.DELETE}
+    assert storage.capabilities == capabilities_of(storage) == reading | signing
+    # Without a receiver nothing could serve a signed URL: signing is withheld.
+    assert offline.withheld == signing
+    assert offline.capabilities == capabilities_of(offline) == reading
 
 
 @pytest.mark.parametrize(
-    "call",
+    "member",
     [
-        lambda s: s.part_limits,
-        lambda s: s.create_multipart("k", content_type=CT),
-        lambda s: s.presign_part("k", "u", 1, expires_in=60),
-        lambda s: s.list_parts("k", "u"),
-        lambda s: s.complete_multipart("k", "u", [], content_type=CT),
-        lambda s: s.abort_multipart("k", "u"),
-        lambda s: s.create_resumable("k", content_type=CT, size=1, origin=None),
-        lambda s: s.resumable_status("k", "http://x"),
-        lambda s: s.cancel_resumable("k", "http://x"),
-        lambda s: s.committed_parts("k"),
+        "part_limits",
+        "create_multipart",
+        "presign_part",
+        "list_parts",
+        "complete_multipart",
+        "abort_multipart",
+        "committed_parts",
+        "create_resumable",
+        "resumable_status",
+        "cancel_resumable",
     ],
 )
-def test_undeclared_methods_raise_not_implemented(
-    offline: LocalStorage, call: Callable[[LocalStorage], object]
-) -> None:
-    with pytest.raises(NotImplementedError):
-        call(offline)
+def test_has_no_members_for_what_it_cannot_do(storage: LocalStorage, member: str) -> None:
+    assert not hasattr(storage, member)
+
+
+def test_the_broker_sees_no_multipart_or_resumable(storage: LocalStorage) -> None:
+    assert not supports_multipart(storage)
+    assert not supports_resumable(storage)
+    assert not supports_committed_parts(storage)
 
 
 def test_registered_through_the_plugin_hook(pm: pluggy.PluginManager, tmp_path: Path) -> None:
@@ -304,12 +319,12 @@ def test_read_range_arguments_are_checked(offline: LocalStorage, start: int, len
 # -- signing --------------------------------------------------------------------------------------
 
 
-def test_presign_without_base_url_is_a_configuration_error(offline: LocalStorage) -> None:
-    message = "local storage has no base_url: mount or serve the receiver"
-    with pytest.raises(ConfigurationError, match=message):
+def test_presign_without_base_url_is_unsupported(offline: LocalStorage) -> None:
+    with pytest.raises(UploadUnsupported, match="presigned_put .* storage 'local'"):
         offline.presign_put("k", content_type=CT, content_length=1, expires_in=60)
-    with pytest.raises(ConfigurationError, match=message):
+    with pytest.raises(UploadUnsupported, match="signed_get .* storage 'local'"):
         offline.presign_get("k", expires_in=60)
+    assert list(offline.root.iterdir()) == []
 
 
 def test_presign_put_binds_type_and_length(storage: LocalStorage) -> None:
@@ -394,7 +409,7 @@ def test_broker_upload_end_to_end(
     verified = broker.verify_completion(session.id)
     assert verified.session.state == "completed"
     assert broker.get_asset(verified.asset.id).state == "available"
-    assert storage.head(session.upload_key).size == len(PDF)
+    assert storage.head(session.storage_key).size == len(PDF)
 
 
 def test_broker_refuses_a_body_larger_than_declared(
@@ -415,7 +430,7 @@ def test_broker_refuses_a_body_larger_than_declared(
         client.put_bytes(signed.presigned, b"x" * 11)
     assert caught.value.status == 413
     with pytest.raises(StorageNotFound):
-        storage.head(session.upload_key)
+        storage.head(session.storage_key)
 
 
 # -- create-only ----------------------------------------------------------------------------------
@@ -643,11 +658,11 @@ def test_a_verified_asset_cannot_be_replaced_with_its_own_url(
     with UploadClient() as client:
         client.put_bytes(signed.presigned, png)
         verified = broker.verify_completion(session.id)
-        before = storage.head(session.upload_key)
+        before = storage.head(session.storage_key)
         html = b"<html><script>document.cookie</script>".ljust(len(png), b" ")
         with pytest.raises(TransferFailed) as caught:
             client.put_bytes(signed.presigned, html)
     assert caught.value.status == 412
-    assert storage.read_range(session.upload_key, 0, len(png)) == png
-    assert storage.head(session.upload_key) == before
+    assert storage.read_range(session.storage_key, 0, len(png)) == png
+    assert storage.head(session.storage_key) == before
     assert broker.get_asset(verified.asset.id).state == "available"

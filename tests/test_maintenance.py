@@ -118,18 +118,18 @@ def test_a_put_after_abort_is_removed_by_the_final_sweep(
     aborted = broker.abort_session(session.id)
     assert aborted.state is SessionState.ABORTED
     # The URL signed before the abort is still valid: a client PUTs through it.
-    storage.client_put(session.upload_key, b"late", "text/plain")
+    storage.client_put(session.storage_key, b"late", "text/plain")
 
     clock.advance(minutes=30)  # the URL has not expired yet: nothing to do
     early = broker.expire_sessions()
     assert (early.objects_deleted, early.cleanup_failures) == (0, 0)
-    assert session.upload_key in storage.objects
+    assert session.storage_key in storage.objects
     assert cleanup_row(broker, session.id)["remote_cleanup"] == "pending"
 
     final = broker.expire_sessions(now=session.expires_at + GRACE)
     assert final.objects_deleted == 1
     assert final.cleanups_finished == 1
-    assert session.upload_key not in storage.objects
+    assert session.storage_key not in storage.objects
     assert cleanup_row(broker, session.id) == {
         "remote_cleanup": "done",
         "cleanup_at": None,
@@ -153,13 +153,13 @@ def test_a_recently_expired_session_is_swept_now_and_again_after_the_grace(
     broker: Broker, storage: BrokenStorage
 ) -> None:
     session = put_session(broker)
-    storage.client_put(session.upload_key, b"first", "text/plain")  # uploaded, never verified
+    storage.client_put(session.storage_key, b"first", "text/plain")  # uploaded, never verified
     first = broker.expire_sessions(now=session.expires_at + dt.timedelta(seconds=1))
     assert first.expired_session_ids == (session.id,)
     assert (first.objects_deleted, first.final_sweeps_scheduled) == (1, 1)
     # A URL signed in the last second (or a storage clock running behind)
     # still lands an object after the deadline: the final sweep removes it.
-    storage.client_put(session.upload_key, b"second", "text/plain")
+    storage.client_put(session.storage_key, b"second", "text/plain")
     final = broker.expire_sessions(now=session.expires_at + GRACE)
     assert (final.objects_deleted, final.cleanups_finished) == (1, 1)
     assert storage.objects == {}
@@ -214,18 +214,18 @@ def test_failing_rows_back_off_and_never_block_later_rows(
 ) -> None:
     bad = [put_session(broker, f"bad{i}.txt") for i in range(2)]
     for session in bad:
-        storage.broken[session.upload_key] = StorageUnavailable("no route")
+        storage.broken[session.storage_key] = StorageUnavailable("no route")
         broker.abort_session(session.id)  # first attempt fails at once
     assert {cleanup_row(broker, s.id)["cleanup_attempts"] for s in bad} == {1}
     clock.advance(minutes=1)
     good = [put_session(broker, f"good{i}.txt", expires_in=60) for i in range(3)]
     for session in good:
-        storage.client_put(session.upload_key, b"stray", "text/plain")
+        storage.client_put(session.storage_key, b"stray", "text/plain")
 
     later = good[0].expires_at + GRACE
     reports = [broker.expire_sessions(now=later, batch_size=2) for _ in range(3)]
     assert sum(r.objects_deleted for r in reports) == 3
-    assert all(s.upload_key not in storage.objects for s in good)
+    assert all(s.storage_key not in storage.objects for s in good)
     assert sum(r.cleanup_failures for r in reports) == 2  # each bad row tried once
     for session in good:
         assert cleanup_row(broker, session.id)["remote_cleanup"] == "done"
@@ -237,7 +237,7 @@ def test_backoff_grows_with_each_failure_up_to_a_cap(
     broker = make_broker(database=any_db, storages={"mem": storage}, clock=clock)
     maintenance = broker.maintenance
     session = put_session(broker, expires_in=2 * 86400)  # outlives the retries
-    storage.broken[session.upload_key] = StorageUnavailable("down")
+    storage.broken[session.storage_key] = StorageUnavailable("down")
     broker.abort_session(session.id)
     seen = []
     for _ in range(12):
@@ -250,7 +250,7 @@ def test_backoff_grows_with_each_failure_up_to_a_cap(
     assert max(seen) == maintenance.backoff_max == seen[-1]
     assert cleanup_row(broker, session.id)["cleanup_attempts"] == 13
 
-    del storage.broken[session.upload_key]
+    del storage.broken[session.storage_key]
     clock.now = cleanup_row(broker, session.id)["cleanup_at"]
     broker.expire_sessions()
     row = cleanup_row(broker, session.id)
@@ -264,7 +264,7 @@ def test_rows_due_are_taken_oldest_due_first(
 ) -> None:
     sessions = [put_session(broker, f"{i}.txt") for i in range(3)]
     for session in reversed(sessions):  # the last one fails first: it is due first
-        storage.broken[session.upload_key] = StorageUnavailable("down")
+        storage.broken[session.storage_key] = StorageUnavailable("down")
         broker.abort_session(session.id)
         clock.advance(minutes=1)
     storage.broken.clear()
@@ -281,8 +281,8 @@ def test_an_unexpected_exception_in_one_row_does_not_stop_the_pass(
     broker: Broker, storage: BrokenStorage
 ) -> None:
     weird, fine = put_session(broker, "weird.txt"), put_session(broker, "fine.txt")
-    storage.client_put(fine.upload_key, b"x", "text/plain")
-    storage.broken[weird.upload_key] = ValueError("https://secret.example/?sig=abc")
+    storage.client_put(fine.storage_key, b"x", "text/plain")
+    storage.broken[weird.storage_key] = ValueError("https://secret.example/?sig=abc")
     with capture_logs() as logs:
         report = broker.expire_sessions(now=weird.expires_at + GRACE)
     assert set(report.expired_session_ids) == {weird.id, fine.id}
@@ -305,14 +305,14 @@ def test_a_crash_mid_cleanup_leaves_the_row_to_a_later_pass(
     broker: Broker, storage: BrokenStorage, clock: Clock
 ) -> None:
     session = put_session(broker)
-    storage.client_put(session.upload_key, b"x", "text/plain")
-    storage.broken[session.upload_key] = KeyboardInterrupt()
+    storage.client_put(session.storage_key, b"x", "text/plain")
+    storage.broken[session.storage_key] = KeyboardInterrupt()
     later = session.expires_at + GRACE
     with pytest.raises(KeyboardInterrupt):
         broker.expire_sessions(now=later)
     # The row was claimed before the storage call: the next pass skips it …
     assert broker.expire_sessions(now=later).cleanups_finished == 0
-    del storage.broken[session.upload_key]
+    del storage.broken[session.storage_key]
     # … until the claim's lease runs out.
     due = broker.expire_sessions(now=later + broker.maintenance.claim_lease)
     assert (due.cleanups_finished, due.objects_deleted) == (1, 1)
@@ -341,7 +341,7 @@ def test_an_expiry_that_raises_is_counted_and_the_pass_goes_on(
 def test_the_report_counts_effects_not_calls(broker: Broker, storage: BrokenStorage) -> None:
     empty = put_session(broker, "empty.txt")
     stray = put_session(broker, "stray.txt")
-    storage.client_put(stray.upload_key, b"x", "text/plain")
+    storage.client_put(stray.storage_key, b"x", "text/plain")
     multi = broker.initiate_multipart_session(
         "any", filename="m.bin", content_type="application/octet-stream", size=25, part_size=10
     )
@@ -474,7 +474,7 @@ def test_concurrent_passes_expire_and_clean_each_session_once(
 ) -> None:
     sessions = [put_session(pg_broker, f"{i}.txt", expires_in=1) for i in range(30)]
     for session in sessions:
-        storage.client_put(session.upload_key, b"x", "text/plain")
+        storage.client_put(session.storage_key, b"x", "text/plain")
     later = max(s.expires_at for s in sessions) + GRACE
     barrier = threading.Barrier(4)
 

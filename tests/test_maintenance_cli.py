@@ -44,7 +44,7 @@ def old_sessions(config_path: Path, count: int, *, with_objects: bool = True) ->
         )
         broker.sign_url(session.id)
         if with_objects:
-            storage.write_bytes(session.upload_key, b"stray", content_type="text/plain")
+            storage.write_bytes(session.storage_key, b"stray", content_type="text/plain")
         ids.append(session.id)
         broker.database.dispose()
     return ids
@@ -68,7 +68,7 @@ def test_a_failure_in_an_early_batch_fails_the_run(
     first, *rest = old_sessions(configured, 3)
     original = LocalStorage.delete
     broken_key = json.loads(run("sessions", "show", first, "--json").stdout)["session"][
-        "upload_key"
+        "storage_key"
     ]
 
     def delete(self: LocalStorage, key: str) -> None:

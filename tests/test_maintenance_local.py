@@ -65,7 +65,7 @@ def test_a_put_after_abort_is_removed_once_the_url_expired(
 
     # The URL outlives the abort: a client still stores an object through it.
     assert client.put_bytes(url, DATA).status_code == 200
-    assert storage.head(session.upload_key).size == len(DATA)
+    assert storage.head(session.storage_key).size == len(DATA)
 
     # Maintenance now cannot know the URL is done with: the object stays, the
     # row stays pending for the final sweep.
@@ -77,7 +77,7 @@ def test_a_put_after_abort_is_removed_once_the_url_expired(
     final = broker.expire_sessions(now=session.expires_at + grace)
     assert (final.objects_deleted, final.cleanups_finished, final.cleanup_failures) == (1, 1, 0)
     with pytest.raises(StorageNotFound):
-        storage.head(session.upload_key)
+        storage.head(session.storage_key)
     assert remote_cleanup(any_db, session.id) == "done"
 
     # What made the sweep final: once expired, the URL stores nothing.
@@ -87,4 +87,4 @@ def test_a_put_after_abort_is_removed_once_the_url_expired(
         client.put_bytes(url, DATA)
     assert refused.value.status == 403
     with pytest.raises(StorageNotFound):
-        storage.head(session.upload_key)
+        storage.head(session.storage_key)

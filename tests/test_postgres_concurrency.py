@@ -20,9 +20,9 @@ from rindle_core import (
     UploadedPart,
     hookimpl,
 )
+from rindle_core.adapters import utcnow
 from rindle_core.db._repo import load_parts
 from rindle_core.jobs import enqueue
-from rindle_core.storage import utcnow
 
 pytestmark = pytest.mark.postgres
 
@@ -55,7 +55,7 @@ def test_sixteen_concurrent_verifies_complete_once(
         "images", filename="a.png", content_type="image/png", size=len(PNG)
     )
     broker.sign_url(session.id)
-    memory.client_put(session.upload_key, PNG, "image/png")
+    memory.client_put(session.storage_key, PNG, "image/png")
     barrier = threading.Barrier(16)
 
     def verify(_: int) -> str:
@@ -151,8 +151,8 @@ def test_concurrent_multipart_completes_complete_once(
 
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(complete, range(8))) == ["completed"] * 8
-    assert memory.objects[started.multipart.upload_key][0] == data
-    assert memory.writes[started.multipart.upload_key] == 1  # one remote completion
+    assert memory.objects[started.multipart.storage_key][0] == data
+    assert memory.writes[started.multipart.storage_key] == 1  # one remote completion
     assert (counter.completions, counter.dispatched) == (1, 1)
     with postgres_db.read() as conn:
         assert [p.part_number for p in load_parts(conn, started.session.id)] == [1, 2, 3]

@@ -25,6 +25,12 @@ from rindle_core import (
     UploadedPart,
 )
 from rindle_core.client import UploadClient
+from rindle_core.storage import (
+    capabilities_of,
+    supports_committed_parts,
+    supports_multipart,
+    supports_resumable,
+)
 
 if TYPE_CHECKING:
     from conftest import Azurite
@@ -58,18 +64,26 @@ def _stage(
 # -- capabilities and limits ----------------------------------------------------
 
 
-def test_declares_block_blob_capabilities(adapter: AzureBlobStorage) -> None:
+def test_capabilities_are_what_the_adapter_implements(adapter: AzureBlobStorage) -> None:
+    """Blocks and committed block lists; no resumable sessions (and no stubs for them)."""
     assert adapter.backend == "azure"
-    assert adapter.capabilities == {
-        Capability.PRESIGNED_PUT,
-        Capability.MULTIPART_UPLOAD,
-        Capability.RESUMABLE_STATUS,
-        Capability.HEAD,
-        Capability.RANGE_READ,
-        Capability.DELETE,
-        Capability.SIGNED_GET,
-        Capability.COMMITTED_PARTS,
-    }
+    assert (
+        capabilities_of(adapter)
+        == adapter.capabilities
+        == {
+            Capability.PRESIGNED_PUT,
+            Capability.MULTIPART_UPLOAD,
+            Capability.HEAD,
+            Capability.RANGE_READ,
+            Capability.DELETE,
+            Capability.SIGNED_GET,
+            Capability.COMMITTED_PARTS,
+        }
+    )
+    assert supports_multipart(adapter) and supports_committed_parts(adapter)
+    assert not supports_resumable(adapter)
+    for name in ("create_resumable", "resumable_status", "cancel_resumable"):
+        assert not hasattr(adapter, name)
     limits = adapter.part_limits
     assert limits.max_parts == 50_000
     assert limits.max_part_size == 4000 * 1024 * 1024
@@ -77,11 +91,18 @@ def test_declares_block_blob_capabilities(adapter: AzureBlobStorage) -> None:
     assert limits.etag_required is False
 
 
-def test_resumable_sessions_are_not_implemented(adapter: AzureBlobStorage, key: str) -> None:
-    with pytest.raises(NotImplementedError):
-        adapter.create_resumable(key, content_type="text/plain", size=1, origin=None)
-    with pytest.raises(NotImplementedError):
-        adapter.cancel_resumable(key, "https://example.invalid/session")
+def test_signed_urls_live_at_most_seven_days(adapter: AzureBlobStorage, key: str) -> None:
+    week = 7 * 24 * 3600
+    assert adapter.max_expires_in == week
+    request = adapter.presign_put(key, content_type="text/plain", content_length=1, expires_in=week)
+    assert request.expires_at is not None
+    for expires_in in (0, week + 1):
+        with pytest.raises(InvalidArgument):
+            adapter.presign_put(
+                key, content_type="text/plain", content_length=1, expires_in=expires_in
+            )
+        with pytest.raises(InvalidArgument):
+            adapter.presign_get(key, expires_in=expires_in)
 
 
 # -- single uploads -------------------------------------------------------------
@@ -270,7 +291,6 @@ def test_blocks_uploaded_in_parallel_then_committed(
         (n, p.size) for n, p in enumerate(parts, 1)
     ]
     assert sum(p.size or 0 for p in listed) == len(data)
-    assert adapter.resumable_status(key, init.upload_id).committed_bytes == len(data)
     with pytest.raises(StorageNotFound):
         adapter.head(key)  # staged blocks are not a blob yet
 
@@ -279,8 +299,8 @@ def test_blocks_uploaded_in_parallel_then_committed(
     assert head.size == len(data)
     assert head.content_type == "application/pdf"
     assert adapter.read_range(key, 0, len(data)) == data
-    status = adapter.resumable_status(key, init.upload_id)
-    assert (status.state, status.committed_bytes) == ("complete", len(data))
+    with pytest.raises(StorageNotFound):
+        adapter.list_parts(key, init.upload_id)  # committed: the upload is over
 
 
 def test_block_ids_are_fixed_width_base64_of_the_part_number(
@@ -391,7 +411,7 @@ def test_unknown_upload_is_storage_not_found(adapter: AzureBlobStorage, key: str
     with pytest.raises(StorageNotFound):
         adapter.list_parts(key + ".other", fresh)  # an upload id is bound to its blob
     with pytest.raises(StorageNotFound):
-        adapter.resumable_status(key, "https://example.invalid/not-an-upload-id")
+        adapter.list_parts(key, "https://example.invalid/not-an-upload-id")
 
 
 def test_blocks_of_another_upload_are_not_listed(

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobSasPermissions, UserDelegationKey, generate_blob_sas
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rindle_azure import AzureBlobStorage, SharedKeySigner, UserDelegationSigner
-from rindle_core import TransferFailed
+from rindle_core import InvalidArgument, PresignedRequest, StorageError, TransferFailed
 from rindle_core.client import UploadClient
-from rindle_core.storage import PresignedRequest
 
 if TYPE_CHECKING:
     from conftest import Azurite
@@ -23,11 +23,11 @@ KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr
 UTC = dt.UTC
 
 BLOB_NAMES = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=100
+    alphabet=st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=100
 )
 #: Printable text with quotes, semicolons and non-ASCII (quoting must match the SDK's).
 HEADER_VALUES = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=60
+    alphabet=st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=60
 )
 EXPIRIES = st.datetimes(
     min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2199, 1, 1), timezones=st.just(UTC)
@@ -183,11 +183,34 @@ def test_user_delegation_key_is_cached_and_renewed() -> None:
     assert KEY not in repr(signer)
 
 
-def test_user_delegation_sas_cannot_outlive_seven_days() -> None:
+def test_user_delegation_sas_lives_up_to_seven_days() -> None:
+    """The adapter's ``max_expires_in`` (7 days) is signable; longer is InvalidArgument."""
     now = dt.datetime(2030, 1, 1, tzinfo=UTC)
-    signer = UserDelegationSigner(_FakeService(), clock=lambda: now)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="7 days"):
-        signer.blob_sas("c", "b", permission="r", expiry=now + dt.timedelta(days=8))
+    service = _FakeService()
+    signer = UserDelegationSigner(service, clock=lambda: now)  # type: ignore[arg-type]
+    week = now + dt.timedelta(days=7)
+    signer.blob_sas("c", "b", permission="r", expiry=week)
+    signer.blob_sas("c", "b2", permission="r", expiry=week)
+    assert len(service.calls) == 1  # one key covers both
+    assert service.calls[0][1] == week  # as long as Azure allows, and the SAS fits in it
+    with pytest.raises(InvalidArgument, match="7 days"):
+        signer.blob_sas("c", "b", permission="r", expiry=week + dt.timedelta(seconds=1))
+
+
+class _FailingService(_FakeService):
+    def get_user_delegation_key(self, start: dt.datetime, expiry: dt.datetime) -> UserDelegationKey:
+        error = HttpResponseError(message=f"AuthorizationFailure sig={KEY}")
+        error.status_code = 403
+        raise error
+
+
+def test_a_refused_delegation_key_is_a_storage_error_without_the_sdk_text() -> None:
+    now = dt.datetime(2030, 1, 1, tzinfo=UTC)
+    signer = UserDelegationSigner(_FailingService(), clock=lambda: now)  # type: ignore[arg-type]
+    with pytest.raises(StorageError) as info:
+        signer.blob_sas("c", "b", permission="r", expiry=now + dt.timedelta(hours=1))
+    assert "HTTP 403" in str(info.value)
+    assert KEY not in str(info.value) and info.value.__cause__ is None
 
 
 # -- Azurite enforces the tokens -------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 
 from rindle_core import Capability, ConfigurationError
 from rindle_core.plugins import build_storage, make_plugin_manager, storage_factories
+from rindle_core.storage import capabilities_of, supports_committed_parts, supports_multipart
 from rindle_gcs import GCSSettings, GCSStorage, create_storage
 
 ALL = frozenset(
@@ -186,14 +187,14 @@ def test_repr_shows_no_credentials(service_account_key: Path) -> None:
     assert key["private_key_id"] not in text
 
 
-def test_multipart_is_not_offered(service_account_key: Path) -> None:
+def test_multipart_and_committed_parts_are_not_implemented(service_account_key: Path) -> None:
     storage = create_storage(bucket="ok-bucket", credentials_file=str(service_account_key))
 
-    assert Capability.MULTIPART_UPLOAD not in storage.capabilities
-    with pytest.raises(NotImplementedError):
-        storage.create_multipart("k", content_type="text/plain")
-    with pytest.raises(NotImplementedError):
-        storage.abort_multipart("k", "u")
+    assert capabilities_of(storage) == storage.capabilities == ALL
+    assert not supports_multipart(storage)
+    assert not supports_committed_parts(storage)
+    for name in ("part_limits", "create_multipart", "abort_multipart", "committed_parts"):
+        assert not hasattr(storage, name), name
 
 
 def test_the_plugin_is_discovered_through_its_entry_point(service_account_key: Path) -> None:

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from rindle_core import StorageConflict
-from rindle_core._log_redaction import SecretRedactingFilter
+from rindle_core._redaction import SecretRedactingFilter
 from rindle_core.client import UploadClient
 from rindle_core.testing import assert_no_secrets, secret_query_values
 from rindle_gcs import GCSStorage, create_storage

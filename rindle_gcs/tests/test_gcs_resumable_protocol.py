@@ -17,6 +17,8 @@ import pytest
 import requests
 import structlog
 from google.auth import exceptions as auth_exceptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage as gcs
 from requests.structures import CaseInsensitiveDict
 
 from rindle_core import (
@@ -27,7 +29,7 @@ from rindle_core import (
     StorageUnavailable,
 )
 from rindle_core.storage import ResumableStatus
-from rindle_gcs import SESSION_LIFETIME, session_fingerprint
+from rindle_gcs import SESSION_LIFETIME, GCSStorage, session_fingerprint
 from rindle_gcs._resumable import ResumableProtocol
 
 SESSION_URI = (
@@ -114,6 +116,12 @@ def protocol(
     )
 
 
+def storage_on(session: FakeSession) -> GCSStorage:
+    """A storage whose resumable sessions go to *session* (no other request is made)."""
+    client = gcs.Client(project="p", credentials=AnonymousCredentials())
+    return GCSStorage(bucket=client.bucket("bkt"), resumable=protocol(session), signer=None)
+
+
 # -- create ------------------------------------------------------------------
 
 
@@ -159,7 +167,7 @@ def test_create_without_size_or_origin_omits_those_headers() -> None:
 def test_create_rejects_a_negative_size_before_any_request() -> None:
     session = reply(200, {"Location": SESSION_URI})
     with pytest.raises(InvalidArgument):
-        protocol(session).create("k", content_type="text/plain", size=-1, origin=None)
+        storage_on(session).create_resumable("k", content_type="text/plain", size=-1, origin=None)
     assert session.calls == []
 
 
@@ -360,8 +368,18 @@ def test_header_injection_is_refused_before_any_request(
 ) -> None:
     session = reply(200, {"Location": SESSION_URI})
     with pytest.raises(InvalidArgument):
-        protocol(session).create("k", content_type=content_type, size=1, origin=origin)
+        storage_on(session).create_resumable("k", content_type=content_type, size=1, origin=origin)
     assert session.calls == []
+
+
+def test_the_storage_reports_and_cancels_through_the_protocol() -> None:
+    storage = storage_on(reply(410))
+
+    assert storage.resumable_status("k", SESSION_URI) == ResumableStatus("expired", 0)
+    storage.cancel_resumable("k", SESSION_URI)
+    with pytest.raises(StorageNotFound):
+        storage_on(reply(404)).resumable_status("k", SESSION_URI)
+    storage_on(reply(404)).cancel_resumable("k", SESSION_URI)
 
 
 def test_a_request_that_cannot_be_sent_is_not_transient() -> None:

@@ -21,7 +21,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
 from google.oauth2 import service_account
 
-from rindle_core import Capability, InvalidArgument
+from rindle_core import Capability, InvalidArgument, StorageError, UploadUnsupported
 from rindle_gcs import GCSStorage, IAMSigner, KeySigner, V4Signer
 from rindle_gcs._config import signer_for
 from rindle_gcs._resumable import ResumableProtocol
@@ -199,7 +199,7 @@ GET_OVERRIDES = [
         "content_type": "application/octet-stream",
         "content_disposition": "attachment; filename*=UTF-8''%E5%86%99%E7%9C%9F.png",
     },
-    {"content_disposition": 'inline; filename="naïve+~%.txt"'},
+    {"content_disposition": 'inline; filename="na~ve+%.txt"'},
 ]
 
 
@@ -247,9 +247,11 @@ def test_presign_get_with_overrides_equals_the_sdk(
         {"content_type": "text/plain\r\nX-Evil: 1"},
         {"content_disposition": "attachment\n"},
         {"content_type": "text/plain\0"},
+        # Not a header value: a non-ASCII name goes in filename*=UTF-8''… (RFC 6266).
+        {"content_disposition": 'inline; filename="naïve.txt"'},
     ],
 )
-def test_presign_get_refuses_multi_line_overrides(
+def test_presign_get_refuses_overrides_that_are_no_header_values(
     credentials: Any, overrides: dict[str, str]
 ) -> None:
     storage = make_storage(credentials, ENDPOINTS[0], "rindle-bucket")
@@ -262,7 +264,7 @@ def test_presign_get_refuses_a_version_that_is_not_a_generation(
     credentials: Any, version: str
 ) -> None:
     storage = make_storage(credentials, ENDPOINTS[0], "rindle-bucket")
-    with pytest.raises(InvalidArgument, match="generation"):
+    with pytest.raises(InvalidArgument, match="version"):
         storage.presign_get("k", expires_in=60, version=version)
 
 
@@ -292,13 +294,15 @@ def test_the_signature_verifies_with_the_service_account_key(
     private_key.public_key().verify(signature, string_to_sign, padding.PKCS1v15(), hashes.SHA256())
 
 
-def test_expiry_is_clamped_to_seven_days(credentials: Any) -> None:
+def test_expiry_is_at_most_seven_days(credentials: Any) -> None:
     storage = make_storage(credentials, ENDPOINTS[0], "rindle-bucket")
 
-    request = storage.presign_get("k", expires_in=30 * 24 * 3600)
+    request = storage.presign_get("k", expires_in=7 * 24 * 3600)
 
     assert parse_qs(urlsplit(request.url).query)["X-Goog-Expires"] == ["604800"]
     assert request.expires_at == NOW + dt.timedelta(days=7)
+    with pytest.raises(InvalidArgument, match="expires_in"):
+        storage.presign_get("k", expires_in=7 * 24 * 3600 + 1)
 
 
 @pytest.mark.parametrize("expires_in", [0, -5])
@@ -341,7 +345,7 @@ def test_credentials_that_cannot_sign_give_no_signer(credentials: Any) -> None:
     assert signer_for(credentials) is None
 
 
-def test_an_adapter_without_signer_declares_no_signed_urls() -> None:
+def test_an_adapter_without_signer_withholds_signed_urls() -> None:
     client = gcs.Client(project="p", credentials=AnonymousCredentials())
     storage = GCSStorage(
         bucket=client.bucket("b"),
@@ -351,7 +355,26 @@ def test_an_adapter_without_signer_declares_no_signed_urls() -> None:
         signer=None,
     )
 
+    assert storage.withheld == {Capability.PRESIGNED_PUT, Capability.SIGNED_GET}
     assert Capability.PRESIGNED_PUT not in storage.capabilities
     assert Capability.SIGNED_GET not in storage.capabilities
-    with pytest.raises(NotImplementedError):
+    assert Capability.RESUMABLE_UPLOAD in storage.capabilities
+    with pytest.raises(UploadUnsupported) as info:
         storage.presign_put("k", content_type="text/plain", content_length=1, expires_in=60)
+    assert info.value.capability == Capability.PRESIGNED_PUT
+    with pytest.raises(UploadUnsupported) as info:
+        storage.presign_get("k", expires_in=60)
+    assert info.value.capability == Capability.SIGNED_GET
+
+
+def test_iam_credentials_naming_no_service_account_fail_typed() -> None:
+    class Nameless:
+        service_account_email = "default"
+
+        def refresh(self, request: object) -> None:
+            """Learns nothing: the metadata server names no account."""
+
+    signer = signer_for(Nameless())
+    assert isinstance(signer, IAMSigner)
+    with pytest.raises(StorageError, match="name no service account"):
+        signer.sign(b"x")

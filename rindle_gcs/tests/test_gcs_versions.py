@@ -18,7 +18,7 @@ import httpx
 import pytest
 from google.api_core import exceptions as api_exceptions
 
-from rindle_core import StorageConflict, StorageError, StorageNotFound
+from rindle_core import InvalidArgument, StorageConflict, StorageError, StorageNotFound
 from rindle_gcs import GCSStorage
 from rindle_gcs._errors import gcs_errors
 
@@ -101,7 +101,7 @@ def test_a_read_bound_to_a_deleted_object_is_not_found(
         storage.read_range("v/d.txt", 0, 4, version=version)
 
 
-@pytest.mark.parametrize("version", ["", "etag-abc", "-1", "１２", "7\n"])
+@pytest.mark.parametrize("version", ["etag-abc", "-1", "0", "12345678901234567890"])
 def test_a_version_that_is_no_generation_is_a_conflict(
     storage: GCSStorage, put_object: PutObject, version: str
 ) -> None:
@@ -109,6 +109,15 @@ def test_a_version_that_is_no_generation_is_a_conflict(
 
     with pytest.raises(StorageConflict):
         storage.read_range("v/e.txt", 0, 4, version=version)
+    with pytest.raises(StorageConflict):
+        storage.read_range("v/e.txt", 0, 0, version=version)
+
+
+@pytest.mark.parametrize("version", ["", "１２", "7\n"])
+def test_a_version_that_is_no_header_value_is_invalid(storage: GCSStorage, version: str) -> None:
+    """Checked before any request, the same way for every backend."""
+    with pytest.raises(InvalidArgument, match="version"):
+        storage.read_range("v/never-written.txt", 0, 4, version=version)
 
 
 def test_the_precondition_reaches_the_server(

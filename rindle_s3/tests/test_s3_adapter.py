@@ -23,6 +23,12 @@ from rindle_core import (
     UploadedPart,
 )
 from rindle_core.client import UploadClient
+from rindle_core.storage import (
+    capabilities_of,
+    supports_committed_parts,
+    supports_multipart,
+    supports_resumable,
+)
 from rindle_s3 import S3_PART_LIMITS, S3Storage
 
 MIB = 1024 * 1024
@@ -38,8 +44,8 @@ def stored_digest(admin_client: Any, bucket: str, key: str) -> str:
 
 
 def test_declares_exactly_what_it_implements(storage: S3Storage) -> None:
-    assert storage.backend == "s3"
-    assert storage.capabilities == {
+    """Multipart, no resumable sessions, no committed part lists (S3 keeps none)."""
+    expected = {
         Capability.PRESIGNED_PUT,
         Capability.MULTIPART_UPLOAD,
         Capability.HEAD,
@@ -47,14 +53,14 @@ def test_declares_exactly_what_it_implements(storage: S3Storage) -> None:
         Capability.DELETE,
         Capability.SIGNED_GET,
     }
-    with pytest.raises(NotImplementedError):
-        storage.create_resumable("k", content_type="a/b", size=1, origin=None)
-    with pytest.raises(NotImplementedError):
-        storage.resumable_status("k", "https://x")
-    with pytest.raises(NotImplementedError):
-        storage.cancel_resumable("k", "https://x")
-    with pytest.raises(NotImplementedError):  # S3 keeps no part list after completion
-        storage.committed_parts("k")
+    assert storage.backend == "s3"
+    assert storage.capabilities == expected
+    assert capabilities_of(storage) == expected
+    assert supports_multipart(storage)
+    assert not supports_resumable(storage)
+    assert not supports_committed_parts(storage)
+    for missing in ("create_resumable", "resumable_status", "cancel_resumable", "committed_parts"):
+        assert not hasattr(storage, missing)
 
 
 def test_part_limits_are_s3s(storage: S3Storage) -> None:
@@ -256,8 +262,8 @@ def test_presign_get_serves_the_given_type_and_disposition(
     assert response.headers["content-disposition"] == 'attachment; filename="page.txt"'
 
 
-@pytest.mark.parametrize("bad", ["text/plain\r\nX-Evil: 1", "a\x00b", ""])
-def test_presign_get_refuses_header_injection(storage: S3Storage, bad: str) -> None:
+@pytest.mark.parametrize("bad", ["text/plain\r\nX-Evil: 1", "a\x00b", "", "r\u00e9sum\u00e9"])
+def test_presign_get_refuses_what_is_not_a_header_value(storage: S3Storage, bad: str) -> None:
     with pytest.raises(InvalidArgument):
         storage.presign_get("k", expires_in=60, content_type=bad)
     with pytest.raises(InvalidArgument):

@@ -319,6 +319,10 @@ def test_abort_treats_no_such_upload_as_done_but_not_other_failures(fake_s3: Scr
     fake_s3.script = [(503, error_body("SlowDown"))]
     with pytest.raises(StorageUnavailable):
         storage.abort_multipart("k", "upl")
+    fake_s3.script = [(404, error_body("NoSuchBucket"))]  # configuration, not "gone"
+    with pytest.raises(StorageError) as info:
+        storage.abort_multipart("k", "upl")
+    assert type(info.value) is StorageError
 
 
 def test_delete_failures_are_not_swallowed(fake_s3: ScriptedS3) -> None:

@@ -4,17 +4,21 @@ Single uploads are one SAS-signed Put Blob with create-only permission.
 Multipart uploads are staged blocks: each part is a Put Block under its own
 blob-scoped SAS URL, the broker commits the part list with Put Block List
 (``If-None-Match: *``), and the uncommitted block list is the upload's
-status. See ``docs/adr/0030-azure-block-mapping.md`` and
+progress. See ``docs/adr/0030-azure-block-mapping.md`` and
 ``docs/adr/0032-azure-create-only-sas.md``.
+
+The public methods come from :mod:`rindle_core.adapters`, which checks their
+arguments; the hooks here hold only what is Azure's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
-from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from typing import Final
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
@@ -35,33 +39,27 @@ from rindle_core import (
     StorageConflict,
     StorageNotFound,
 )
-from rindle_core._log_redaction import install_log_redaction
-from rindle_core.storage import (
-    Capability,
-    HeadResult,
-    MultipartInit,
-    PartLimits,
-    PresignedRequest,
-    ResumableInit,
-    ResumableStatus,
-    UploadedPart,
+from rindle_core.adapters import (
+    BaseCommittedPartsStorage,
+    BaseMultipartStorage,
+    RangeNotSatisfiable,
+    expiry,
+    install_redaction,
     redact_url,
     utcnow,
 )
+from rindle_core.storage import (
+    HeadResult,
+    MultipartUpload,
+    PartLimits,
+    PresignedRequest,
+    UploadedPart,
+)
 
 from ._blocks import MAX_BLOCKS, block_id, block_name, is_upload_id, new_upload_id, part_number
-from ._committed import decode_committed
+from ._committed import decode_committed, is_commit_of
 from ._errors import azure_errors, error_code, status_code
 from ._sas import SasSigner
-from ._validate import (
-    bad_int,
-    check_header,
-    check_key,
-    check_optional_header,
-    part_numbers,
-    quote_key,
-    ranges,
-)
 
 __all__ = ["MAX_BLOB_SIZE", "MAX_BLOCK_SIZE", "MAX_PUT_BLOB_SIZE", "AzureBlobStorage"]
 
@@ -73,6 +71,17 @@ MAX_PUT_BLOB_SIZE: Final = 5000 * _MIB
 #: Largest block blob: 50,000 committed blocks of 4000 MiB (about 190.7 TiB).
 MAX_BLOB_SIZE: Final = MAX_BLOCKS * MAX_BLOCK_SIZE
 
+_PART_LIMITS: Final = PartLimits(
+    min_part_size=1,
+    max_part_size=MAX_BLOCK_SIZE,
+    max_parts=MAX_BLOCKS,
+    max_object_size=MAX_BLOB_SIZE,
+    etag_required=False,
+    # Block URLs need `sp=w`, which can also commit or Put Blob: the broker
+    # promotes only once every part URL has expired.
+    part_urls_outlive_completion=True,
+)
+
 #: Put Blob: create only. Azure refuses the token for a blob that exists
 #: (a replacement needs "w"), so no upload URL can replace a stored object.
 _PUT_PERMISSION: Final = "c"
@@ -82,31 +91,23 @@ _BLOCK_PERMISSION: Final = "w"
 _READ_PERMISSION: Final = "r"
 #: Azure's answers to a conditional write that found a blob.
 _EXISTS: Final = frozenset({409, 412})
+#: The SDK's ``match_condition`` for ``If-Match: <etag>``.
+_IF_MATCH: Final = MatchConditions.IfNotModified
+_ANOTHER_BLOB: Final = "azure complete_multipart: another blob exists under this key"
 
 
-class AzureBlobStorage:
+class AzureBlobStorage(BaseMultipartStorage, BaseCommittedPartsStorage):
     """A rindle storage adapter for one Azure Blob Storage container.
 
     Build it with :func:`rindle_azure.create_storage` (what the ``azure``
     backend type does) or directly from an authenticated
     :class:`~azure.storage.blob.ContainerClient` and a SAS signer. Upload
     URLs are create-only: ``create_only`` is accepted for compatibility and
-    must be true.
+    must be true. Signed URLs live at most 7 days (``max_expires_in``).
     """
 
-    backend: str = "azure"
-    capabilities: frozenset[Capability] = frozenset(
-        {
-            Capability.PRESIGNED_PUT,
-            Capability.MULTIPART_UPLOAD,
-            Capability.RESUMABLE_STATUS,
-            Capability.HEAD,
-            Capability.RANGE_READ,
-            Capability.DELETE,
-            Capability.SIGNED_GET,
-            Capability.COMMITTED_PARTS,
-        }
-    )
+    backend = "azure"
+    max_put_size = MAX_PUT_BLOB_SIZE
 
     def __init__(
         self,
@@ -128,7 +129,7 @@ class AzureBlobStorage:
         parts = urlsplit(container.url)
         self._base_url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
         # azure-core and urllib3 log request lines and headers at DEBUG/INFO.
-        install_log_redaction("azure", "urllib3")
+        install_redaction("azure", "urllib3")
 
     def close(self) -> None:
         """Close the container client's HTTP pipeline."""
@@ -140,8 +141,6 @@ class AzureBlobStorage:
             f"container={self.container_name!r}, url={redact_url(self._base_url)!r})"
         )
 
-    # -- container ----------------------------------------------------------
-
     def ensure_container(self) -> None:
         """Create the container if it does not exist (development, emulators)."""
         with azure_errors("create_container"):
@@ -152,9 +151,14 @@ class AzureBlobStorage:
                     if error_code(exc) != "ContainerAlreadyExists":
                         raise
 
-    # -- HEAD / RANGE_READ / DELETE / SIGNED_GET ----------------------------
+    @property
+    def part_limits(self) -> PartLimits:
+        """Blocks: 1 byte to 4000 MiB each, 50,000 per blob, no ETags to complete."""
+        return _PART_LIMITS
 
-    def head(self, key: str) -> HeadResult:
+    # -- reads, deletes, signed URLs ----------------------------------------
+
+    def _head(self, key: str) -> HeadResult:
         """Size, the content type Azure serves (whoever set it) and the ETag as version."""
         props = self._properties(key, "head")
         etag = str(props.etag) if props.etag else None
@@ -165,54 +169,46 @@ class AzureBlobStorage:
             version=etag,
         )
 
-    def read_range(self, key: str, start: int, length: int, *, version: str | None = None) -> bytes:
-        """Bytes ``start..start+length`` (clipped at the end).
-
-        With *version* (an ETag from :meth:`head`) the read is conditional
-        (``If-Match``): :class:`StorageConflict` when the blob changed.
-        """
-        if bad_int(start) or bad_int(length):
-            raise InvalidArgument("start and length must be non-negative integers")
-        check_optional_header("version", version)
-        if length == 0:
-            self._check_version(key, version, "read_range", always=True)
-            return b""
-        condition: dict[str, Any] = (
-            {"etag": version, "match_condition": MatchConditions.IfNotModified} if version else {}
-        )
+    def _read_range(self, key: str, start: int, length: int, *, version: str | None) -> bytes:
+        """A ranged Get Blob, conditional (``If-Match``) on *version* when given."""
         with azure_errors("read_range"):
             try:
                 blob = self._blob(key)
-                return bytes(blob.download_blob(offset=start, length=length, **condition).readall())
+                if version is None:
+                    download = blob.download_blob(offset=start, length=length)
+                else:
+                    download = blob.download_blob(
+                        offset=start, length=length, etag=version, match_condition=_IF_MATCH
+                    )
+                return bytes(download.readall())
             except HttpResponseError as exc:
                 status = status_code(exc)
                 # 412: changed, or gone (Azurite answers 412 for a missing blob
                 # too); 416: the blob exists but ends before *start*.
-                if status not in (412, 416) or (status == 412 and not version):
+                if status not in (412, 416) or (status == 412 and version is None):
                     raise
         # Outside the handler, so no SDK exception is chained to ours.
-        self._check_version(key, version, "read_range", always=True)
-        if status == 412:
-            raise StorageConflict("azure read_range: the blob changed (ETag)")
-        return b""
+        if status == 416:
+            raise RangeNotSatisfiable
+        self._head(key)  # a missing blob is StorageNotFound, not a conflict
+        raise StorageConflict("azure read_range: the blob changed (ETag)")
 
-    def delete(self, key: str) -> None:
-        """Delete the blob and its snapshots; a missing blob is success.
+    def _delete(self, key: str) -> None:
+        """Delete the blob and its snapshots, breaking a lease a SAS holder took.
 
-        A lease a SAS holder took on the blob is broken first (a part URL's
-        ``w`` permission allows leasing; the broker's delete must still win).
+        A part URL's ``w`` permission allows leasing; the broker's delete must
+        still win.
         """
-        with contextlib.suppress(StorageNotFound):
-            self._delete(self._blob(key), "delete")
+        self._delete_blob(self._blob(key), "delete")
 
-    def presign_get(
+    def _presign_get(
         self,
         key: str,
         *,
         expires_in: int,
-        version: str | None = None,
-        content_type: str | None = None,
-        content_disposition: str | None = None,
+        version: str | None,
+        content_type: str | None,
+        content_disposition: str | None,
     ) -> PresignedRequest:
         """A read-only SAS URL, served with *content_type* / *content_disposition*.
 
@@ -221,12 +217,9 @@ class AzureBlobStorage:
         the URL is signed (one HEAD; :class:`StorageConflict` if it moved),
         not when the URL is used.
         """
-        check_optional_header("content_type", content_type, ascii_only=True)
-        check_optional_header("content_disposition", content_disposition, ascii_only=True)
-        check_optional_header("version", version)
-        expires_at = self._expiry(expires_in)
-        check_key(key)
-        self._check_version(key, version, "presign_get")
+        expires_at = self._expires_at(expires_in)
+        if version is not None and self._properties(key, "presign_get").etag != version:
+            raise StorageConflict("azure presign_get: the blob changed (ETag)")
         sas = self._signer.blob_sas(
             self.container_name,
             key,
@@ -235,12 +228,11 @@ class AzureBlobStorage:
             content_type=content_type,
             content_disposition=content_disposition,
         )
-        url = f"{self._blob_url(key)}?{sas}"
-        return PresignedRequest(url=url, method="GET", headers={}, expires_at=expires_at)
+        return PresignedRequest(
+            url=f"{self._blob_url(key)}?{sas}", method="GET", expires_at=expires_at
+        )
 
-    # -- PRESIGNED_PUT ----------------------------------------------------------
-
-    def presign_put(
+    def _presign_put(
         self, key: str, *, content_type: str, content_length: int | None, expires_in: int
     ) -> PresignedRequest:
         """A create-only Put Blob URL (SAS ``sp=c`` on this blob only).
@@ -250,75 +242,48 @@ class AzureBlobStorage:
         request headers: the client chooses the Content-Type and length it
         sends; :meth:`head` reports what was stored and promotion compares.
         """
-        check_header("content_type", content_type)
-        if content_length is not None:
-            if bad_int(content_length):
-                raise InvalidArgument("content_length must be a non-negative integer")
-            if content_length > MAX_PUT_BLOB_SIZE:
-                raise InvalidArgument(
-                    f"a single Put Blob holds at most {MAX_PUT_BLOB_SIZE} bytes; use multipart"
-                )
-        expires_at = self._expiry(expires_in)
-        url = self._signed_url(key, _PUT_PERMISSION, expires_at)
-        headers = {"x-ms-blob-type": "BlockBlob", "Content-Type": content_type}
-        return PresignedRequest(url=url, method="PUT", headers=headers, expires_at=expires_at)
-
-    # -- MULTIPART_UPLOAD (staged blocks) ------------------------------------
-
-    @property
-    def part_limits(self) -> PartLimits:
-        return PartLimits(
-            min_part_size=1,
-            max_part_size=MAX_BLOCK_SIZE,
-            max_parts=MAX_BLOCKS,
-            max_object_size=MAX_BLOB_SIZE,
-            etag_required=False,
-            # Block URLs need `sp=w`, which can also commit or Put Blob: the
-            # broker promotes only once every part URL has expired.
-            part_urls_outlive_completion=True,
+        expires_at = self._expires_at(expires_in)
+        return PresignedRequest(
+            url=self._signed_url(key, _PUT_PERMISSION, expires_at),
+            method="PUT",
+            headers={"x-ms-blob-type": "BlockBlob", "Content-Type": content_type},
+            expires_at=expires_at,
         )
 
-    def create_multipart(self, key: str, *, content_type: str) -> MultipartInit:
-        """A new upload id; nothing is created remotely until the first block."""
-        check_key(key)
-        check_header("content_type", content_type)
-        return MultipartInit(upload_id=new_upload_id(key), part_headers={})
+    # -- staged blocks --------------------------------------------------------
 
-    def presign_part(
+    def _create_multipart(self, key: str, *, content_type: str) -> MultipartUpload:
+        """A new upload id; nothing is created remotely until the first block."""
+        return MultipartUpload(upload_id=new_upload_id(key))
+
+    def _presign_part(
         self,
         key: str,
         upload_id: str,
         part_number: int,
         *,
         expires_in: int,
-        content_length: int | None = None,
+        content_length: int | None,
     ) -> PresignedRequest:
         """The Put Block URL for one part (``comp=block&blockid=…``, SAS ``sp=w``)."""
-        check_key(key)
         if not is_upload_id(upload_id, key):
             raise InvalidArgument("not an Azure block upload id of this blob")
-        if bad_int(part_number) or not 1 <= part_number <= MAX_BLOCKS:
-            raise InvalidArgument(f"part number must be in 1..{MAX_BLOCKS}")
-        if content_length is not None and (
-            bad_int(content_length) or not 1 <= content_length <= MAX_BLOCK_SIZE
-        ):
+        if content_length == 0:
             # Azure refuses empty blocks (Azurite accepts them): an empty
             # file goes up as a single Put Blob instead.
             raise InvalidArgument(f"a block holds 1..{MAX_BLOCK_SIZE} bytes")
-        expires_at = self._expiry(expires_in)
-        sas = self._sas(key, _BLOCK_PERMISSION, expires_at)
+        expires_at = self._expires_at(expires_in)
         wire_id = block_id(upload_id, part_number).replace("+", "%2B").replace("/", "%2F")
-        url = f"{self._blob_url(key)}?comp=block&blockid={wire_id}&{sas}"
+        sas = self._sas(key, _BLOCK_PERMISSION, expires_at)
         return PresignedRequest(
-            url=url,
+            url=f"{self._blob_url(key)}?comp=block&blockid={wire_id}&{sas}",
             method="PUT",
-            headers={},
             expires_at=expires_at,
             part_number=part_number,
             upload_id=upload_id,
         )
 
-    def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
+    def _list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
         """The staged (uncommitted) blocks of this upload, decoded into parts.
 
         ``[]`` while nothing is staged; :class:`StorageNotFound` once the blob
@@ -330,10 +295,10 @@ class AzureBlobStorage:
         staged = self._staged(key, upload_id, "list_parts")
         if not staged and self._exists(key):
             raise StorageNotFound("the block upload is already committed")
-        return [UploadedPart(n, None, size) for n, size in sorted(staged.items())]
+        return [UploadedPart(n, None, size) for n, size in staged.items()]
 
-    def complete_multipart(
-        self, key: str, upload_id: str, parts: Sequence[UploadedPart], *, content_type: str
+    def _complete_multipart(
+        self, key: str, upload_id: str, parts: list[UploadedPart], *, content_type: str
     ) -> None:
         """Commit the parts' blocks, in part order, with Put Block List (``If-None-Match: *``).
 
@@ -347,24 +312,24 @@ class AzureBlobStorage:
         converges on the existing blob); a retry after a lost response
         returns normally.
         """
-        check_header("content_type", content_type)
         if not is_upload_id(upload_id, key):
             raise StorageNotFound("unknown Azure block upload")
-        numbers = part_numbers(parts)
         staged = self._staged(key, upload_id, "complete_multipart")
         if not staged:
             if self._committed_as(key, upload_id, parts, content_type):
                 raise StorageNotFound("the block upload is already committed")
             raise StorageNotFound("no block of this upload is staged")
-        missing = [n for n in numbers if n not in staged]
+        missing = [p.part_number for p in parts if p.part_number not in staged]
         if missing:
-            raise InvalidParts(f"no block was uploaded for part(s) {ranges(missing)}")
+            raise InvalidParts(f"no block was uploaded for part(s) {_ranges(missing)}")
         wrong = [
             p.part_number for p in parts if p.size is not None and p.size != staged[p.part_number]
         ]
         if wrong:
-            raise InvalidParts(f"the stored block size differs for part(s) {ranges(wrong)}")
-        blocks = [BlobBlock(block_name(upload_id, n), BlockState.UNCOMMITTED) for n in numbers]
+            raise InvalidParts(f"the stored block size differs for part(s) {_ranges(wrong)}")
+        blocks = [
+            BlobBlock(block_name(upload_id, p.part_number), BlockState.UNCOMMITTED) for p in parts
+        ]
         with azure_errors("complete_multipart"):
             try:
                 self._blob(key).commit_block_list(
@@ -372,24 +337,25 @@ class AzureBlobStorage:
                     content_settings=ContentSettings(content_type=content_type),
                     match_condition=MatchConditions.IfMissing,
                 )
+                return
             except HttpResponseError as exc:
-                if status_code(exc) in _EXISTS:
-                    # A blob exists: ours (an earlier attempt, or a retry of
-                    # this one whose first answer was lost) or someone else's.
-                    if self._committed_as(key, upload_id, parts, content_type):
-                        return
-                    raise StorageConflict(
-                        "azure complete_multipart: another blob exists under this key"
-                    ) from None
-                if error_code(exc) != "InvalidBlockList":
+                status, code = status_code(exc), error_code(exc)
+                if status not in _EXISTS and code != "InvalidBlockList":
                     raise
-                # A concurrent complete committed (and so consumed) the blocks.
-                if not self._staged(key, upload_id, "complete_multipart"):
-                    raise StorageNotFound("the block upload was committed concurrently") from None
-                raise InvalidParts("Azure rejected the block list") from None
+        # Outside the handler, so no SDK exception is chained to ours.
+        if status in _EXISTS:
+            # A blob exists: ours (an earlier attempt, or a retry of this one
+            # whose first answer was lost) or someone else's.
+            if self._committed_as(key, upload_id, parts, content_type):
+                return
+            raise StorageConflict(_ANOTHER_BLOB)
+        # A concurrent complete committed (and so consumed) the blocks.
+        if not self._staged(key, upload_id, "complete_multipart"):
+            raise StorageNotFound("the block upload was committed concurrently")
+        raise InvalidParts("Azure rejected the block list")
 
-    def abort_multipart(self, key: str, upload_id: str) -> None:
-        """Discard the upload's staged blocks; idempotent.
+    def _abort_multipart(self, key: str, upload_id: str) -> None:
+        """Discard the upload's staged blocks.
 
         Azure has no call that deletes uncommitted blocks. When no blob is
         committed under *key*, an empty Put Block List (``If-None-Match: *``)
@@ -409,11 +375,9 @@ class AzureBlobStorage:
                 raise
         # Gone already, or replaced meanwhile (keep that): both are fine.
         with contextlib.suppress(StorageNotFound, StorageConflict):
-            self._delete(blob, "abort_multipart", etag=str(result["etag"]))
+            self._delete_blob(blob, "abort_multipart", etag=str(result["etag"]))
 
-    # -- COMMITTED_PARTS ------------------------------------------------------
-
-    def committed_parts(self, key: str, *, upload_id: str | None = None) -> list[UploadedPart]:
+    def _committed_parts(self, key: str, *, upload_id: str | None) -> list[UploadedPart]:
         """The parts the stored blob was committed from, in commit order.
 
         Get Block List (committed blocks), each block id decoded back into
@@ -432,87 +396,43 @@ class AzureBlobStorage:
         blocks = [(str(b.id), int(b.size)) for b in committed]
         return decode_committed(blocks, key, int(props.size), upload_id=upload_id)
 
-    # -- RESUMABLE_STATUS -----------------------------------------------------
-
-    def resumable_status(self, key: str, session_uri: str) -> ResumableStatus:
-        """Bytes staged so far for the block upload whose id is *session_uri*.
-
-        Azure has no resumable sessions; the broker reports a multipart
-        session's progress through :meth:`list_parts`. Here the "session" is
-        the upload id: ``in_progress`` with the staged bytes, or ``complete``
-        with the blob's size once it is committed and nothing is pending.
-        """
-        if not is_upload_id(session_uri, key):
-            raise StorageNotFound("unknown Azure block upload")
-        staged = self._staged(key, session_uri, "resumable_status")
-        if not staged:
-            try:
-                return ResumableStatus("complete", self.head(key).size)
-            except StorageNotFound:
-                pass
-        return ResumableStatus("in_progress", sum(staged.values()))
-
-    def create_resumable(
-        self, key: str, *, content_type: str, size: int | None, origin: str | None
-    ) -> ResumableInit:
-        raise NotImplementedError("Azure has no resumable sessions; use multipart (blocks)")
-
-    def cancel_resumable(self, key: str, session_uri: str) -> None:
-        raise NotImplementedError("Azure has no resumable sessions; use multipart (blocks)")
-
     # -- plumbing ---------------------------------------------------------------
 
     def _blob(self, key: str) -> BlobClient:
-        check_key(key)
         return self._container.get_blob_client(key)
 
     def _blob_url(self, key: str) -> str:
-        return f"{self._base_url}/{quote_key(key)}"
+        return f"{self._base_url}/{_blob_path(key)}"
 
     def _sas(self, key: str, permission: str, expires_at: dt.datetime) -> str:
-        """The SAS query for *key* (already checked by the caller)."""
+        """The SAS query for *key*, granting *permission* until *expires_at*."""
         return self._signer.blob_sas(
             self.container_name, key, permission=permission, expiry=expires_at
         )
 
     def _signed_url(self, key: str, permission: str, expires_at: dt.datetime) -> str:
-        check_key(key)
         return f"{self._blob_url(key)}?{self._sas(key, permission, expires_at)}"
 
-    def _expiry(self, expires_in: int) -> dt.datetime:
-        if bad_int(expires_in) or expires_in < 1:
-            raise InvalidArgument("expires_in must be a positive number of seconds")
+    def _expires_at(self, expires_in: int) -> dt.datetime:
         # SAS expiry times have whole seconds: report exactly what was signed.
-        return (self._clock() + dt.timedelta(seconds=expires_in)).replace(microsecond=0)
+        return expiry(self._clock(), expires_in).replace(microsecond=0)
 
     def _properties(self, key: str, operation: str) -> BlobProperties:
         with azure_errors(operation):
             props: BlobProperties = self._blob(key).get_blob_properties()
         return props
 
-    def _check_version(
-        self, key: str, version: str | None, operation: str, *, always: bool = False
-    ) -> None:
-        """:class:`StorageConflict` unless the blob's ETag is *version*.
-
-        Without *version* no call is made, unless *always* (then only a
-        missing blob raises, :class:`StorageNotFound`).
-        """
-        if version is None and not always:
-            return
-        etag = self._properties(key, operation).etag
-        if version is not None and etag != version:
-            raise StorageConflict(f"azure {operation}: the blob changed (ETag)")
-
-    def _delete(self, blob: BlobClient, operation: str, *, etag: str | None = None) -> None:
+    def _delete_blob(self, blob: BlobClient, operation: str, *, etag: str | None = None) -> None:
         """Delete Blob (with snapshots), breaking a lease someone took; ``If-Match`` *etag*."""
-        condition: dict[str, Any] = (
-            {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
-        )
         with azure_errors(operation):
             for attempt in (1, 2):
                 try:
-                    blob.delete_blob(delete_snapshots="include", **condition)
+                    if etag is None:
+                        blob.delete_blob(delete_snapshots="include")
+                    else:
+                        blob.delete_blob(
+                            delete_snapshots="include", etag=etag, match_condition=_IF_MATCH
+                        )
                     return
                 except HttpResponseError as exc:
                     if attempt == 1 and error_code(exc) == "LeaseIdMissing":
@@ -524,7 +444,7 @@ class AzureBlobStorage:
 
     def _exists(self, key: str) -> bool:
         try:
-            self.head(key)
+            self._head(key)
         except StorageNotFound:
             return False
         return True
@@ -538,20 +458,14 @@ class AzureBlobStorage:
         blob does.
         """
         try:
-            committed = self.committed_parts(key, upload_id=upload_id)
-            served = self.head(key).content_type
+            committed = self._committed_parts(key, upload_id=upload_id)
+            served = self._head(key).content_type
         except StorageNotFound:
             return False
         except StorageConflict:
-            raise StorageConflict(
-                "azure complete_multipart: another blob exists under this key"
-            ) from None
-        sizes = {p.part_number: p.size for p in parts}
-        same = [p.part_number for p in committed] == sorted(sizes) and all(
-            sizes[p.part_number] in (None, p.size) for p in committed
-        )
-        if not same or served != content_type:
-            raise StorageConflict("azure complete_multipart: another blob exists under this key")
+            raise StorageConflict(_ANOTHER_BLOB) from None
+        if not is_commit_of(committed, parts) or served != content_type:
+            raise StorageConflict(_ANOTHER_BLOB)
         return True
 
     def _staged(self, key: str, upload_id: str, operation: str) -> dict[int, int]:
@@ -567,3 +481,15 @@ class AzureBlobStorage:
             if number is not None:
                 staged[number] = int(block.size)
         return staged
+
+
+@functools.lru_cache(maxsize=256)
+def _blob_path(key: str) -> str:
+    """The blob name as a URL path (cached: a block upload signs many parts of one blob)."""
+    return quote(key, safe="/~")
+
+
+def _ranges(numbers: Sequence[int], limit: int = 10) -> str:
+    """``"1, 2, 5"`` (at most *limit* numbers, then how many more)."""
+    shown = ", ".join(str(n) for n in numbers[:limit])
+    return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")

@@ -18,7 +18,7 @@ from rindle_core.storage import UploadedPart
 
 from ._blocks import decode_block
 
-__all__ = ["decode_committed"]
+__all__ = ["decode_committed", "is_commit_of"]
 
 
 def decode_committed(
@@ -59,3 +59,14 @@ def decode_committed(
     if sum(p.size or 0 for p in parts) != blob_size:
         raise StorageConflict("the committed blocks do not add up to the blob's size")
     return parts
+
+
+def is_commit_of(committed: Sequence[UploadedPart], parts: Sequence[UploadedPart]) -> bool:
+    """Whether *committed* (from :func:`decode_committed`) is exactly *parts*.
+
+    The same part numbers, and the same sizes where *parts* state them.
+    """
+    sizes = {p.part_number: p.size for p in parts}
+    return [p.part_number for p in committed] == sorted(sizes) and all(
+        sizes[p.part_number] in (None, p.size) for p in committed
+    )

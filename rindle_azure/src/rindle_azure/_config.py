@@ -41,12 +41,12 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 from azure.storage.blob import BlobServiceClient
 
-from rindle_core._options import Options, check_string, option_error
+from rindle_core.plugins import Options, check_string, option_error
 
 from ._adapter import AzureBlobStorage
 from ._sas import SasSigner, SharedKeySigner, UserDelegationSigner
@@ -54,6 +54,7 @@ from ._transport import (
     DEFAULT_CONNECTION_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRIES,
+    TransportOptions,
     client_transport_options,
 )
 
@@ -123,7 +124,7 @@ def create_storage(
 
 
 def _account_key(
-    read: Options, client_options: Mapping[str, Any]
+    read: Options, client_options: TransportOptions
 ) -> tuple[BlobServiceClient, SasSigner]:
     if read.get("credential") is not None:
         raise read.error("credential", "needs sas = 'user_delegation'")
@@ -178,7 +179,7 @@ def _check_account_key(key: str) -> None:
 
 
 def _user_delegation(
-    read: Options, client_options: Mapping[str, Any]
+    read: Options, client_options: TransportOptions
 ) -> tuple[BlobServiceClient, SasSigner]:
     for option in ("connection_string", "account_key"):
         if read.get(option) is not None:

@@ -24,7 +24,7 @@ from azure.core.exceptions import (
 )
 
 from rindle_core import StorageError
-from rindle_core.storage import map_exceptions
+from rindle_core.adapters import describe_http_error, map_exceptions
 
 __all__ = ["azure_errors", "error_code", "status_code"]
 
@@ -72,10 +72,9 @@ def azure_errors(operation: str) -> Iterator[None]:
 
     def describe(exc: BaseException) -> str:
         status = status_code(exc)
-        code = error_code(exc)
         if status is None:
             return f"azure {operation} failed: {type(exc).__name__}"
-        return f"azure {operation} failed: HTTP {status}" + (f" {code}" if code else "")
+        return f"azure {operation} failed: {describe_http_error(status, error_code(exc))}"
 
     with map_exceptions(
         {AzureError: StorageError},

@@ -20,10 +20,13 @@ import hashlib
 import hmac
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import quote
 
-from rindle_core.storage import utcnow
+from rindle_core import InvalidArgument
+from rindle_core.adapters import utcnow
+
+from ._errors import azure_errors
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient, UserDelegationKey
@@ -187,11 +190,6 @@ class UserDelegationSigner:
         from azure.storage.blob import generate_blob_sas
 
         key = self._delegation_key(expiry)
-        extra: dict[str, Any] = {"protocol": self.protocol} if self.protocol else {}
-        if content_type:
-            extra["content_type"] = content_type
-        if content_disposition:
-            extra["content_disposition"] = content_disposition
         token: str = generate_blob_sas(
             self.account_name,
             container,
@@ -199,22 +197,26 @@ class UserDelegationSigner:
             user_delegation_key=key,
             permission=permission,
             expiry=expiry,
-            **extra,
+            protocol=self.protocol or None,
+            content_type=content_type or None,
+            content_disposition=content_disposition or None,
         )
         return token
 
     def _delegation_key(self, expiry: dt.datetime) -> UserDelegationKey:
         now = self._clock()
-        if expiry - now > _KEY_MAX_LIFETIME - _KEY_MARGIN:
-            raise ValueError("a user delegation SAS cannot be valid for more than 7 days")
+        if expiry - now > _KEY_MAX_LIFETIME:
+            raise InvalidArgument("a user delegation SAS cannot be valid for more than 7 days")
         with self._lock:
             if (
                 self._key is None
                 or self._key_expiry is None
-                or self._key_expiry - _KEY_MARGIN < max(expiry, now)
+                or self._key_expiry < expiry
+                or self._key_expiry - _KEY_MARGIN < now
             ):
                 start = now - dt.timedelta(minutes=5)
                 end = min(max(now + self._lifetime, expiry + _KEY_MARGIN), now + _KEY_MAX_LIFETIME)
-                self._key = self._service.get_user_delegation_key(start, end)
+                with azure_errors("get_user_delegation_key"):
+                    self._key = self._service.get_user_delegation_key(start, end)
                 self._key_expiry = end
             return self._key

@@ -8,16 +8,17 @@ five minutes. rindle's defaults bound it to well under a minute; see
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final, TypedDict
 
 from azure.storage.blob import ExponentialRetry
 
-from rindle_core._options import check_integer, check_seconds
+from rindle_core.plugins import check_integer, check_seconds
 
 __all__ = [
     "DEFAULT_CONNECTION_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_RETRIES",
+    "TransportOptions",
     "client_transport_options",
 ]
 
@@ -34,9 +35,18 @@ _MAX_TIMEOUT: Final = 600.0
 _MAX_RETRIES: Final = 10
 
 
+class TransportOptions(TypedDict):
+    """Keyword arguments for ``BlobServiceClient``: timeouts and the retry policy."""
+
+    connection_timeout: float
+    read_timeout: float
+    retry_total: int
+    retry_policy: ExponentialRetry
+
+
 def client_transport_options(
     *, connection_timeout: object, read_timeout: object, retries: object
-) -> dict[str, Any]:
+) -> TransportOptions:
     """Validated keyword arguments for ``BlobServiceClient`` (transport and retry policy)."""
     connect = check_seconds("connection_timeout", connection_timeout, maximum=_MAX_TIMEOUT)
     read = check_seconds("read_timeout", read_timeout, maximum=_MAX_TIMEOUT)
@@ -50,9 +60,9 @@ def client_transport_options(
         retry_status=retries,
         retry_read=min(retries, _MAX_READ_RETRIES),
     )
-    return {
-        "connection_timeout": connect,
-        "read_timeout": read,
-        "retry_total": retries,
-        "retry_policy": policy,
-    }
+    return TransportOptions(
+        connection_timeout=connect,
+        read_timeout=read,
+        retry_total=retries,
+        retry_policy=policy,
+    )

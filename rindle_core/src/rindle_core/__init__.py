@@ -32,10 +32,8 @@ from .models import (
     Asset,
     Job,
     MaintenanceReport,
-    MultipartInfo,
     MultipartResult,
     MultipartStatusResult,
-    ResumableInfo,
     ResumableResult,
     ResumableStatusResult,
     SignBatchResult,
@@ -49,11 +47,11 @@ from .states import AssetState, JobState, SessionState, transition
 from .storage import (
     Capability,
     HeadResult,
-    MultipartInit,
+    MultipartUpload,
     PartLimits,
     PresignedRequest,
-    ResumableInit,
     ResumableStatus,
+    ResumableUpload,
     StorageAdapter,
     UploadedPart,
 )
@@ -79,20 +77,18 @@ __all__ = [
     "JobRunner",
     "JobState",
     "MaintenanceReport",
-    "MultipartInfo",
-    "MultipartInit",
     "MultipartResult",
     "MultipartStatusResult",
+    "MultipartUpload",
     "PartLimits",
     "PermanentJobError",
     "PolicyViolation",
     "PresignedRequest",
     "Profile",
-    "ResumableInfo",
-    "ResumableInit",
     "ResumableResult",
     "ResumableStatus",
     "ResumableStatusResult",
+    "ResumableUpload",
     "RindleError",
     "SessionExpired",
     "SessionNotFound",
@@ -115,3 +111,25 @@ __all__ = [
     "hookimpl",
     "transition",
 ]
+
+
+#: Names merged into one type per concept: they still work, deprecated, for one release.
+_DEPRECATED = {
+    "MultipartInfo": "MultipartUpload",
+    "MultipartInit": "MultipartUpload",
+    "ResumableInfo": "ResumableUpload",
+    "ResumableInit": "ResumableUpload",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _DEPRECATED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import warnings
+
+    warnings.warn(
+        f"rindle_core.{name} is deprecated: use rindle_core.{_DEPRECATED[name]}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return globals()[_DEPRECATED[name]]

@@ -11,6 +11,7 @@ import re
 import secrets
 import unicodedata
 import uuid
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
@@ -25,7 +26,10 @@ __all__ = [
     "check_declared_upload",
     "check_id",
     "check_part_geometry",
+    "check_part_list",
     "check_part_number",
+    "choose_part_size",
+    "content_range_parts",
     "extension_contradicts",
     "extension_of",
     "lifetime",
@@ -238,37 +242,98 @@ def check_part_number(part_number: object, limits: PartLimits) -> int:
     return part_number
 
 
-def normalise_parts(
-    parts: Sequence[UploadedPart | Mapping[str, object]], limits: PartLimits
-) -> list[UploadedPart]:
-    """Validate a client's part list: numbers in range, no duplicates, ETags present."""
+def check_part_list(parts: Sequence[UploadedPart], limits: PartLimits) -> list[UploadedPart]:
+    """*parts* in ascending order if they can complete an upload, else InvalidParts.
+
+    Non-empty, each an :class:`UploadedPart` numbered within ``1..max_parts``,
+    no number twice, an ETag on each where the backend needs one.
+    """
     if isinstance(parts, str | bytes) or not isinstance(parts, Sequence):
         raise InvalidParts("parts must be a list")
     if not parts:
         raise InvalidParts("the part list is empty")
+    seen: set[int] = set()
+    for part in parts:
+        if not isinstance(part, UploadedPart):
+            raise InvalidParts("each part must be an UploadedPart")
+        number = part.part_number
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise InvalidParts("each part needs an integer part_number")
+        if not 1 <= number <= limits.max_parts:
+            raise InvalidParts(f"part number {number} outside 1..{limits.max_parts}")
+        if limits.etag_required and not (part.etag and part.etag.strip('"')):
+            raise InvalidParts(f"part {number} has no ETag")
+        if number in seen:
+            raise InvalidParts("duplicate part numbers")
+        seen.add(number)
+    return sorted(parts, key=lambda p: p.part_number)
+
+
+#: S3's wire names for a part's fields, accepted (deprecated) in client part lists.
+_WIRE_NAMES: Final = {"PartNumber": "part_number", "ETag": "etag"}
+
+
+def normalise_parts(
+    parts: Sequence[UploadedPart | Mapping[str, object]], limits: PartLimits
+) -> list[UploadedPart]:
+    """A client's part list as checked :class:`UploadedPart` objects, in order.
+
+    Mappings carry ``part_number`` and ``etag``. The S3 wire names
+    ``PartNumber``/``ETag`` still work, deprecated: a web layer that speaks a
+    client's protocol (Uppy's S3 plugin) translates them itself.
+    """
+    if isinstance(parts, str | bytes) or not isinstance(parts, Sequence):
+        raise InvalidParts("parts must be a list")
     out: list[UploadedPart] = []
+    wire_names = False
     for item in parts:
         if isinstance(item, UploadedPart):
-            part = item
-        elif isinstance(item, Mapping):
-            number = item.get("part_number", item.get("PartNumber"))
-            etag = item.get("etag", item.get("ETag"))
-            if etag is not None and not isinstance(etag, str):
-                raise InvalidParts("etag must be a string")
-            if isinstance(number, bool) or not isinstance(number, int):
-                raise InvalidParts("each part needs an integer part_number")
-            part = UploadedPart(part_number=number, etag=etag)
-        else:
+            out.append(item)
+            continue
+        if not isinstance(item, Mapping):
             raise InvalidParts("each part must be an UploadedPart or a mapping")
-        if not 1 <= part.part_number <= limits.max_parts:
-            raise InvalidParts(f"part number {part.part_number} outside 1..{limits.max_parts}")
-        if limits.etag_required and not (part.etag and part.etag.strip('"')):
-            raise InvalidParts(f"part {part.part_number} has no ETag")
-        out.append(part)
-    numbers = [p.part_number for p in out]
-    if len(set(numbers)) != len(numbers):
-        raise InvalidParts("duplicate part numbers")
-    return sorted(out, key=lambda p: p.part_number)
+        fields = dict(item)
+        for wire, name in _WIRE_NAMES.items():
+            if wire in fields and name not in fields:
+                wire_names = True
+                fields[name] = fields[wire]
+        number, etag = fields.get("part_number"), fields.get("etag")
+        if etag is not None and not isinstance(etag, str):
+            raise InvalidParts("etag must be a string")
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise InvalidParts("each part needs an integer part_number")
+        out.append(UploadedPart(part_number=number, etag=etag))
+    if wire_names:
+        warnings.warn(
+            "part lists with 'PartNumber'/'ETag' are deprecated: use 'part_number'/'etag'",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    return check_part_list(out, limits)
+
+
+def content_range_parts(size: int, part_size: int) -> list[tuple[int, int, int]]:
+    """Split *size* bytes into ``(part_number, offset, length)`` triples."""
+    if size == 0:
+        return [(1, 0, 0)]
+    return [
+        (index + 1, offset, min(part_size, size - offset))
+        for index, offset in enumerate(range(0, size, part_size))
+    ]
+
+
+def choose_part_size(size: int | None, requested: int | None, limits: PartLimits) -> int:
+    """Pick a part size within *limits* so that *size* fits in ``max_parts``.
+
+    *requested* (a profile's or caller's preference) is raised when it would
+    need too many parts, and clamped to the backend's limits.
+    """
+    part = requested or 8 * 1024 * 1024
+    part = max(part, limits.min_part_size)
+    if size is not None and size > 0:
+        needed = -(-size // limits.max_parts)  # ceil division
+        part = max(part, needed)
+    return min(part, limits.max_part_size)
 
 
 def part_count(size: int, part_size: int) -> int:

@@ -20,10 +20,10 @@ from typing import Any
 import structlog
 from sqlalchemy import ColumnElement, DateTime, func, literal, update
 
+from ._clock import utcnow
 from ._errors import RindleError
 from .db import Database, jobs_table
 from .states import JobState
-from .storage import utcnow
 
 __all__ = ["Lease", "LeaseLost", "current_lease", "db_now", "db_now_plus"]
 

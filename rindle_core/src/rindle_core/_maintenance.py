@@ -40,7 +40,7 @@ from .db import Database, sessions_table
 from .db._repo import cas_asset, cas_session, load_asset, load_session, session_from_row
 from .models import MaintenanceReport, UploadSession
 from .states import SESSION_TRANSITIONS, AssetState, SessionState
-from .storage import Capability, StorageAdapter
+from .storage import StorageAdapter, supports_multipart, supports_resumable
 
 __all__ = ["Maintenance"]
 
@@ -313,24 +313,25 @@ class Maintenance:
         open, a delete when HEAD found the object.
         """
         storage = self._storage_for(session.profile)
-        key = session.upload_key
-        if session.upload_strategy == "multipart" and session.multipart_upload_id:
-            upload_id = session.multipart_upload_id
-            was_open = _found(lambda: storage.list_parts(key, upload_id))
-            storage.abort_multipart(key, upload_id)
+        key = session.storage_key
+        if (
+            session.upload_strategy == "multipart"
+            and session.remote_upload_id
+            and supports_multipart(storage)
+        ):
+            upload_id, multipart = session.remote_upload_id, storage
+            was_open = _found(lambda: multipart.list_parts(key, upload_id))
+            multipart.abort_multipart(key, upload_id)
             effects.aborted += was_open
-        elif session.upload_strategy == "resumable" and session.session_uri:
-            uri = session.session_uri
-            was_open = Capability.RESUMABLE_STATUS in storage.capabilities and _found(
-                lambda: storage.resumable_status(key, uri).state == "in_progress"
-            )
-            storage.cancel_resumable(key, uri)
+        elif (
+            session.upload_strategy == "resumable"
+            and session.session_uri
+            and supports_resumable(storage)
+        ):
+            uri, resumable = session.session_uri, storage
+            was_open = _found(lambda: resumable.resumable_status(key, uri).state == "in_progress")
+            resumable.cancel_resumable(key, uri)
             effects.aborted += was_open
-        if Capability.DELETE not in storage.capabilities:
-            return
-        if Capability.HEAD not in storage.capabilities:
-            storage.delete(key)  # cannot tell whether anything was there: not counted
-            return
         if _found(lambda: storage.head(key)):
             storage.delete(key)
             effects.deleted += 1

@@ -17,6 +17,7 @@ import pluggy
 from sqlalchemy import select
 
 from ._active_content import MARKUP_SCAN_BYTES, active_content, is_markup_document
+from ._clock import utcnow
 from ._decisions import (
     extension_contradicts,
     extension_of,
@@ -33,7 +34,7 @@ from .db._repo import cas_asset, load_asset, load_parts
 from .models import Asset, Job
 from .profiles import Profile
 from .states import AssetState, SessionState
-from .storage import Capability, HeadResult, StorageAdapter, UploadedPart, utcnow
+from .storage import HeadResult, StorageAdapter, UploadedPart, supports_committed_parts
 
 __all__ = [
     "SNIFF_BYTES",
@@ -196,7 +197,7 @@ class Promoter:
             if changed is not None:
                 return self._quarantine(asset, changed, None, head.size)
             sample = b""
-            if Capability.RANGE_READ in storage.capabilities and head.size:
+            if head.size:
                 sample = storage.read_range(
                     asset.storage_key,
                     0,
@@ -241,7 +242,7 @@ class Promoter:
         The ledger holds the parts the broker completed; anything else (a block
         list a client committed itself) is not what was verified.
         """
-        if Capability.COMMITTED_PARTS not in storage.capabilities:
+        if not supports_committed_parts(storage):
             return None
         with self._db.read() as conn:
             row = conn.execute(

@@ -19,8 +19,10 @@ from typing import Final
 
 import httpx
 
+from ._decisions import content_range_parts
 from ._errors import TransferFailed
-from .storage import PresignedRequest, UploadedPart, content_range_parts, redact_url
+from ._redaction import redact_url
+from .storage import PresignedRequest, UploadedPart
 
 __all__ = ["SignParts", "UploadClient"]
 

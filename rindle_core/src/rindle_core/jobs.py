@@ -26,6 +26,7 @@ import attrs
 from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ._clock import utcnow
 from ._decisions import new_id
 from ._errors import ConfigurationError, RindleError
 from ._leases import Lease, LeaseLost, current_lease, db_now, db_now_plus
@@ -33,7 +34,6 @@ from .db import Database, jobs_table
 from .db._repo import job_from_row, load_job
 from .models import Job
 from .states import JobState, transition
-from .storage import utcnow
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -87,7 +87,7 @@ def enqueue(
     conn: Connection,
     *,
     kind: str,
-    payload: Mapping[str, Any],
+    payload: Mapping[str, object],
     dedupe_key: str,
     now: dt.datetime,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,

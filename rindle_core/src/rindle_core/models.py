@@ -1,28 +1,35 @@
 """Immutable snapshots the broker hands back, and its result types.
 
 These are never live ORM rows: reading an attribute never touches the
-database, and changing one is impossible.
+database, and changing one is impossible. Every one is frozen and hashable
+(mapping fields are read-only :class:`~collections.abc.Mapping` views).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Final, Literal
 
 import attrs
 
+from ._frozen import FrozenMapping, freeze, thaw
 from .states import AssetState, JobState, SessionState
-from .storage import PresignedRequest, UploadedPart
+from .storage import (
+    MultipartUpload,
+    PresignedRequest,
+    ResumableStatus,
+    ResumableUpload,
+    UploadedPart,
+)
 
 __all__ = [
     "Asset",
     "Job",
     "MaintenanceReport",
-    "MultipartInfo",
     "MultipartResult",
     "MultipartStatusResult",
-    "ResumableInfo",
     "ResumableResult",
     "ResumableStatusResult",
     "SignBatchResult",
@@ -50,13 +57,13 @@ class Asset:
     quarantine_reason: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
-    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+    metadata: Mapping[str, object] = attrs.field(factory=FrozenMapping, converter=freeze)
     #: The stored object's fingerprint recorded at verification.
     stored_version: str | None = None
     #: The type storage serves the object with, seen at verification.
     served_content_type: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
         return _jsonable(attrs.asdict(self, recurse=False))
 
@@ -74,7 +81,7 @@ class UploadSession:
     profile: str
     storage: str
     state: SessionState
-    upload_key: str
+    storage_key: str
     upload_strategy: UploadStrategy
     content_type: str
     declared_size: int | None
@@ -83,7 +90,8 @@ class UploadSession:
     updated_at: dt.datetime
     verified_at: dt.datetime | None = None
     failure_reason: str | None = None
-    multipart_upload_id: str | None = None
+    #: The backend's id of the multipart upload or resumable session.
+    remote_upload_id: str | None = None
     part_size: int | None = None
     committed_bytes: int = 0
     session_uri: str | None = attrs.field(default=None, eq=False)
@@ -96,14 +104,26 @@ class UploadSession:
         return (
             f"UploadSession(id={self.id!r}, state={self.state.value!r}, "
             f"profile={self.profile!r}, strategy={self.upload_strategy!r}, "
-            f"upload_key={self.upload_key!r}, expires_at={self.expires_at.isoformat()!r})"
+            f"storage_key={self.storage_key!r}, expires_at={self.expires_at.isoformat()!r})"
         )
+
+    @property
+    def upload_key(self) -> str:
+        """Deprecated: use :attr:`storage_key` (the same value as ``Asset.storage_key``)."""
+        _renamed("UploadSession.upload_key", "storage_key")
+        return self.storage_key
+
+    @property
+    def multipart_upload_id(self) -> str | None:
+        """Deprecated: use :attr:`remote_upload_id` (it holds resumable ids too)."""
+        _renamed("UploadSession.multipart_upload_id", "remote_upload_id")
+        return self.remote_upload_id
 
     def is_expired(self, now: dt.datetime) -> bool:
         """True when *now* is past the session's deadline."""
         return now >= self.expires_at
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict, without the session URI."""
         data = attrs.asdict(self, recurse=False)
         data.pop("session_uri")
@@ -116,7 +136,7 @@ class Job:
 
     id: str
     kind: str
-    payload: Mapping[str, Any]
+    payload: Mapping[str, object] = attrs.field(converter=freeze)
     state: JobState
     attempts: int
     max_attempts: int
@@ -149,22 +169,12 @@ class VerifyResult:
 
 
 @attrs.frozen
-class MultipartInfo:
-    """What a client needs to upload parts."""
-
-    upload_id: str
-    upload_key: str
-    part_size: int
-    part_headers: Mapping[str, str]
-    part_count: int | None
-
-
-@attrs.frozen
 class MultipartResult:
     """Result of ``initiate_multipart_session``."""
 
     session: UploadSession
-    multipart: MultipartInfo
+    #: Where and how the client uploads the parts.
+    multipart: MultipartUpload
 
 
 @attrs.frozen
@@ -177,36 +187,33 @@ class MultipartStatusResult:
     committed_bytes: int
 
 
-@attrs.frozen(repr=False)
-class ResumableInfo:
-    """What a client needs to upload to a resumable session.
-
-    ``session_uri`` is a bearer secret and never appears in the repr.
-    """
-
-    session_uri: str
-    upload_id: str
-    expires_at: dt.datetime
-
-    def __repr__(self) -> str:
-        return f"ResumableInfo(session_uri='[REDACTED]', upload_id={self.upload_id!r})"
-
-
 @attrs.frozen
 class ResumableResult:
     """Result of ``initiate_resumable_session``."""
 
     session: UploadSession
-    resumable: ResumableInfo
+    #: The session URI (a bearer secret) the client uploads to.
+    resumable: ResumableUpload
 
 
 @attrs.frozen
 class ResumableStatusResult:
-    """Result of ``resumable_session_status``."""
+    """Result of ``resumable_session_status``: the session and the backend's view of it."""
 
     session: UploadSession
-    committed_bytes: int
-    state: Literal["in_progress", "complete", "expired"]
+    status: ResumableStatus
+
+    @property
+    def committed_bytes(self) -> int:
+        """Deprecated: use ``status.committed_bytes``."""
+        _renamed("ResumableStatusResult.committed_bytes", "status.committed_bytes")
+        return self.status.committed_bytes
+
+    @property
+    def state(self) -> Literal["in_progress", "complete", "expired"]:
+        """Deprecated: use ``status.state``."""
+        _renamed("ResumableStatusResult.state", "status.state")
+        return self.status.state
 
 
 @attrs.frozen
@@ -269,21 +276,37 @@ class MaintenanceReport:
             batches=self.batches + later.batches,
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
         return _jsonable(attrs.asdict(self, recurse=False))
 
 
-def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _jsonable(data: dict[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
     for key, value in data.items():
         if isinstance(value, dt.datetime):
             value = value.isoformat()
         elif isinstance(value, SessionState | AssetState | JobState):
             value = value.value
-        elif isinstance(value, tuple):
-            value = list(value)
-        elif isinstance(value, Mapping):
-            value = dict(value)
+        elif isinstance(value, tuple | Mapping):
+            value = thaw(value)
         out[key] = value
     return out
+
+
+def _renamed(old: str, new: str) -> None:
+    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)
+
+
+#: Result types merged into the adapter seam's: the old names still work, deprecated.
+_MERGED: Final = {"MultipartInfo": MultipartUpload, "ResumableInfo": ResumableUpload}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _MERGED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    new = _MERGED[name]
+    warnings.warn(
+        f"{name} is deprecated: use rindle_core.{new.__name__}", DeprecationWarning, stacklevel=2
+    )
+    return new

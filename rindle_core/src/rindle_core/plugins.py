@@ -42,7 +42,14 @@ import pluggy
 from . import hookspecs
 from ._errors import ConfigurationError, UnknownStorage
 from ._hookimpl import hookimpl
-from ._options import Options
+from ._options import (
+    Options,
+    check_boolean,
+    check_integer,
+    check_seconds,
+    check_string,
+    option_error,
+)
 from .local import _plugin as local_plugin
 from .storage import StorageAdapter, StorageFactory
 
@@ -50,9 +57,14 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Options",
     "build_storage",
+    "check_boolean",
+    "check_integer",
+    "check_seconds",
+    "check_string",
     "get_plugin_manager",
     "hookimpl",
     "make_plugin_manager",
+    "option_error",
     "storage_factories",
 ]
 

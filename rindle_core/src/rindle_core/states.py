@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from ._errors import InvalidTransition
 
@@ -106,10 +106,10 @@ JOB_TRANSITIONS: Final[Mapping[JobState, frozenset[JobState]]] = {
     _J.FAILED: frozenset({_J.PENDING}),
 }
 
-_MACHINES: Final[Mapping[type, tuple[str, Mapping[object, frozenset[object]]]]] = {
-    SessionState: ("session", SESSION_TRANSITIONS),  # type: ignore[dict-item]
-    AssetState: ("asset", ASSET_TRANSITIONS),  # type: ignore[dict-item]
-    JobState: ("job", JOB_TRANSITIONS),  # type: ignore[dict-item]
+_MACHINES: Final[Mapping[type, tuple[str, Mapping[Any, frozenset[Any]]]]] = {
+    SessionState: ("session", SESSION_TRANSITIONS),
+    AssetState: ("asset", ASSET_TRANSITIONS),
+    JobState: ("job", JOB_TRANSITIONS),
 }
 
 StateT = TypeVar("StateT", SessionState, AssetState, JobState)

@@ -1,53 +1,62 @@
-"""The storage-adapter seam: capabilities, value objects and the adapter protocol.
+"""The storage-adapter seam: capabilities, value objects and the adapter protocols.
 
 A storage adapter is one object per configured backend, built by a factory
 that a plugin registers through :func:`rindle_core.hookspecs.rindle_register_storage`.
-It declares :attr:`StorageAdapter.capabilities` and implements the methods
-that go with each capability. The broker checks the capability first and
-raises :class:`~rindle_core.UploadUnsupported`; it never falls back to
-another flow.
+Every adapter implements :class:`StorageAdapter` (head, ranged read, delete,
+signed GET and PUT, close). A backend that can do more implements the
+protocol of that capability as well: :class:`MultipartStorage`,
+:class:`ResumableStorage`, :class:`CommittedPartsStorage`. What an adapter
+implements is what it can do: :func:`capabilities_of` reads it, and the
+broker raises :class:`~rindle_core.UploadUnsupported` for the rest, never
+falling back to another flow.
 
-Adapters translate their SDK's exceptions into :class:`StorageError`,
-:class:`StorageNotFound` (always, for a missing object or remote upload) and
-:class:`StorageUnavailable` (transient: retry later).
+:class:`rindle_core.adapters.BaseStorage` and its siblings implement the
+checks every adapter needs once; building on them is the easy way to write
+an adapter (see *Write a storage adapter* in the docs).
+
+Adapters translate their SDK's exceptions into
+:class:`~rindle_core.StorageError`, :class:`~rindle_core.StorageNotFound`
+(always, for a missing object or remote upload) and
+:class:`~rindle_core.StorageUnavailable` (transient: retry later).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import enum
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Final, Literal, Protocol, runtime_checkable
-from urllib.parse import urlsplit
+import inspect
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, Literal, Protocol, TypeGuard, runtime_checkable
 
 import attrs
 
-from ._errors import StorageError, StorageNotFound, StorageUnavailable
+from . import _redaction
+from ._frozen import FrozenMapping
 
 __all__ = [
     "Capability",
+    "CommittedPartsStorage",
     "HeadResult",
-    "MultipartInit",
+    "MultipartStorage",
+    "MultipartUpload",
     "PartLimits",
     "PresignedRequest",
-    "ResumableInit",
     "ResumableStatus",
+    "ResumableStorage",
+    "ResumableUpload",
     "StorageAdapter",
     "StorageFactory",
     "UploadedPart",
-    "choose_part_size",
-    "content_range_parts",
-    "describe_http_error",
-    "expiry",
-    "map_exceptions",
-    "redact_url",
-    "utcnow",
+    "capabilities_of",
+    "supports_committed_parts",
+    "supports_multipart",
+    "supports_resumable",
 ]
 
 
 class Capability(enum.StrEnum):
-    """What a storage backend can do. Adapters declare a frozen set of these."""
+    """What a storage backend can do; :func:`capabilities_of` tells an adapter's."""
 
     PRESIGNED_PUT = "presigned_put"
     MULTIPART_UPLOAD = "multipart_upload"
@@ -63,30 +72,12 @@ class Capability(enum.StrEnum):
     COMMITTED_PARTS = "committed_parts"
 
 
-def redact_url(url: str) -> str:
-    """Return *url* without its query string or credentials (safe to log)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    suffix = "?[REDACTED]" if parts.query else ""
-    return f"{parts.scheme}://{host}{parts.path}{suffix}"
+# -- value objects ------------------------------------------------------------
 
 
-#: Words that mark a header as a credential, whatever the backend.
-_SECRET_HEADER_WORDS: Final = ("authorization", "token", "signature", "credential", "secret", "key")
-
-
-def _redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {
-        k: ("[REDACTED]" if any(w in k.lower() for w in _SECRET_HEADER_WORDS) else v)
-        for k, v in headers.items()
-    }
-
-
-def _header_dict(headers: Mapping[str, str]) -> dict[str, str]:
-    """A typed ``dict`` converter (``converter=dict`` defeats mypy's attrs plugin)."""
-    return dict(headers)
+def _headers(headers: Mapping[str, str] | None) -> FrozenMapping[str]:
+    """A header map as a hashable read-only mapping (an attrs converter)."""
+    return headers if isinstance(headers, FrozenMapping) else FrozenMapping(headers)
 
 
 @attrs.frozen(repr=False)
@@ -99,16 +90,18 @@ class PresignedRequest:
 
     url: str
     method: str
-    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_header_dict)
+    headers: FrozenMapping[str] = attrs.field(factory=FrozenMapping, converter=_headers)
     expires_at: dt.datetime | None = None
     part_number: int | None = None
     upload_id: str | None = None
 
     def __repr__(self) -> str:
         extra = f", part_number={self.part_number}" if self.part_number is not None else ""
+        url = _redaction.redact_url(self.url)
+        headers = _redaction.redacted_headers(self.headers)
         return (
-            f"PresignedRequest(method={self.method!r}, url={redact_url(self.url)!r}, "
-            f"headers={_redacted_headers(self.headers)!r}, expires_at={self.expires_at!r}{extra})"
+            f"PresignedRequest(method={self.method!r}, url={url!r}, "
+            f"headers={headers!r}, expires_at={self.expires_at!r}{extra})"
         )
 
 
@@ -147,38 +140,53 @@ class PartLimits:
 
 
 @attrs.frozen
-class MultipartInit:
-    """A remote multipart upload the backend has created."""
-
-    upload_id: str
-    #: Headers every part upload must carry (bound into each part signature).
-    part_headers: Mapping[str, str] = attrs.field(factory=dict, converter=_header_dict)
-
-
-@attrs.frozen
 class UploadedPart:
-    """One uploaded part: its number and the ETag the backend returned."""
+    """One uploaded part: its number, the ETag the backend returned, its size if known."""
 
     part_number: int
     etag: str | None = None
     size: int | None = None
 
 
+@attrs.frozen
+class MultipartUpload:
+    """A multipart upload: what the backend created and what a client needs.
+
+    An adapter's :meth:`MultipartStorage.create_multipart` fills
+    ``upload_id`` and ``part_headers`` (headers every part upload must carry,
+    bound into each part signature); the broker's
+    :meth:`~rindle_core.Broker.initiate_multipart_session` adds where the
+    parts go (``storage_key``), their size and, for a declared size, how many.
+    """
+
+    upload_id: str
+    part_headers: FrozenMapping[str] = attrs.field(factory=FrozenMapping, converter=_headers)
+    storage_key: str | None = None
+    part_size: int | None = None
+    part_count: int | None = None
+
+    @property
+    def upload_key(self) -> str | None:
+        """Deprecated: use :attr:`storage_key`."""
+        _renamed("MultipartUpload.upload_key", "storage_key")
+        return self.storage_key
+
+
 @attrs.frozen(repr=False)
-class ResumableInit:
+class ResumableUpload:
     """A resumable upload session created on the backend.
 
     ``session_uri`` is a bearer secret: whoever holds it can upload. It is
     never shown in the repr.
     """
 
-    session_uri: str
+    session_uri: str = attrs.field(eq=False)
     upload_id: str
     expires_at: dt.datetime
 
     def __repr__(self) -> str:
         return (
-            f"ResumableInit(session_uri='[REDACTED]', upload_id={self.upload_id!r}, "
+            f"ResumableUpload(session_uri='[REDACTED]', upload_id={self.upload_id!r}, "
             f"expires_at={self.expires_at!r})"
         )
 
@@ -191,36 +199,43 @@ class ResumableStatus:
     committed_bytes: int
 
 
+# -- the protocols --------------------------------------------------------------
+
+
 @runtime_checkable
 class StorageAdapter(Protocol):
-    """The protocol every storage backend implements.
+    """What every storage backend implements.
 
-    Only the methods matching a declared :class:`Capability` are called; the
-    others may raise :class:`NotImplementedError`. Every method that touches a
-    missing object or remote upload raises :class:`StorageNotFound`, except
-    ``delete``, ``abort_multipart`` and ``cancel_resumable``, which treat
+    Every method that touches a missing object raises
+    :class:`~rindle_core.StorageNotFound`, except ``delete``, which treats
     "already gone" as success. A missing bucket or container is never
-    :class:`StorageNotFound`: it is a :class:`StorageError` (configuration).
+    ``StorageNotFound``: it is a :class:`~rindle_core.StorageError`
+    (configuration).
 
     **Create-only.** No signed upload may replace an existing object:
-    ``presign_put``, each part and ``complete_multipart`` refuse an existing
-    key (S3 ``If-None-Match: *``, GCS ``x-goog-if-generation-match: 0``,
-    Azure create-only SAS and ``If-None-Match: *`` on the commit, local
-    refuses an existing file). ``complete_multipart`` on an existing object
-    raises :class:`StorageConflict`.
+    ``presign_put`` (and each multipart part and complete) refuses an
+    existing key (S3 ``If-None-Match: *``, GCS
+    ``x-goog-if-generation-match: 0``, Azure create-only SAS and
+    ``If-None-Match: *`` on the commit, local refuses an existing file).
 
     **Versions.** ``read_range(..., version=v)`` raises
-    :class:`StorageConflict` when the stored object's
+    :class:`~rindle_core.StorageConflict` when the stored object's
     :attr:`HeadResult.version` is not *v*. ``presign_get`` serves the object
     with *content_type* and *content_disposition* where the backend lets a
     URL set response headers, and binds *version* where it can.
+
+    ``capabilities`` lists what the adapter can do now; an adapter built
+    without signing credentials leaves out ``PRESIGNED_PUT`` and
+    ``SIGNED_GET`` (and refuses those calls with
+    :class:`~rindle_core.UploadUnsupported`).
     """
 
     #: The backend type this adapter was built for (``"local"``, ``"s3"``…).
     backend: str
-    capabilities: frozenset[Capability]
 
-    # HEAD / RANGE_READ / DELETE / SIGNED_GET
+    @property
+    def capabilities(self) -> frozenset[Capability]: ...
+
     def head(self, key: str) -> HeadResult: ...
 
     def read_range(
@@ -228,10 +243,6 @@ class StorageAdapter(Protocol):
     ) -> bytes: ...
 
     def delete(self, key: str) -> None: ...
-
-    def close(self) -> None:
-        """Release connections (HTTP sessions); :meth:`Broker.close` calls it. Idempotent."""
-        ...
 
     def presign_get(
         self,
@@ -243,16 +254,31 @@ class StorageAdapter(Protocol):
         content_disposition: str | None = None,
     ) -> PresignedRequest: ...
 
-    # PRESIGNED_PUT
     def presign_put(
         self, key: str, *, content_type: str, content_length: int | None, expires_in: int
     ) -> PresignedRequest: ...
 
-    # MULTIPART_UPLOAD
+    def close(self) -> None:
+        """Release connections (HTTP sessions); :meth:`Broker.close` calls it. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class MultipartStorage(StorageAdapter, Protocol):
+    """A backend that assembles an object from parts uploaded in parallel.
+
+    ``complete_multipart`` on a key that holds an object raises
+    :class:`~rindle_core.StorageConflict`, a part list the service rejects
+    (a part missing, an ETag that does not match, a part too small)
+    :class:`~rindle_core.InvalidParts`, and an unknown upload
+    :class:`~rindle_core.StorageNotFound`; ``abort_multipart`` treats an
+    unknown upload as aborted.
+    """
+
     @property
     def part_limits(self) -> PartLimits: ...
 
-    def create_multipart(self, key: str, *, content_type: str) -> MultipartInit: ...
+    def create_multipart(self, key: str, *, content_type: str) -> MultipartUpload: ...
 
     def presign_part(
         self,
@@ -272,94 +298,133 @@ class StorageAdapter(Protocol):
 
     def abort_multipart(self, key: str, upload_id: str) -> None: ...
 
-    # COMMITTED_PARTS
+
+@runtime_checkable
+class CommittedPartsStorage(StorageAdapter, Protocol):
+    """A backend that can list the parts a stored object was committed from."""
+
     def committed_parts(self, key: str, *, upload_id: str | None = None) -> list[UploadedPart]: ...
 
-    # RESUMABLE_UPLOAD / RESUMABLE_STATUS
+
+@runtime_checkable
+class ResumableStorage(StorageAdapter, Protocol):
+    """A backend with resumable sessions a client uploads to sequentially.
+
+    ``cancel_resumable`` treats an unknown, cancelled or expired session as
+    cancelled; ``resumable_status`` reports an expired one, and raises
+    :class:`~rindle_core.StorageNotFound` for an unknown one.
+    """
+
     def create_resumable(
         self, key: str, *, content_type: str, size: int | None, origin: str | None
-    ) -> ResumableInit: ...
+    ) -> ResumableUpload: ...
 
     def resumable_status(self, key: str, session_uri: str) -> ResumableStatus: ...
 
     def cancel_resumable(self, key: str, session_uri: str) -> None: ...
 
 
-#: A factory a plugin registers: ``factory(**options) -> StorageAdapter``.
+#: A factory a plugin registers: ``create_storage(options, /, *, base_dir)``.
 StorageFactory = Callable[..., StorageAdapter]
 
 
-@contextlib.contextmanager
-def map_exceptions(
-    mapping: Mapping[type[BaseException], type[StorageError]],
-    *,
-    is_not_found: Callable[[BaseException], bool] = lambda exc: False,
-    is_transient: Callable[[BaseException], bool] = lambda exc: False,
-    describe: Callable[[BaseException], str] = lambda exc: type(exc).__name__,
-) -> Iterator[None]:
-    """Translate an SDK's exceptions into rindle's storage errors.
+# -- capabilities ---------------------------------------------------------------
 
-    The most specific match wins: ``is_not_found`` gives
-    :class:`StorageNotFound`, ``is_transient`` gives
-    :class:`StorageUnavailable`, otherwise the first entry of *mapping* the
-    exception is an instance of. ``describe`` must return a message free of
-    secrets; the original exception is chained as ``__cause__`` only when it
-    is one of rindle's own types, never an SDK exception whose text may quote
-    a signed URL.
+_BASE: Final = frozenset(
+    {
+        Capability.HEAD,
+        Capability.RANGE_READ,
+        Capability.DELETE,
+        Capability.SIGNED_GET,
+        Capability.PRESIGNED_PUT,
+    }
+)
+#: Each optional protocol: the members that implement it, the capabilities it gives.
+_OPTIONAL: Final[tuple[tuple[tuple[str, ...], frozenset[Capability]], ...]] = (
+    (
+        (
+            "part_limits",
+            "create_multipart",
+            "presign_part",
+            "list_parts",
+            "complete_multipart",
+            "abort_multipart",
+        ),
+        frozenset({Capability.MULTIPART_UPLOAD}),
+    ),
+    (("committed_parts",), frozenset({Capability.COMMITTED_PARTS})),
+    (
+        ("create_resumable", "resumable_status", "cancel_resumable"),
+        frozenset({Capability.RESUMABLE_UPLOAD, Capability.RESUMABLE_STATUS}),
+    ),
+)
+_MISSING: Final = object()
+
+
+def implemented_capabilities(adapter_type: type) -> frozenset[Capability]:
+    """The capabilities the protocols *adapter_type* implements give.
+
+    Read from the class without calling anything: a protocol counts only
+    when every one of its members is there.
     """
-    try:
-        yield
-    except StorageError:
-        raise
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
-            raise
-        target: type[StorageError] | None
-        if is_not_found(exc):
-            target = StorageNotFound
-        elif is_transient(exc):
-            target = StorageUnavailable
-        else:
-            target = next((t for s, t in mapping.items() if isinstance(exc, s)), None)
-        if target is None:
-            raise
-        raise target(describe(exc)) from None
+    found = set(_BASE)
+    for members, gives in _OPTIONAL:
+        if all(inspect.getattr_static(adapter_type, m, _MISSING) is not _MISSING for m in members):
+            found |= gives
+    return frozenset(found)
 
 
-def content_range_parts(size: int, part_size: int) -> list[tuple[int, int, int]]:
-    """Split *size* bytes into ``(part_number, offset, length)`` triples."""
-    if size == 0:
-        return [(1, 0, 0)]
-    return [
-        (index + 1, offset, min(part_size, size - offset))
-        for index, offset in enumerate(range(0, size, part_size))
-    ]
+def capabilities_of(adapter: StorageAdapter) -> frozenset[Capability]:
+    """What *adapter* can do: what it declares, limited to what it implements."""
+    declared = frozenset(adapter.capabilities)
+    return declared & implemented_capabilities(type(adapter))
 
 
-def choose_part_size(size: int | None, requested: int | None, limits: PartLimits) -> int:
-    """Pick a part size within *limits* so that *size* fits in ``max_parts``.
-
-    *requested* (a profile's or caller's preference) is raised when it would
-    need too many parts, and clamped to the backend's limits.
-    """
-    part = requested or 8 * 1024 * 1024
-    part = max(part, limits.min_part_size)
-    if size is not None and size > 0:
-        needed = -(-size // limits.max_parts)  # ceil division
-        part = max(part, needed)
-    return min(part, limits.max_part_size)
+def supports_multipart(adapter: StorageAdapter) -> TypeGuard[MultipartStorage]:
+    """Whether *adapter* can take multipart uploads now."""
+    return Capability.MULTIPART_UPLOAD in capabilities_of(adapter)
 
 
-def expiry(now: dt.datetime, expires_in: int) -> dt.datetime:
-    """``now + expires_in`` seconds, for adapters filling ``expires_at``."""
-    return now + dt.timedelta(seconds=expires_in)
+def supports_resumable(adapter: StorageAdapter) -> TypeGuard[ResumableStorage]:
+    """Whether *adapter* can open resumable sessions now."""
+    return Capability.RESUMABLE_UPLOAD in capabilities_of(adapter)
 
 
-def utcnow() -> dt.datetime:
-    """The current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.UTC)
+def supports_committed_parts(adapter: StorageAdapter) -> TypeGuard[CommittedPartsStorage]:
+    """Whether *adapter* can list the parts a stored object was committed from."""
+    return Capability.COMMITTED_PARTS in capabilities_of(adapter)
 
 
-def describe_http_error(status: int, code: str | None = None) -> str:
-    """A secret-free one-line message for an HTTP error from a backend."""
-    return f"HTTP {status}" + (f" {code}" if code else "")
+# -- deprecated names -------------------------------------------------------------
+
+
+def _renamed(old: str, new: str) -> None:
+    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)
+
+
+#: Names that moved: ``storage.<old>`` still works, with a DeprecationWarning.
+_MOVED: Final[Mapping[str, tuple[str, str]]] = {
+    "MultipartInit": ("rindle_core.storage", "MultipartUpload"),
+    "ResumableInit": ("rindle_core.storage", "ResumableUpload"),
+    "redact_url": ("rindle_core.adapters", "redact_url"),
+    "utcnow": ("rindle_core.adapters", "utcnow"),
+    "expiry": ("rindle_core.adapters", "expiry"),
+    "map_exceptions": ("rindle_core.adapters", "map_exceptions"),
+    "describe_http_error": ("rindle_core.adapters", "describe_http_error"),
+    "content_range_parts": ("rindle_core.adapters", "content_range_parts"),
+    "choose_part_size": ("rindle_core.adapters", "choose_part_size"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, new = _MOVED[name]
+    warnings.warn(
+        f"rindle_core.storage.{name} is deprecated: use {module}.{new}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    import importlib
+
+    return getattr(importlib.import_module(module), new)

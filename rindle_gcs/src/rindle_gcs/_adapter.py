@@ -2,34 +2,41 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from google.api_core import exceptions as api_exceptions
 
-from rindle_core import InvalidArgument, StorageConflict, StorageNotFound
-from rindle_core._log_redaction import install_log_redaction
-from rindle_core.storage import (
+from rindle_core import (
     Capability,
     HeadResult,
-    MultipartInit,
-    PartLimits,
+    InvalidArgument,
     PresignedRequest,
-    ResumableInit,
     ResumableStatus,
-    UploadedPart,
+    ResumableUpload,
+    StorageConflict,
+    StorageNotFound,
+    UploadUnsupported,
+)
+from rindle_core.adapters import (
+    BaseResumableStorage,
+    RangeNotSatisfiable,
     expiry,
+    install_redaction,
     utcnow,
 )
 
 from ._bucket import BUCKET_CHECK_TTL, BucketCheck
 from ._errors import gcs_errors
 from ._resumable import ResumableProtocol
+from ._sdk import Bucket, Timeout
 from ._signing import MAX_EXPIRES_IN, V4Signer
+
+if TYPE_CHECKING:
+    from google.api_core.retry import Retry
 
 __all__ = ["CREATE_ONLY_HEADER", "GCSStorage"]
 
@@ -39,27 +46,19 @@ CREATE_ONLY_HEADER: Final = ("x-goog-if-generation-match", "0")
 _REDACTED_LOGGERS: Final = ("urllib3", "google", "requests")
 #: A GCS generation: a positive 64-bit decimal, ASCII digits only.
 _GENERATION: Final = re.compile(r"[1-9][0-9]{0,18}")
-
-_ALWAYS: Final = frozenset(
-    {
-        Capability.RESUMABLE_UPLOAD,
-        Capability.RESUMABLE_STATUS,
-        Capability.HEAD,
-        Capability.RANGE_READ,
-        Capability.DELETE,
-    }
-)
+#: What a storage without a signer cannot offer.
 _SIGNED: Final = frozenset({Capability.PRESIGNED_PUT, Capability.SIGNED_GET})
 
 
-class GCSStorage:
+class GCSStorage(BaseResumableStorage):
     """Stores objects in one GCS bucket.
 
     Capabilities: resumable sessions (create / status / cancel), head,
     ranged read, delete, and, when a signer is available (a service-account
     key, or IAM ``signBlob`` for keyless credentials), V4 signed PUT and
-    GET URLs. GCS's XML multipart API is not offered: resumable sessions
-    cover large files.
+    GET URLs; without one, those two are withheld and refused with
+    :class:`~rindle_core.UploadUnsupported`. GCS's XML multipart API is not
+    implemented: resumable sessions cover large files.
 
     Resumable status: an unknown session (HTTP 404) or a cancelled one (499)
     raises :class:`~rindle_core.StorageNotFound`; an expired one (410) is
@@ -76,16 +75,18 @@ class GCSStorage:
     the constructor takes ready-made collaborators so tests can swap them.
     """
 
-    backend: str = "gcs"
+    backend = "gcs"
+    #: V4 signatures live at most seven days.
+    max_expires_in: ClassVar[int] = MAX_EXPIRES_IN
 
     def __init__(
         self,
         *,
-        bucket: Any,
+        bucket: Bucket,
         resumable: ResumableProtocol,
         signer: V4Signer | None,
-        timeout: float | tuple[float, float] = (5.0, 20.0),
-        retry: Any = None,
+        timeout: Timeout = (5.0, 20.0),
+        retry: Retry | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         bucket_check_ttl: float = BUCKET_CHECK_TTL,
     ) -> None:
@@ -96,9 +97,10 @@ class GCSStorage:
         self._retry = retry
         self._clock = clock
         self._bucket_check = BucketCheck(bucket, timeout=timeout, retry=retry, ttl=bucket_check_ttl)
-        self.capabilities: frozenset[Capability] = _ALWAYS | (_SIGNED if signer else frozenset())
+        if signer is None:
+            self.withheld = _SIGNED
         # The SDK's loggers exist now; keep URLs (session URIs) out of their records.
-        install_log_redaction(*_REDACTED_LOGGERS)
+        install_redaction(*_REDACTED_LOGGERS)
 
     @property
     def bucket_name(self) -> str:
@@ -107,23 +109,16 @@ class GCSStorage:
 
     def close(self) -> None:
         """Close the client's and the resumable protocol's HTTP sessions."""
-        client = getattr(self._bucket, "client", None)
-        if client is not None and callable(getattr(client, "close", None)):
-            client.close()
+        self._bucket.client.close()
         self._resumable.close()
 
     def __repr__(self) -> str:
         signing = "signed-urls" if self._signer else "no-signer"
         return f"GCSStorage(bucket={self.bucket_name!r}, {signing})"
 
-    # -- HEAD / RANGE_READ / DELETE ---------------------------------------------
+    # -- head, ranged read, delete ------------------------------------------------
 
-    def head(self, key: str) -> HeadResult:
-        """Size, content type, ETag and generation (``version``) of *key*.
-
-        A missing object raises ``StorageNotFound``; a missing bucket a
-        ``StorageError``.
-        """
+    def _head(self, key: str) -> HeadResult:
         blob = self._bucket.blob(key)
         with self._errors("head"):
             blob.reload(timeout=self._timeout, retry=self._retry)
@@ -135,38 +130,28 @@ class GCSStorage:
             version=None if generation is None else str(generation),
         )
 
-    def read_range(self, key: str, start: int, length: int, *, version: str | None = None) -> bytes:
-        """Up to *length* bytes of *key* from *start* (fewer at the end of the object).
+    def _read_range(self, key: str, start: int, length: int, *, version: str | None) -> bytes:
+        """A ranged download; with *version*, conditional on that generation.
 
-        With *version* (a generation from :meth:`head`), the read is
-        conditional (``ifGenerationMatch``): any other live generation raises
-        :class:`~rindle_core.StorageConflict`.
+        ``ifGenerationMatch`` makes GCS refuse another live generation
+        (412: :class:`~rindle_core.StorageConflict`); the generation the
+        answer reports is compared too. A *version* that is not a generation
+        is not this object's.
         """
-        if start < 0 or length < 0:
-            raise InvalidArgument("start and length must not be negative")
         generation = None if version is None else _bound_generation(version)
-        if length == 0:
-            self._check_version(key, version)  # still reports a missing object
-            return b""
         blob = self._bucket.blob(key)
-        data: bytes | None = None
-        # A 416 means start is at or past the end of the object (data stays None).
-        with (
-            self._errors("read", conflict=generation is not None),
-            contextlib.suppress(api_exceptions.RequestRangeNotSatisfiable),
-        ):
-            data = blob.download_as_bytes(
-                start=start,
-                end=start + length - 1,
-                checksum=None,
-                if_generation_match=generation,
-                timeout=self._timeout,
-                retry=self._retry,
-            )
-        if data is None:
-            if version is not None:
-                self._check_version(key, version)
-            return b""
+        with self._errors("read", conflict=generation is not None):
+            try:
+                data = blob.download_as_bytes(
+                    start=start,
+                    end=start + length - 1,
+                    checksum=None,
+                    if_generation_match=generation,
+                    timeout=self._timeout,
+                    retry=self._retry,
+                )
+            except api_exceptions.RequestRangeNotSatisfiable:
+                raise RangeNotSatisfiable from None
         if generation is not None:
             served = blob.generation  # from the answer's X-Goog-Generation
             if served is None:
@@ -175,20 +160,11 @@ class GCSStorage:
                 self._check_version(key, version)
             elif served != generation:
                 raise StorageConflict("GCS read failed: the object was replaced")
-        return bytes(data[:length])
+        return bytes(data)
 
-    def _check_version(self, key: str, version: str | None) -> None:
-        current = self.head(key).version
-        if version is not None and current != version:
-            raise StorageConflict("GCS read failed: the object was replaced")
-
-    def delete(self, key: str) -> None:
-        """Delete *key*; a missing object is not an error, a missing bucket is."""
-        try:
-            with self._errors("delete"):
-                self._bucket.blob(key).delete(timeout=self._timeout, retry=self._retry)
-        except StorageNotFound:
-            return
+    def _delete(self, key: str) -> None:
+        with self._errors("delete"):
+            self._bucket.blob(key).delete(timeout=self._timeout, retry=self._retry)
 
     @contextmanager
     def _errors(self, operation: str, *, conflict: bool = False) -> Iterator[None]:
@@ -200,9 +176,9 @@ class GCSStorage:
                 self._bucket_check.check_not_found(operation, exc)
                 raise StorageNotFound(f"GCS {operation} failed: HTTP 404") from None
 
-    # -- PRESIGNED_PUT / SIGNED_GET ---------------------------------------------
+    # -- signed URLs ----------------------------------------------------------------
 
-    def presign_put(
+    def _presign_put(
         self, key: str, *, content_type: str, content_length: int | None, expires_in: int
     ) -> PresignedRequest:
         """A create-only V4 signed PUT binding Content-Type and, when given, Content-Length.
@@ -211,26 +187,23 @@ class GCSStorage:
         (412) when the key already holds an object, so the URL can never
         replace what was uploaded (or verified) with it.
         """
-        _single_line("content_type", content_type)
         headers = {"Content-Type": content_type}
         if content_length is not None:
-            if content_length < 0:
-                raise InvalidArgument("content_length must not be negative")
             headers["Content-Length"] = str(content_length)
         name, value = CREATE_ONLY_HEADER
         headers[name] = value
-        return self._presign("PUT", key, headers, {}, expires_in)
+        return self._presign(Capability.PRESIGNED_PUT, key, headers, {}, expires_in)
 
-    def presign_get(
+    def _presign_get(
         self,
         key: str,
         *,
         expires_in: int,
-        version: str | None = None,
-        content_type: str | None = None,
-        content_disposition: str | None = None,
+        version: str | None,
+        content_type: str | None,
+        content_disposition: str | None,
     ) -> PresignedRequest:
-        """A V4 signed GET of *key*.
+        """A V4 signed GET.
 
         *version* binds the URL to that generation (``generation=``: once the
         object is replaced, the URL answers 404); *content_type* and
@@ -239,33 +212,27 @@ class GCSStorage:
         """
         query: dict[str, str] = {}
         if content_type is not None:
-            _single_line("content_type", content_type)
             query["response-content-type"] = content_type
         if content_disposition is not None:
-            _single_line("content_disposition", content_disposition)
             query["response-content-disposition"] = content_disposition
         if version is not None:
             if not _GENERATION.fullmatch(version):
                 raise InvalidArgument("version must be a GCS generation (from head)")
             query["generation"] = version
-        return self._presign("GET", key, {}, query, expires_in)
+        return self._presign(Capability.SIGNED_GET, key, {}, query, expires_in)
 
     def _presign(
         self,
-        method: str,
+        capability: Capability,
         key: str,
         headers: dict[str, str],
         query: dict[str, str],
         expires_in: int,
     ) -> PresignedRequest:
         signer = self._signer
-        if signer is None:
-            self._unsupported(
-                Capability.PRESIGNED_PUT if method == "PUT" else Capability.SIGNED_GET
-            )
-        if expires_in <= 0:
-            raise InvalidArgument("expires_in must be positive")
-        expires_in = min(expires_in, MAX_EXPIRES_IN)
+        if signer is None:  # withheld: the public methods refuse before this
+            raise UploadUnsupported(capability, storage=self.backend)
+        method = "PUT" if capability is Capability.PRESIGNED_PUT else "GET"
         now = self._clock()
         with gcs_errors("sign"):
             url = signer.sign_url(
@@ -281,73 +248,18 @@ class GCSStorage:
             url=url, method=method, headers=headers, expires_at=expiry(now, expires_in)
         )
 
-    # -- RESUMABLE_UPLOAD / RESUMABLE_STATUS ------------------------------------
+    # -- resumable sessions ---------------------------------------------------------
 
-    def create_resumable(
+    def _create_resumable(
         self, key: str, *, content_type: str, size: int | None, origin: str | None
-    ) -> ResumableInit:
-        """Open a resumable session for *key* (GCS enforces *size* when given)."""
+    ) -> ResumableUpload:
         return self._resumable.create(key, content_type=content_type, size=size, origin=origin)
 
-    def resumable_status(self, key: str, session_uri: str) -> ResumableStatus:
-        """Committed bytes and state of a session (see the class docstring)."""
+    def _resumable_status(self, key: str, session_uri: str) -> ResumableStatus:
         return self._resumable.status(session_uri)
 
-    def cancel_resumable(self, key: str, session_uri: str) -> None:
-        """Cancel a session; idempotent."""
+    def _cancel_resumable(self, key: str, session_uri: str) -> None:
         self._resumable.cancel(session_uri)
-
-    # -- MULTIPART_UPLOAD: not offered ------------------------------------------
-
-    @property
-    def part_limits(self) -> PartLimits:
-        """Not offered: GCS storages upload large files through resumable sessions."""
-        self._unsupported(Capability.MULTIPART_UPLOAD)
-
-    def create_multipart(self, key: str, *, content_type: str) -> MultipartInit:
-        """Not offered (see :attr:`part_limits`)."""
-        self._unsupported(Capability.MULTIPART_UPLOAD)
-
-    def presign_part(
-        self,
-        key: str,
-        upload_id: str,
-        part_number: int,
-        *,
-        expires_in: int,
-        content_length: int | None = None,
-    ) -> PresignedRequest:
-        """Not offered (see :attr:`part_limits`)."""
-        self._unsupported(Capability.MULTIPART_UPLOAD)
-
-    def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
-        """Not offered (see :attr:`part_limits`)."""
-        self._unsupported(Capability.MULTIPART_UPLOAD)
-
-    def complete_multipart(
-        self, key: str, upload_id: str, parts: Sequence[UploadedPart], *, content_type: str
-    ) -> None:
-        """Not offered (see :attr:`part_limits`)."""
-        self._unsupported(Capability.MULTIPART_UPLOAD)
-
-    def abort_multipart(self, key: str, upload_id: str) -> None:
-        """Not offered (see :attr:`part_limits`)."""
-        self._unsupported(Capability.MULTIPART_UPLOAD)
-
-    # -- COMMITTED_PARTS: not offered -------------------------------------------
-
-    def committed_parts(self, key: str, *, upload_id: str | None = None) -> list[UploadedPart]:
-        """Not offered: a GCS object keeps no record of the parts it was written in."""
-        self._unsupported(Capability.COMMITTED_PARTS)
-
-    @staticmethod
-    def _unsupported(capability: Capability) -> NoReturn:
-        raise NotImplementedError(f"the gcs storage does not offer {capability.value}")
-
-
-def _single_line(name: str, value: str) -> None:
-    if any(ch in value for ch in "\r\n\0"):
-        raise InvalidArgument(f"{name} must be a single-line header value")
 
 
 def _bound_generation(version: str) -> int:

@@ -14,13 +14,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
 from google.api_core import exceptions as api_exceptions
 
 from rindle_core import StorageError
 
 from ._errors import NotFoundKind, gcs_errors, not_found_kind
+from ._sdk import Bucket, Timeout
+
+if TYPE_CHECKING:
+    from google.api_core.retry import Retry
 
 __all__ = ["BUCKET_CHECK_TTL", "BucketCheck"]
 
@@ -33,10 +37,10 @@ class BucketCheck:
 
     def __init__(
         self,
-        bucket: Any,
+        bucket: Bucket,
         *,
-        timeout: float | tuple[float, float],
-        retry: Any,
+        timeout: Timeout,
+        retry: Retry | None,
         ttl: float = BUCKET_CHECK_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

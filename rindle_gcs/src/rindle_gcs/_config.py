@@ -21,15 +21,19 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 import attrs
 
 from rindle_core import ConfigurationError
-from rindle_core._options import Options, option_error
+from rindle_core.plugins import Options, option_error
 
 from ._signing import BlobSigner, IAMSigner, KeySigner
+
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+    from google.oauth2.service_account import Credentials as ServiceAccountCredentials
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -169,11 +173,11 @@ def _endpoint(name: str, url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
-def _load_key(path: Path) -> Any:
+def _load_key(path: Path) -> ServiceAccountCredentials:
     from google.oauth2 import service_account
 
     try:
-        return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+        key: ServiceAccountCredentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
             str(path), scopes=list(_SCOPES)
         )
     except (ValueError, KeyError, TypeError, OSError) as exc:
@@ -182,9 +186,10 @@ def _load_key(path: Path) -> Any:
             "credentials_file",
             f"must name a service-account key: {str(path)!r} is not one ({type(exc).__name__})",
         ) from None
+    return key
 
 
-def load_credentials(settings: GCSSettings) -> tuple[Any, Any]:
+def load_credentials(settings: GCSSettings) -> tuple[Credentials, Credentials | None]:
     """``(api_credentials, signing_credentials)`` for *settings*.
 
     API calls use anonymous credentials in emulator mode, else the key file
@@ -211,7 +216,7 @@ def load_credentials(settings: GCSSettings) -> tuple[Any, Any]:
 
 
 def signer_for(
-    credentials: Any, *, timeout: float | tuple[float, float] = (5.0, 20.0)
+    credentials: Credentials | None, *, timeout: float | tuple[float, float] = (5.0, 20.0)
 ) -> BlobSigner | None:
     """How *credentials* can sign URLs: locally, through IAM, or not at all.
 

@@ -18,7 +18,7 @@ from google.auth import exceptions as auth_exceptions
 from google.cloud.storage import exceptions as storage_exceptions
 
 from rindle_core import StorageConflict, StorageError, StorageNotFound, StorageUnavailable
-from rindle_core.storage import map_exceptions
+from rindle_core.adapters import map_exceptions
 
 __all__ = [
     "TRANSIENT_STATUSES",

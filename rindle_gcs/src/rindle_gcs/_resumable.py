@@ -38,10 +38,17 @@ import requests
 import structlog
 from google.auth import exceptions as auth_exceptions
 
-from rindle_core import InvalidArgument, StorageError, StorageNotFound, StorageUnavailable
-from rindle_core.storage import ResumableInit, ResumableStatus, utcnow
+from rindle_core import (
+    ResumableStatus,
+    ResumableUpload,
+    StorageError,
+    StorageNotFound,
+    StorageUnavailable,
+)
+from rindle_core.adapters import utcnow
 
 from ._errors import TRANSIENT_STATUSES, error_for_status
+from ._sdk import Timeout
 
 __all__ = [
     "SESSION_LIFETIME",
@@ -57,8 +64,6 @@ SESSION_LIFETIME: Final = dt.timedelta(days=7)
 _RANGE: Final = re.compile(r"bytes=0-([0-9]+)")
 _FIRST_BACKOFF: Final = 0.5
 _MAX_BACKOFF: Final = 8.0
-
-Timeout = float | tuple[float, float]
 
 logger = structlog.get_logger("rindle.gcs")
 
@@ -147,12 +152,12 @@ class ResumableProtocol:
 
     def create(
         self, key: str, *, content_type: str, size: int | None, origin: str | None
-    ) -> ResumableInit:
-        """Start a session for *key*; GCS enforces *size* when given."""
-        if size is not None and size < 0:
-            raise InvalidArgument("size must not be negative")
-        if _unsafe_header(content_type) or (origin is not None and _unsafe_header(origin)):
-            raise InvalidArgument("content_type and origin must be single-line header values")
+    ) -> ResumableUpload:
+        """Start a session for *key*; GCS enforces *size* when given.
+
+        The arguments are checked already (by :meth:`rindle_gcs.GCSStorage.create_resumable`):
+        *content_type* and *origin* are single-line header values.
+        """
         headers = {
             "Content-Type": "application/json; charset=UTF-8",
             "X-Upload-Content-Type": content_type,
@@ -182,7 +187,7 @@ class ResumableProtocol:
         _check_session_uri(location)
         upload_id = session_fingerprint(location)
         logger.debug("rindle.gcs.resumable.created", key=key, upload_id=upload_id, size=size)
-        return ResumableInit(
+        return ResumableUpload(
             session_uri=location, upload_id=upload_id, expires_at=started + SESSION_LIFETIME
         )
 
@@ -298,10 +303,6 @@ class ResumableProtocol:
 
     def __repr__(self) -> str:
         return f"ResumableProtocol(upload_url={self._upload_url!r})"
-
-
-def _unsafe_header(value: str) -> bool:
-    return any(ch in value for ch in "\r\n\0")
 
 
 def _committed(range_header: str | None) -> int:

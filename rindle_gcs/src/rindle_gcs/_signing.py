@@ -14,15 +14,22 @@ import datetime as dt
 import functools
 import hashlib
 import threading
-from collections.abc import Mapping
-from typing import Any, Final, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
+
+from rindle_core import StorageError
+
+if TYPE_CHECKING:
+    from google.auth import iam
 
 __all__ = [
     "MAX_EXPIRES_IN",
     "BlobSigner",
     "IAMSigner",
+    "KeyCredentials",
     "KeySigner",
+    "RefreshableCredentials",
     "V4Signer",
 ]
 
@@ -46,6 +53,25 @@ class BlobSigner(Protocol):
         ...
 
 
+class KeyCredentials(Protocol):
+    """Credentials holding a private key (``google.auth.credentials.Signing``)."""
+
+    @property
+    def signer_email(self) -> str: ...
+
+    def sign_bytes(self, message: bytes) -> bytes: ...
+
+
+class RefreshableCredentials(Protocol):
+    """Credentials that can fetch a token (``google.auth.credentials.Credentials``).
+
+    Compute Engine credentials also learn their ``service_account_email`` on
+    refresh.
+    """
+
+    def refresh(self, request: Callable[..., object]) -> None: ...
+
+
 class KeySigner:
     """Signs locally with a service-account private key.
 
@@ -53,7 +79,7 @@ class KeySigner:
     ``service_account.Credentials`` loaded from a key file, typically).
     """
 
-    def __init__(self, credentials: Any) -> None:
+    def __init__(self, credentials: KeyCredentials) -> None:
         self._credentials = credentials
 
     @property
@@ -78,7 +104,7 @@ class IAMSigner:
 
     def __init__(
         self,
-        credentials: Any,
+        credentials: RefreshableCredentials,
         *,
         email: str | None = None,
         timeout: float | tuple[float, float] = (5.0, 20.0),
@@ -87,9 +113,9 @@ class IAMSigner:
         self._email = email
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._signer: Any = None
+        self._signer: iam.Signer | None = None
 
-    def _request(self) -> Any:
+    def _request(self) -> Callable[..., object]:
         from google.auth.transport.requests import Request
 
         return functools.partial(Request(), timeout=self._timeout)
@@ -107,7 +133,7 @@ class IAMSigner:
                 self._credentials.refresh(self._request())
                 email = getattr(self._credentials, "service_account_email", None)
             if not email or email == "default":
-                raise RuntimeError("the credentials name no service account to sign as")
+                raise StorageError("GCS sign failed: the credentials name no service account")
             self._email = str(email)
         return self._email
 

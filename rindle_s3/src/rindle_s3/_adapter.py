@@ -5,19 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, cast, get_args
+from typing import Any, ClassVar, Final, get_args
 
 import boto3
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from rindle_core import (
-    Capability,
     ConfigurationError,
     HeadResult,
-    InvalidArgument,
-    InvalidParts,
-    MultipartInit,
+    MultipartUpload,
     PartLimits,
     PresignedRequest,
     StorageConflict,
@@ -26,10 +23,16 @@ from rindle_core import (
     StorageUnavailable,
     UploadedPart,
 )
-from rindle_core._log_redaction import install_log_redaction
-from rindle_core._options import check_string
-from rindle_core.storage import redact_url, utcnow
+from rindle_core.adapters import (
+    BaseMultipartStorage,
+    RangeNotSatisfiable,
+    install_redaction,
+    redact_url,
+    utcnow,
+)
+from rindle_core.plugins import check_string
 
+from ._client import CompletedPart, GetObjectOutput, S3Client
 from ._config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
@@ -45,6 +48,7 @@ from ._errors import error_code, http_status, s3_errors, translate
 from ._signer import (
     MAX_EXPIRES,
     CredentialSource,
+    FrozenCredentials,
     SigV4Presigner,
     SnapshotCache,
     StaticCredentials,
@@ -71,7 +75,7 @@ S3_PART_LIMITS: Final = PartLimits(
 )
 
 
-class S3Storage:
+class S3Storage(BaseMultipartStorage):
     """A bucket on AWS S3 or any S3-compatible server.
 
     Credentials come from the standard AWS chain (environment, shared
@@ -86,21 +90,17 @@ class S3Storage:
     ``complete_multipart`` sends it, so no signed upload replaces an object.
     ``head`` reports the object's version (its version id in a versioned
     bucket, else its ETag), which ``read_range`` and ``presign_get`` accept.
+    S3 has no resumable sessions and keeps no part list of a completed
+    object, so the adapter implements neither.
     """
 
     backend: str = "s3"
+    #: SigV4 presigned URLs live at most seven days.
+    max_expires_in: ClassVar[int] = MAX_EXPIRES
+    #: A single PutObject carries at most 5 GiB.
+    max_put_size: ClassVar[int | None] = S3_PART_LIMITS.max_part_size
     #: ListParts page size (S3's maximum is 1,000).
     list_parts_page_size: int = 1000
-    capabilities: frozenset[Capability] = frozenset(
-        {
-            Capability.PRESIGNED_PUT,
-            Capability.MULTIPART_UPLOAD,
-            Capability.HEAD,
-            Capability.RANGE_READ,
-            Capability.DELETE,
-            Capability.SIGNED_GET,
-        }
-    )
 
     def __init__(
         self,
@@ -184,19 +184,19 @@ class S3Storage:
             session, bucket, region=self._region, endpoint_url=endpoint_url, config=config
         )
         try:
-            self._client: Any = session.client(
+            self._client: S3Client = session.client(
                 "s3", region_name=self._region, endpoint_url=endpoint_url, config=config
             )
         except (BotoCoreError, ValueError) as exc:
             raise ConfigurationError(f"cannot create the S3 client: {type(exc).__name__}") from None
-        source: Any
+        source: FrozenCredentials | CredentialSource
         if type(credentials) is BotoCredentials:  # fixed: snapshot once
             frozen = credentials.get_frozen_credentials()
             if not frozen.access_key or not frozen.secret_key:
                 raise ConfigurationError("the AWS credentials lack an access key or secret key")
             source = StaticCredentials(frozen.access_key, frozen.secret_key, frozen.token)
         else:  # refreshable (STS, SSO, instance roles): a snapshot at most 5 s old
-            source = SnapshotCache(cast(CredentialSource, credentials.get_frozen_credentials))
+            source = SnapshotCache(credentials.get_frozen_credentials)
         self._presigner = SigV4Presigner(
             source,
             region=self._endpoint.signing_region,
@@ -204,10 +204,10 @@ class S3Storage:
         )
         # After the client exists, so every SDK logger it uses exists too:
         # botocore prints the Authorization header and signing dumps at DEBUG.
-        install_log_redaction(*_SDK_LOGGERS)
+        install_redaction(*_SDK_LOGGERS)
 
     @classmethod
-    def from_options(cls, **options: Any) -> S3Storage:
+    def from_options(cls, **options: object) -> S3Storage:
         """Deprecated: use :func:`rindle_s3.create_storage` (the ``s3`` factory)."""
         warnings.warn(
             "S3Storage.from_options(**options) is deprecated: "
@@ -231,7 +231,7 @@ class S3Storage:
         return self._region
 
     @property
-    def client(self) -> Any:
+    def client(self) -> Any:  # boto3 builds its clients at run time: no static type
         """The underlying boto3 S3 client (for operations rindle does not wrap)."""
         return self._client
 
@@ -243,6 +243,11 @@ class S3Storage:
     def presigner(self) -> SigV4Presigner:
         """The fast presigner behind the ``presign_*`` methods."""
         return self._presigner
+
+    @property
+    def part_limits(self) -> PartLimits:
+        """S3's multipart limits."""
+        return S3_PART_LIMITS
 
     def object_url(self, key: str) -> str:
         """The unsigned URL of *key*."""
@@ -266,8 +271,6 @@ class S3Storage:
         params: Sequence[tuple[str, str]] = (),
         expires_in: int,
     ) -> tuple[str, dt.datetime]:
-        if not 1 <= expires_in <= MAX_EXPIRES:
-            raise InvalidArgument(f"expires_in must be between 1 and {MAX_EXPIRES} seconds")
         now = utcnow()
         url = self._presigner.presign(
             method,
@@ -279,7 +282,7 @@ class S3Storage:
         )
         return url, now + dt.timedelta(seconds=expires_in)
 
-    def presign_put(
+    def _presign_put(
         self, key: str, *, content_type: str, content_length: int | None, expires_in: int
     ) -> PresignedRequest:
         """A create-only presigned PutObject.
@@ -290,21 +293,19 @@ class S3Storage:
         """
         headers = {"Content-Type": content_type}
         if content_length is not None:
-            if content_length < 0 or content_length > S3_PART_LIMITS.max_part_size:
-                raise InvalidArgument("a single PUT carries 0 bytes to 5 GiB; use multipart")
             headers["Content-Length"] = str(content_length)
         headers.update(_CREATE_ONLY)
         url, expires_at = self._presign("PUT", key, headers=headers, expires_in=expires_in)
         return PresignedRequest(url=url, method="PUT", headers=headers, expires_at=expires_at)
 
-    def presign_get(
+    def _presign_get(
         self,
         key: str,
         *,
         expires_in: int,
-        version: str | None = None,
-        content_type: str | None = None,
-        content_disposition: str | None = None,
+        version: str | None,
+        content_type: str | None,
+        content_disposition: str | None,
     ) -> PresignedRequest:
         """A presigned GetObject, optionally served with another type and disposition.
 
@@ -317,10 +318,8 @@ class S3Storage:
         """
         params: list[tuple[str, str]] = []  # in botocore's order, for identical URLs
         if content_disposition is not None:
-            _check_header_value("content_disposition", content_disposition)
             params.append(("response-content-disposition", content_disposition))
         if content_type is not None:
-            _check_header_value("content_type", content_type)
             params.append(("response-content-type", content_type))
         if version is not None and not is_etag(version):
             params.append(("versionId", version))
@@ -329,23 +328,18 @@ class S3Storage:
         )
         return PresignedRequest(url=url, method="GET", headers={}, expires_at=expires_at)
 
-    def presign_part(
+    def _presign_part(
         self,
         key: str,
         upload_id: str,
         part_number: int,
         *,
         expires_in: int,
-        content_length: int | None = None,
+        content_length: int | None,
     ) -> PresignedRequest:
-        """A presigned UploadPart (part numbers 1 to 10,000)."""
-        _check_part_number(part_number)
-        if not upload_id:
-            raise InvalidArgument("upload_id must not be empty")
+        """A presigned UploadPart, binding Content-Length when given."""
         headers: dict[str, str] = {}
         if content_length is not None:
-            if content_length < 0 or content_length > S3_PART_LIMITS.max_part_size:
-                raise InvalidArgument("a part carries 0 bytes to 5 GiB")
             headers["Content-Length"] = str(content_length)
         url, expires_at = self._presign(
             "PUT",
@@ -365,7 +359,7 @@ class S3Storage:
 
     # -- objects -------------------------------------------------------------
 
-    def head(self, key: str) -> HeadResult:
+    def _head(self, key: str) -> HeadResult:
         """HeadObject: size, content type, ETag and version.
 
         A missing object raises StorageNotFound; a missing bucket a
@@ -404,18 +398,13 @@ class S3Storage:
             probe["Body"].close()  # created since the HEAD: the HEAD's answer stands
         return StorageNotFound(f"S3 {operation} failed: NotFound (HTTP 404)")
 
-    def read_range(self, key: str, start: int, length: int, *, version: str | None = None) -> bytes:
-        """Up to *length* bytes from *start* (a ranged GetObject).
+    def _read_range(self, key: str, start: int, length: int, *, version: str | None) -> bytes:
+        """A ranged GetObject; RangeNotSatisfiable on S3's 416 (*start* at or past the end).
 
         With a *version* (from :meth:`head`), raises StorageConflict when
         the object is now another one: an ETag is sent as ``If-Match``; a
         version id is compared with the one S3 returns with the bytes.
         """
-        if start < 0 or length < 0:
-            raise InvalidArgument("start and length must not be negative")
-        if length == 0:
-            self._check_version(key, version)  # still report a missing object
-            return b""
         conditions = {"IfMatch": version} if version is not None and is_etag(version) else {}
         with s3_errors("GetObject"):
             try:
@@ -426,54 +415,34 @@ class S3Storage:
                     **conditions,
                 )
             except ClientError as exc:
-                # 416: the object exists but is shorter than *start* (or empty).
-                if error_code(exc) != "InvalidRange" and http_status(exc) != 416:
-                    raise
-                response = None
-            if response is not None:
-                body = response["Body"]
-                try:
-                    if version is not None and not conditions:
-                        _same_version(response, version)
-                    data: bytes = body.read()
-                finally:
-                    body.close()
-        if response is None:
-            self._check_version(key, version)
-            return b""
-        return data[:length]
-
-    def _check_version(self, key: str, version: str | None) -> None:
-        """HEAD *key*; raise StorageConflict if *version* is given and is not its version."""
-        if self.head(key).version != version and version is not None:
-            raise StorageConflict("S3 HeadObject: the object is another version than the one bound")
-
-    def delete(self, key: str) -> None:
-        """DeleteObject; a missing object counts as deleted."""
-        with s3_errors("DeleteObject"):
+                if error_code(exc) == "InvalidRange" or http_status(exc) == 416:
+                    raise RangeNotSatisfiable from None
+                raise
+            body = response["Body"]
             try:
-                self._client.delete_object(Bucket=self._bucket, Key=key)
-            except ClientError as exc:
-                if error_code(exc) not in ("NoSuchKey", "404"):
-                    raise
+                if version is not None and not conditions:
+                    _same_version(response, version)
+                return body.read()
+            finally:
+                body.close()
+
+    def _delete(self, key: str) -> None:
+        """DeleteObject (a missing key is StorageNotFound, which the base ignores)."""
+        with s3_errors("DeleteObject"):
+            self._client.delete_object(Bucket=self._bucket, Key=key)
 
     # -- multipart -----------------------------------------------------------
 
-    @property
-    def part_limits(self) -> PartLimits:
-        """S3's multipart limits."""
-        return S3_PART_LIMITS
-
-    def create_multipart(self, key: str, *, content_type: str) -> MultipartInit:
-        """CreateMultipartUpload with the object's Content-Type."""
+    def _create_multipart(self, key: str, *, content_type: str) -> MultipartUpload:
+        """CreateMultipartUpload with the object's Content-Type; no part headers."""
         with s3_errors("CreateMultipartUpload"):
             response = self._client.create_multipart_upload(
                 Bucket=self._bucket, Key=key, ContentType=content_type
             )
-        return MultipartInit(upload_id=str(response["UploadId"]), part_headers={})
+        return MultipartUpload(upload_id=str(response["UploadId"]))
 
-    def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
-        """Every uploaded part (ListParts, all pages), sorted by number."""
+    def _list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
+        """Every uploaded part (ListParts, all pages)."""
         parts: list[UploadedPart] = []
         marker = 0
         with s3_errors("ListParts"):
@@ -495,15 +464,14 @@ class S3Storage:
                 if not response.get("IsTruncated") or next_marker <= marker:
                     break
                 marker = next_marker
-        return sorted(parts, key=lambda part: part.part_number)
+        return parts
 
-    def complete_multipart(
-        self, key: str, upload_id: str, parts: Sequence[UploadedPart], *, content_type: str
+    def _complete_multipart(
+        self, key: str, upload_id: str, parts: list[UploadedPart], *, content_type: str
     ) -> None:
         """Create-only CompleteMultipartUpload (``If-None-Match: *``).
 
-        The part list is checked first (numbers 1 to 10,000, no duplicates,
-        every ETag present) and sent in ascending order. An unknown or
+        *parts* come checked and in ascending order. An unknown or
         already-completed upload raises StorageNotFound; a part list S3
         rejects raises InvalidParts. A 200 response carrying an error body is
         a failure (botocore turns it into a retried 500); a 200 without a
@@ -514,7 +482,8 @@ class S3Storage:
         make, and the call converges. *content_type* was fixed when the
         upload was created.
         """
-        manifest = _manifest(parts)
+        # The base checked every ETag (S3_PART_LIMITS.etag_required).
+        manifest = [CompletedPart(PartNumber=p.part_number, ETag=p.etag or "") for p in parts]
         try:
             response = self._client.complete_multipart_upload(
                 Bucket=self._bucket,
@@ -534,7 +503,7 @@ class S3Storage:
                     "S3 CompleteMultipartUpload returned no result; the outcome is unknown, retry"
                 )
             return
-        self._converge_or_conflict(key, [str(part["ETag"]) for part in manifest])
+        self._converge_or_conflict(key, [part["ETag"] for part in manifest])
 
     def _converge_or_conflict(self, key: str, part_etags: list[str]) -> None:
         """After a 412: return if *key* holds what these parts make, else raise StorageConflict."""
@@ -556,36 +525,10 @@ class S3Storage:
         if head.get("ETag") != expected:
             raise conflict from None
 
-    def abort_multipart(self, key: str, upload_id: str) -> None:
-        """AbortMultipartUpload; "no such upload" counts as aborted."""
+    def _abort_multipart(self, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload (``NoSuchUpload`` is StorageNotFound, which the base ignores)."""
         with s3_errors("AbortMultipartUpload"):
-            try:
-                self._client.abort_multipart_upload(
-                    Bucket=self._bucket, Key=key, UploadId=upload_id
-                )
-            except ClientError as exc:
-                if error_code(exc) not in ("NoSuchUpload", "404") and http_status(exc) != 404:
-                    raise
-
-    # -- not supported on S3 -------------------------------------------------
-
-    def committed_parts(self, key: str, *, upload_id: str | None = None) -> list[UploadedPart]:
-        """Not supported: S3 keeps no part list of a completed object."""
-        raise NotImplementedError("S3 does not list the parts of a completed object")
-
-    def create_resumable(
-        self, key: str, *, content_type: str, size: int | None, origin: str | None
-    ) -> Any:
-        """Not supported: S3 has no resumable sessions (use multipart)."""
-        raise NotImplementedError("S3 has no resumable upload sessions; use multipart")
-
-    def resumable_status(self, key: str, session_uri: str) -> Any:
-        """Not supported: S3 has no resumable sessions (use multipart)."""
-        raise NotImplementedError("S3 has no resumable upload sessions; use multipart")
-
-    def cancel_resumable(self, key: str, session_uri: str) -> None:
-        """Not supported: S3 has no resumable sessions (use multipart)."""
-        raise NotImplementedError("S3 has no resumable upload sessions; use multipart")
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
 
 
 def _check_str(name: str, value: object, *, required: bool = False) -> None:
@@ -594,44 +537,7 @@ def _check_str(name: str, value: object, *, required: bool = False) -> None:
     check_string(name, value)
 
 
-def _check_header_value(name: str, value: object) -> None:
-    """A response-header override: a non-empty string without control characters."""
-    if (
-        not isinstance(value, str)
-        or not value.strip()
-        or len(value) > 1024
-        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
-    ):
-        raise InvalidArgument(f"{name} must be a header value (1-1024 printable characters)")
-
-
-def _same_version(response: Mapping[str, Any], version: str) -> None:
+def _same_version(response: GetObjectOutput, version: str) -> None:
     """Raise StorageConflict unless the GetObject *response* is of *version* (a version id)."""
     if response.get("VersionId") != version:
         raise StorageConflict("S3 GetObject: the object is another version than the one bound")
-
-
-def _check_part_number(number: int) -> None:
-    if isinstance(number, bool) or not isinstance(number, int):
-        raise InvalidArgument("part numbers are integers")
-    if not 1 <= number <= S3_PART_LIMITS.max_parts:
-        raise InvalidArgument(f"part number {number} is outside 1..{S3_PART_LIMITS.max_parts}")
-
-
-def _manifest(parts: Sequence[UploadedPart]) -> list[dict[str, Any]]:
-    """The CompleteMultipartUpload part list, validated and sorted."""
-    if not parts:
-        raise InvalidParts("a multipart upload needs at least one part")
-    seen: set[int] = set()
-    for part in parts:
-        try:
-            _check_part_number(part.part_number)
-        except InvalidArgument as exc:
-            raise InvalidParts(str(exc)) from None
-        if part.part_number in seen:
-            raise InvalidParts(f"part number {part.part_number} is listed twice")
-        if not part.etag:
-            raise InvalidParts(f"part {part.part_number} has no ETag")
-        seen.add(part.part_number)
-    ordered = sorted(parts, key=lambda part: part.part_number)
-    return [{"PartNumber": p.part_number, "ETag": cast(str, p.etag)} for p in ordered]

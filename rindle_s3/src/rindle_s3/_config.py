@@ -17,8 +17,8 @@ from typing import Final, Literal, TypedDict
 
 from botocore.config import Config
 
-from rindle_core._options import Options, check_integer
-from rindle_core._options import check_seconds as _check_seconds
+from rindle_core.plugins import Options, check_integer
+from rindle_core.plugins import check_seconds as _check_seconds
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",

@@ -10,10 +10,12 @@ with the region and service botocore chose.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
+import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rindle_core import ConfigurationError
@@ -36,13 +38,18 @@ class BucketEndpoint:
 
 
 def resolve_bucket_endpoint(
-    session: Any, bucket: str, *, region: str, endpoint_url: str | None, config: Any
+    session: boto3.Session,
+    bucket: str,
+    *,
+    region: str,
+    endpoint_url: str | None,
+    config: Config,
 ) -> BucketEndpoint:
     """Ask botocore where *bucket*'s objects live, for a client built like this.
 
-    *session* is a :class:`boto3.Session`; *region*, *endpoint_url* and
-    *config* are what the adapter's client uses. No network I/O: presigning
-    is local, and done with throwaway credentials so nothing real is signed.
+    *region*, *endpoint_url* and *config* are what the adapter's client
+    uses. No network I/O: presigning is local, and done with throwaway
+    credentials so nothing real is signed.
     Raises :class:`~rindle_core.ConfigurationError` when botocore would not
     sign object requests with plain SigV4 (directory buckets, multi-region
     access points).

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Final
 
 __all__ = ["is_etag", "multipart_etag", "object_version"]
 
@@ -26,7 +26,7 @@ def _quoted(etag: str) -> str:
     return etag if etag.startswith(('"', 'W/"')) else f'"{etag}"'
 
 
-def object_version(response: Mapping[str, Any]) -> str | None:
+def object_version(response: Mapping[str, object]) -> str | None:
     """The version of the object a HeadObject / GetObject *response* describes."""
     version_id = response.get("VersionId")
     if version_id and version_id != _NULL_VERSION:

@@ -26,13 +26,13 @@ from rich.text import Text
 
 from .._broker import Broker
 from .._errors import RindleError
+from .._redaction import redact_url
 from ..client import UploadClient
 from ..config import embedded_config
 from ..local import LocalStorage, serve_receiver
 from ..models import Asset, MaintenanceReport, UploadSession
 from ..plugins import hookimpl, make_plugin_manager
 from ..states import AssetState, SessionState
-from ..storage import redact_url
 from ._app import console, print_json
 from ._render import state_text
 

@@ -22,7 +22,7 @@ from .._errors import (
 )
 from ..config import Config, schema_problem
 from ..plugins import storage_factories
-from ..storage import Capability, StorageAdapter
+from ..storage import StorageAdapter, capabilities_of
 from ._app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, App, console, pass_app, print_json
 
 __all__ = ["doctor"]
@@ -161,32 +161,28 @@ def _check_storage(
     name: str, adapter: StorageAdapter, config: Config, add: Callable[[Check], None]
 ) -> bool:
     label = f"storage {name}"
-    caps = ", ".join(sorted(c.value for c in adapter.capabilities))
-    if Capability.HEAD not in adapter.capabilities:
-        add(Check(label, "warn", f"{adapter.backend}: cannot probe without HEAD ({caps})"))
-        return True
-    probe = f"rindle-doctor/{secrets.token_hex(8)}"
+    caps = ", ".join(sorted(c.value for c in capabilities_of(adapter)))
     # Every adapter tells a missing bucket from a missing key (the contract kit
     # checks it), so a HEAD of a random key is the whole probe.
-    calls: list[tuple[str, Callable[[], object]]] = [("HEAD", lambda: adapter.head(probe))]
-    for what, call in calls:
-        try:
-            call()
-        except StorageNotFound:
-            continue
-        except StorageUnavailable as exc:
-            add(Check(label, "fail", f"{adapter.backend}: unreachable ({_brief(exc)})"))
-            return False
-        except StorageError as exc:
-            add(Check(label, "fail", f"{adapter.backend}: {_brief(exc)} (credentials? bucket?)"))
-            return False
-        except RindleError as exc:
-            add(Check(label, "fail", f"{adapter.backend}: {_brief(exc)}"))
-            return False
-        except Exception as exc:
-            add(Check(label, "fail", f"{adapter.backend}: unexpected {_brief(exc)}"))
-            return False
-        add(Check(label, "warn", f"{adapter.backend}: a {what} of a random key found an object"))
+    probe = f"rindle-doctor/{secrets.token_hex(8)}"
+    try:
+        adapter.head(probe)
+    except StorageNotFound:
+        pass
+    except StorageUnavailable as exc:
+        add(Check(label, "fail", f"{adapter.backend}: unreachable ({_brief(exc)})"))
+        return False
+    except StorageError as exc:
+        add(Check(label, "fail", f"{adapter.backend}: {_brief(exc)} (credentials? bucket?)"))
+        return False
+    except RindleError as exc:
+        add(Check(label, "fail", f"{adapter.backend}: {_brief(exc)}"))
+        return False
+    except Exception as exc:
+        add(Check(label, "fail", f"{adapter.backend}: unexpected {_brief(exc)}"))
+        return False
+    else:
+        add(Check(label, "warn", f"{adapter.backend}: a HEAD of a random key found an object"))
         return True
     detail = f"{adapter.backend}: reachable, credentials and bucket OK ({caps})"
     storage = config.storages[name]

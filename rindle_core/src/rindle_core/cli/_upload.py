@@ -179,9 +179,11 @@ class _Uploader:
         def sign(numbers: Sequence[int]) -> Sequence[PresignedRequest]:
             return self.broker.sign_multipart_parts(session.id, numbers).parts
 
+        chosen = started.multipart.part_size
+        assert chosen is not None  # the broker always says which part size it chose
         with self._abort_on_failure(session):
             parts = client.upload_parts(
-                self.path, part_size=started.multipart.part_size, sign=sign, concurrency=concurrency
+                self.path, part_size=chosen, sign=sign, concurrency=concurrency
             )
             return self.broker.complete_multipart_upload(session.id, parts)
 

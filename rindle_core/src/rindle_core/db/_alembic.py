@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from ._tables import UTCDateTime
+
+if TYPE_CHECKING:
+    from alembic.autogenerate.api import AutogenContext
 
 __all__ = ["keep_outer_alembic_environment", "render_item"]
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+def render_item(type_: str, obj: object, autogen_context: AutogenContext) -> str | Literal[False]:
     """Alembic ``render_item`` hook: rindle's column types as plain SQLAlchemy types.
 
     rindle stores timestamps through a small ``TypeDecorator`` (UTC on every

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -14,6 +14,9 @@ from sqlalchemy.pool import NullPool
 
 from .._errors import ConfigurationError, DatabaseError
 from ._tables import metadata
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 __all__ = ["Database"]
 
@@ -31,7 +34,7 @@ class Database:
     WAL mode, foreign keys and a busy timeout so that threads can share it.
     """
 
-    def __init__(self, url_or_engine: str | Engine, **engine_options: Any) -> None:
+    def __init__(self, url_or_engine: str | Engine, **engine_options: object) -> None:
         #: Whether rindle created the engine (and so disposes it in :meth:`close`).
         self.owns_engine = not isinstance(url_or_engine, Engine)
         if isinstance(url_or_engine, Engine):
@@ -102,7 +105,7 @@ class Database:
         with keep_outer_alembic_environment():
             command.upgrade(self.alembic_config(), revision)
 
-    def alembic_config(self) -> Any:
+    def alembic_config(self) -> AlembicConfig:
         """An Alembic ``Config`` for rindle's own migration history."""
         from alembic.config import Config
 

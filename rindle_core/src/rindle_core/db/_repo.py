@@ -1,16 +1,17 @@
 """Reads and compare-and-set writes. Every state write goes through here.
 
 Each write first checks the state machine (:func:`rindle_core.states.transition`)
-and is then ``UPDATE … WHERE id = :id AND state = :expected``; a ``False``
-result means another writer moved the row first, and the caller reloads and
-decides.
+and is then ``UPDATE … WHERE id = :id AND state = :expected``. A write that
+changed the row reads it back in the same transaction and returns the new
+snapshot; ``None`` means another writer moved the row first, and the caller
+decides. The read-back is a plain ``SELECT`` (no ``UPDATE … RETURNING``,
+which MariaDB lacks).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from sqlalchemy import Connection, Row, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,7 +44,7 @@ _jobs = jobs_table
 _parts = parts_table
 
 
-def session_from_row(row: Row[Any]) -> UploadSession:
+def session_from_row(row: Row[tuple[object, ...]]) -> UploadSession:
     m = row._mapping
     return UploadSession(
         id=m["id"],
@@ -51,7 +52,7 @@ def session_from_row(row: Row[Any]) -> UploadSession:
         profile=m["profile"],
         storage=m["storage"],
         state=SessionState(m["state"]),
-        upload_key=m["upload_key"],
+        storage_key=m["upload_key"],
         upload_strategy=m["upload_strategy"],
         content_type=m["content_type"],
         declared_size=m["declared_size"],
@@ -60,7 +61,7 @@ def session_from_row(row: Row[Any]) -> UploadSession:
         updated_at=m["updated_at"],
         verified_at=m["verified_at"],
         failure_reason=m["failure_reason"],
-        multipart_upload_id=m["multipart_upload_id"],
+        remote_upload_id=m["multipart_upload_id"],
         part_size=m["part_size"],
         committed_bytes=m["committed_bytes"] or 0,
         session_uri=m["session_uri"],
@@ -69,7 +70,7 @@ def session_from_row(row: Row[Any]) -> UploadSession:
     )
 
 
-def asset_from_row(row: Row[Any]) -> Asset:
+def asset_from_row(row: Row[tuple[object, ...]]) -> Asset:
     m = row._mapping
     return Asset(
         id=m["id"],
@@ -89,7 +90,7 @@ def asset_from_row(row: Row[Any]) -> Asset:
     )
 
 
-def job_from_row(row: Row[Any]) -> Job:
+def job_from_row(row: Row[tuple[object, ...]]) -> Job:
     m = row._mapping
     return Job(
         id=m["id"],
@@ -131,16 +132,19 @@ def cas_session(
     expected: SessionState,
     target: SessionState,
     now: dt.datetime,
-    **values: Any,
-) -> bool:
-    """Move a session ``expected -> target`` if it is still in ``expected``."""
+    **values: object,
+) -> UploadSession | None:
+    """Move a session ``expected -> target`` if it is still in ``expected``.
+
+    Returns the moved row, or None when the session was not in ``expected``.
+    """
     transition(expected, target)
     result = conn.execute(
         update(_sessions)
         .where(_sessions.c.id == session_id, _sessions.c.state == expected.value)
         .values(state=target.value, updated_at=now, **values)
     )
-    return result.rowcount == 1
+    return load_session(conn, session_id) if result.rowcount == 1 else None
 
 
 def cas_asset(
@@ -149,16 +153,19 @@ def cas_asset(
     expected: AssetState,
     target: AssetState,
     now: dt.datetime,
-    **values: Any,
-) -> bool:
-    """Move an asset ``expected -> target`` if it is still in ``expected``."""
+    **values: object,
+) -> Asset | None:
+    """Move an asset ``expected -> target`` if it is still in ``expected``.
+
+    Returns the moved row, or None when the asset was not in ``expected``.
+    """
     transition(expected, target)
     result = conn.execute(
         update(_assets)
         .where(_assets.c.id == asset_id, _assets.c.state == expected.value)
         .values(state=target.value, updated_at=now, **values)
     )
-    return result.rowcount == 1
+    return load_asset(conn, asset_id) if result.rowcount == 1 else None
 
 
 def cas_job(
@@ -167,16 +174,19 @@ def cas_job(
     expected: JobState,
     target: JobState,
     now: dt.datetime,
-    **values: Any,
-) -> bool:
-    """Move a job ``expected -> target`` if it is still in ``expected``."""
+    **values: object,
+) -> Job | None:
+    """Move a job ``expected -> target`` if it is still in ``expected``.
+
+    Returns the moved row, or None when the job was not in ``expected``.
+    """
     transition(expected, target)
     result = conn.execute(
         update(_jobs)
         .where(_jobs.c.id == job_id, _jobs.c.state == expected.value)
         .values(state=target.value, updated_at=now, **values)
     )
-    return result.rowcount == 1
+    return load_job(conn, job_id) if result.rowcount == 1 else None
 
 
 def record_url_expiry(
@@ -200,7 +210,7 @@ def record_url_expiry(
 
 
 def update_session_fields(
-    conn: Connection, session_id: str, now: dt.datetime, **values: Any
+    conn: Connection, session_id: str, now: dt.datetime, **values: object
 ) -> None:
     """Update non-state bookkeeping columns (offsets, cleanup markers)."""
     if "state" in values:
@@ -212,7 +222,7 @@ def update_session_fields(
 
 def upsert_parts(conn: Connection, session_id: str, parts: Iterable[UploadedPart]) -> None:
     """Record parts in the ledger, replacing what was known for the same number."""
-    rows: Sequence[dict[str, Any]] = [
+    rows: Sequence[dict[str, object]] = [
         {"session_id": session_id, "part_number": p.part_number, "etag": p.etag, "size": p.size}
         for p in parts
     ]

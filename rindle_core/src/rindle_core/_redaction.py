@@ -1,4 +1,7 @@
-"""Keep secrets out of what third-party loggers print.
+"""Keep secrets out of logs, reprs and messages: the one home of redaction.
+
+:func:`redact_url` and :func:`redacted_headers` make a URL or a header map
+safe to show (reprs, error messages, CLI output).
 
 HTTP and cloud-SDK loggers print request URLs and headers at DEBUG (httpx at
 INFO): a presigned URL's query is its signature, a GCS resumable session URI
@@ -6,7 +9,7 @@ is a bearer credential, and botocore prints the ``Authorization`` header. The
 filter here rewrites each record's message before any handler sees it.
 
 A logging filter applies only to records logged on the logger it is attached
-to, not to its children, so :func:`install_log_redaction` attaches it to
+to, not to its children, so :func:`install_redaction` attaches it to
 every logger that exists under the given prefixes. Adapters call it after
 importing their SDK (whose modules create their loggers at import time).
 """
@@ -15,9 +18,40 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Final
+from urllib.parse import urlsplit
 
-__all__ = ["SecretRedactingFilter", "install_log_redaction", "redact_text"]
+__all__ = [
+    "SecretRedactingFilter",
+    "install_redaction",
+    "redact_text",
+    "redact_url",
+    "redacted_headers",
+]
+
+
+def redact_url(url: str) -> str:
+    """Return *url* without its query string or credentials (safe to log)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    suffix = "?[REDACTED]" if parts.query else ""
+    return f"{parts.scheme}://{host}{parts.path}{suffix}"
+
+
+#: Words that mark a header as a credential, whatever the backend.
+_SECRET_HEADER_WORDS: Final = ("authorization", "token", "signature", "credential", "secret", "key")
+
+
+def redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """*headers* with every credential-looking value replaced by ``[REDACTED]``."""
+    return {
+        k: ("[REDACTED]" if any(w in k.lower() for w in _SECRET_HEADER_WORDS) else v)
+        for k, v in headers.items()
+    }
+
 
 #: The query of any absolute URL (signatures, SAS tokens, upload ids).
 _URL_QUERY: Final = re.compile(r"(?P<url>\b[a-z][a-z0-9+.-]*://[^\s?'\"<>]*)\?[^\s'\"<>]*", re.I)
@@ -73,7 +107,7 @@ class SecretRedactingFilter(logging.Filter):
 _FILTER: Final = SecretRedactingFilter()
 
 
-def install_log_redaction(*prefixes: str) -> None:
+def install_redaction(*prefixes: str) -> None:
     """Attach the redacting filter to every logger named by or under *prefixes*.
 
     Idempotent. Call it again after importing a module that creates new

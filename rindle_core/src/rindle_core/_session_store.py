@@ -1,0 +1,271 @@
+"""The session store: upload-session rows read, inserted and moved by compare-and-set.
+
+Methods that take a connection run inside the caller's transaction; the
+others open one short transaction and emit its telemetry after the commit.
+Nothing here talks to storage: callers do that before or after, never
+inside a transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+import attrs
+from sqlalchemy import Connection, insert, select
+
+from . import _decisions as decide
+from ._errors import AssetNotFound, InvalidArgument, InvalidTransition, SessionNotFound
+from ._telemetry import Event, Telemetry, session_event, upload_start_event
+from .db import Database, assets_table, sessions_table
+from .db._repo import (
+    cas_session,
+    load_asset,
+    load_parts,
+    load_session,
+    record_url_expiry,
+    replace_parts,
+    session_from_row,
+    update_session_fields,
+    upsert_parts,
+)
+from .models import Asset, UploadSession, UploadStrategy
+from .states import AssetState, SessionState, is_terminal
+from .storage import UploadedPart
+
+__all__ = ["NewSession", "SessionStore"]
+
+_sessions = sessions_table
+_assets = assets_table
+
+
+@attrs.frozen(kw_only=True)
+class NewSession:
+    """A session and its staged asset, decided before any I/O; written by
+    :meth:`SessionStore.insert` once storage holds what the strategy needs."""
+
+    profile: str
+    storage: str
+    strategy: UploadStrategy
+    asset_id: str
+    session_id: str
+    key: str
+    filename: str
+    content_type: str
+    size: int | None
+    now: dt.datetime
+    expires_at: dt.datetime
+    #: The backend's multipart upload id, or the resumable session's id.
+    remote_upload_id: str | None = None
+    part_size: int | None = None
+    #: A bearer secret: never in the repr.
+    session_uri: str | None = attrs.field(default=None, repr=False)
+    session_uri_expires_at: dt.datetime | None = None
+    #: Opened already ``signed`` (a resumable session URI is the signature).
+    signed: bool = False
+
+
+class SessionStore:
+    """Reads, inserts and compare-and-set moves of upload sessions (and their assets)."""
+
+    def __init__(
+        self, database: Database, *, telemetry: Telemetry, clock: Callable[[], dt.datetime]
+    ) -> None:
+        self._db = database
+        self._telemetry = telemetry
+        self._clock = clock
+
+    # -- reads ---------------------------------------------------------------------
+
+    def get(self, session_id: str, strategy: UploadStrategy | None = None) -> UploadSession:
+        """The session *session_id*; with *strategy*, it must use that strategy."""
+        decide.check_id(session_id)
+        with self._db.read() as conn:
+            session = load_session(conn, session_id)
+        if session is None:
+            raise SessionNotFound(session_id)
+        if strategy is not None and session.upload_strategy != strategy:
+            raise InvalidArgument(
+                f"session {session_id} uses the {session.upload_strategy} strategy, not {strategy}"
+            )
+        return session
+
+    def get_asset(self, asset_id: str) -> Asset:
+        """The asset *asset_id*."""
+        decide.check_id(asset_id, "asset id")
+        with self._db.read() as conn:
+            asset = load_asset(conn, asset_id)
+        if asset is None:
+            raise AssetNotFound(asset_id)
+        return asset
+
+    def find(
+        self, *, state: SessionState | str | None, profile: str | None, limit: int
+    ) -> list[UploadSession]:
+        """Sessions, newest first, optionally filtered by state and profile."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise InvalidArgument("limit must be an integer in 1..10000")
+        query = select(_sessions).order_by(_sessions.c.created_at.desc()).limit(limit)
+        if state is not None:
+            try:
+                query = query.where(_sessions.c.state == SessionState(state).value)
+            except ValueError:
+                raise InvalidArgument(f"unknown session state {state!r}") from None
+        if profile is not None:
+            query = query.where(_sessions.c.profile == profile)
+        with self._db.read() as conn:
+            return [session_from_row(r) for r in conn.execute(query)]
+
+    def parts(self, session_id: str) -> list[UploadedPart]:
+        """The part ledger of a session, by part number."""
+        with self._db.read() as conn:
+            return load_parts(conn, session_id)
+
+    # -- inside the caller's transaction ---------------------------------------------
+
+    @staticmethod
+    def load(conn: Connection, session_id: str) -> UploadSession:
+        """The session as this transaction sees it."""
+        session = load_session(conn, session_id)
+        if session is None:
+            raise SessionNotFound(session_id)
+        return session
+
+    @staticmethod
+    def load_asset(conn: Connection, asset_id: str) -> Asset:
+        """The asset as this transaction sees it."""
+        asset = load_asset(conn, asset_id)
+        if asset is None:
+            raise AssetNotFound(asset_id)
+        return asset
+
+    @staticmethod
+    def cas(
+        conn: Connection,
+        session_id: str,
+        expected: SessionState,
+        target: SessionState,
+        now: dt.datetime,
+        **values: object,
+    ) -> UploadSession | None:
+        """Move the session ``expected -> target`` (setting *values*) and return the
+        new row, or None when it was no longer in ``expected``."""
+        return cas_session(conn, session_id, expected, target, now, **values)
+
+    # -- one transaction each --------------------------------------------------------
+
+    def insert(self, new: NewSession) -> UploadSession:
+        """Write the staged asset and the ``initialized`` session (then ``signed``
+        if *new* says so) in one transaction."""
+        events: list[Event] = []
+        with self._db.transaction() as conn:
+            conn.execute(
+                insert(_assets).values(
+                    id=new.asset_id,
+                    profile=new.profile,
+                    state=AssetState.STAGED.value,
+                    storage=new.storage,
+                    storage_key=new.key,
+                    filename=new.filename,
+                    declared_content_type=new.content_type,
+                    metadata={"declared_size": new.size} if new.size is not None else {},
+                    created_at=new.now,
+                    updated_at=new.now,
+                )
+            )
+            conn.execute(
+                insert(_sessions).values(
+                    id=new.session_id,
+                    asset_id=new.asset_id,
+                    profile=new.profile,
+                    storage=new.storage,
+                    state=SessionState.INITIALIZED.value,
+                    upload_key=new.key,
+                    upload_strategy=new.strategy,
+                    content_type=new.content_type,
+                    declared_size=new.size,
+                    expires_at=new.expires_at,
+                    committed_bytes=0,
+                    multipart_upload_id=new.remote_upload_id,
+                    part_size=new.part_size,
+                    session_uri=new.session_uri,
+                    session_uri_expires_at=new.session_uri_expires_at,
+                    created_at=new.now,
+                    updated_at=new.now,
+                )
+            )
+            session = self.load(conn, new.session_id)
+            events.append(upload_start_event(session))
+            if new.signed:
+                session = self._moved(conn, session, SessionState.SIGNED, new.now, events)
+        self._telemetry.emit(events)
+        return session
+
+    def mark_signed(
+        self, session: UploadSession, *, urls_expire: dt.datetime | None = None
+    ) -> UploadSession:
+        """``initialized → signed`` on the first signature, in one transaction with
+        the record of when the last URL that could change the completed object
+        expires (*urls_expire*). That record is guarded by the live states: once
+        verification moved the session on, nothing is recorded and the URLs are
+        not handed out (promotion was already scheduled after the expiries it saw).
+        """
+        if session.state is not SessionState.INITIALIZED and urls_expire is None:
+            return session
+        now = self._clock()
+        events: list[Event] = []
+        with self._db.transaction() as conn:
+            if urls_expire is not None and not record_url_expiry(
+                conn, session.id, urls_expire, now
+            ):
+                current = self.load(conn, session.id)
+                raise InvalidTransition(current.state.value, SessionState.SIGNED.value)
+            if session.state is SessionState.INITIALIZED:
+                signed = self._moved(conn, session, SessionState.SIGNED, now, events)
+            else:
+                signed = self.load(conn, session.id)
+            if signed.state is SessionState.INITIALIZED or is_terminal(signed.state):
+                raise InvalidTransition(signed.state.value, SessionState.SIGNED.value)
+        self._telemetry.emit(events)
+        return signed
+
+    def record_progress(
+        self, session: UploadSession, committed: int, *, parts: Sequence[UploadedPart] = ()
+    ) -> UploadSession:
+        """Record the bytes storage holds (and the *parts* it listed, in the ledger);
+        a session with bytes is uploading, or resuming."""
+        now = self._clock()
+        target = decide.progress_state(
+            session.state, session.upload_strategy, committed, session.committed_bytes
+        )
+        events: list[Event] = []
+        with self._db.transaction() as conn:
+            upsert_parts(conn, session.id, parts)
+            update_session_fields(conn, session.id, now, committed_bytes=committed)
+            if target is None:
+                current = self.load(conn, session.id)
+            else:
+                current = self._moved(conn, session, target, now, events)
+        self._telemetry.emit(events)
+        return current
+
+    def replace_parts(self, session_id: str, parts: Sequence[UploadedPart]) -> None:
+        """Make the part ledger hold exactly *parts*."""
+        with self._db.transaction() as conn:
+            replace_parts(conn, session_id, parts)
+
+    def _moved(
+        self,
+        conn: Connection,
+        session: UploadSession,
+        target: SessionState,
+        now: dt.datetime,
+        events: list[Event],
+    ) -> UploadSession:
+        """*session* moved from its state to *target* (recording the event), or
+        as another writer left it."""
+        moved = self.cas(conn, session.id, session.state, target, now)
+        if moved is None:
+            return self.load(conn, session.id)
+        events.append(session_event(moved, session.state.value, target.value))
+        return moved
