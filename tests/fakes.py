@@ -2,7 +2,7 @@
 
 Not a test of any backend: the backends have their own suites against real
 servers. This one lets broker tests simulate clients (:meth:`client_put`,
-:meth:`client_put_part`, :meth:`client_get`), an attacker who bypasses the
+:meth:`client_post`, :meth:`client_put_part`, :meth:`client_get`), an attacker who bypasses the
 backend's rules (:meth:`replace_object`, :meth:`set_served_type`) and
 storage failures (:attr:`faults`).
 
@@ -39,6 +39,7 @@ from rindle_core import (
     InvalidParts,
     MultipartUpload,
     PartLimits,
+    PresignedPost,
     PresignedRequest,
     Profile,
     ResumableStatus,
@@ -57,6 +58,7 @@ __all__ = [
     "ClientRefused",
     "GetGrant",
     "MemoryStorage",
+    "PostGrant",
     "broker_factory",
     "etag_of",
 ]
@@ -85,6 +87,18 @@ class ClientRefused(Exception):
 
 
 @attrs.frozen
+class PostGrant:
+    """What one :meth:`MemoryStorage.presign_post` call bound."""
+
+    key: str
+    content_type: str
+    min_size: int
+    max_size: int
+    expires_at: dt.datetime
+    create_only: bool
+
+
+@attrs.frozen
 class GetGrant:
     """What one :meth:`MemoryStorage.presign_get` call was asked for."""
 
@@ -103,9 +117,18 @@ class MemoryStorage:
     """
 
     backend = "memory"
+    #: The largest body :meth:`presign_post` binds.
+    max_post_size = 1 << 40
 
-    def __init__(self, capabilities: frozenset[Capability] = ALL) -> None:
+    def __init__(
+        self, capabilities: frozenset[Capability] = ALL, *, post_create_only: bool = False
+    ) -> None:
         self.capabilities = capabilities
+        #: Whether POSTs refuse an existing key (local) or replace it (S3, GCS).
+        self.post_create_only = post_create_only
+        #: every POST policy signed, in order
+        self.posts: list[PostGrant] = []
+        self._post_grants: dict[str, PostGrant] = {}
         self.closed = 0
         #: key -> (bytes, served content type)
         self.objects: dict[str, tuple[bytes, str]] = {}
@@ -148,6 +171,31 @@ class MemoryStorage:
         if key in self.objects:
             raise ClientRefused(412, "PreconditionFailed")
         self._write(key, data, content_type, [])
+
+    def client_post(
+        self, post: PresignedPost, data: bytes, content_type: str | None = None
+    ) -> None:
+        """A client's form POST, judged by its policy as S3 judges one.
+
+        The key, content type, size range and expiry are the policy's
+        (403/400 otherwise); an existing key is replaced, as S3 and GCS do,
+        unless the policy is create-only (412).
+        """
+        grant = self._post_grants.get(post.fields.get("policy", ""))
+        if grant is None or utcnow() >= grant.expires_at:
+            raise ClientRefused(403, "AccessDenied")
+        if post.fields.get("key") != grant.key:
+            raise ClientRefused(403, "AccessDenied")
+        if (content_type or post.fields.get("Content-Type")) != grant.content_type:
+            raise ClientRefused(403, "AccessDenied")
+        if len(data) > grant.max_size:
+            raise ClientRefused(400, "EntityTooLarge")
+        if len(data) < grant.min_size:
+            raise ClientRefused(400, "EntityTooSmall")
+        with self._lock:
+            if grant.create_only and grant.key in self.objects:
+                raise ClientRefused(412, "PreconditionFailed")
+            self._write(grant.key, data, grant.content_type, [])
 
     def client_put_part(self, upload_id: str, number: int, data: bytes) -> str:
         """A client's part upload; returns the part's ETag (404 once the upload is gone)."""
@@ -260,6 +308,23 @@ class MemoryStorage:
             method="PUT",
             headers=headers,
             expires_at=utcnow() + dt.timedelta(seconds=expires_in),
+        )
+
+    def presign_post(
+        self, key: str, *, content_type: str, min_size: int, max_size: int, expires_in: int
+    ) -> PresignedPost:
+        self._enter("presign_post")
+        expires_at = utcnow() + dt.timedelta(seconds=expires_in)
+        grant = PostGrant(key, content_type, min_size, max_size, expires_at, self.post_create_only)
+        token = secrets.token_hex(8)
+        with self._lock:
+            self.posts.append(grant)
+            self._post_grants[token] = grant
+        return PresignedPost(
+            url="memory://post",
+            fields={"key": key, "Content-Type": content_type, "policy": token},
+            expires_at=expires_at,
+            create_only=self.post_create_only,
         )
 
     @property

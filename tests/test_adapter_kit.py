@@ -19,6 +19,7 @@ from rindle_core import (
     InvalidParts,
     MultipartUpload,
     PartLimits,
+    PresignedPost,
     PresignedRequest,
     ResumableStatus,
     ResumableUpload,
@@ -31,6 +32,7 @@ from rindle_core import (
 from rindle_core.adapters import (
     BaseCommittedPartsStorage,
     BaseMultipartStorage,
+    BasePostPolicyStorage,
     BaseResumableStorage,
     BaseStorage,
     RangeNotSatisfiable,
@@ -184,7 +186,17 @@ class TinyCommitted(Tiny, BaseCommittedPartsStorage):
         return [UploadedPart(1, '"a"')]
 
 
-class TinyEverything(TinyMultipart, TinyResumable, TinyCommitted):
+class TinyPost(Tiny, BasePostPolicyStorage):
+    max_post_size = 1000
+
+    def _presign_post(
+        self, key: str, *, content_type: str, min_size: int, max_size: int, expires_in: int
+    ) -> PresignedPost:
+        self.record("_presign_post", key, content_type, min_size, max_size, expires_in)
+        return PresignedPost("https://tiny/", {"key": key, "policy": "p"}, EXPIRES_AT)
+
+
+class TinyEverything(TinyMultipart, TinyResumable, TinyCommitted, TinyPost):
     """Every capability the kit has."""
 
 
@@ -259,6 +271,21 @@ BAD_CALLS: dict[str, Callable[[TinyEverything], object]] = {
     ),
     "status of a non-URL session": lambda s: s.resumable_status(KEY, "ftp://x/1"),
     "cancel of a non-URL session": lambda s: s.cancel_resumable(KEY, "session-1"),
+    "POST key with ${filename}": lambda s: s.presign_post(
+        "a/${filename}", content_type=CT, min_size=0, max_size=1, expires_in=60
+    ),
+    "POST min above max": lambda s: s.presign_post(
+        KEY, content_type=CT, min_size=2, max_size=1, expires_in=60
+    ),
+    "POST over max_post_size": lambda s: s.presign_post(
+        KEY, content_type=CT, min_size=0, max_size=1001, expires_in=60
+    ),
+    "POST header injection": lambda s: s.presign_post(
+        KEY, content_type="a/b\r\nX: y", min_size=0, max_size=1, expires_in=60
+    ),
+    "POST expires_in past a week": lambda s: s.presign_post(
+        KEY, content_type=CT, min_size=0, max_size=1, expires_in=WEEK + 1
+    ),
 }
 
 
@@ -285,12 +312,14 @@ def test_hooks_receive_the_checked_arguments() -> None:
     storage.presign_part(KEY, "u1", 10, expires_in=60, content_length=100)
     storage.create_resumable(KEY, content_type=CT, size=None, origin="https://app.example")
     storage.committed_parts(KEY)
+    storage.presign_post(KEY, content_type=CT, min_size=3, max_size=1000, expires_in=WEEK)
     assert storage.calls == [
         ("_presign_put", (KEY, CT, 50, WEEK)),
         ("_presign_get", (KEY, 1, "v1", None, "inline")),
         ("_presign_part", (KEY, "u1", 10, 60, 100)),
         ("_create_resumable", (KEY, CT, None, "https://app.example")),
         ("_committed_parts", (KEY, None)),
+        ("_presign_post", (KEY, CT, 3, 1000, WEEK)),
     ]
 
 
@@ -304,6 +333,7 @@ def test_hooks_receive_the_checked_arguments() -> None:
         (TinyMultipart, frozenset({Capability.MULTIPART_UPLOAD})),
         (TinyResumable, frozenset({Capability.RESUMABLE_UPLOAD, Capability.RESUMABLE_STATUS})),
         (TinyCommitted, frozenset({Capability.COMMITTED_PARTS})),
+        (TinyPost, frozenset({Capability.PRESIGNED_POST})),
         (TinyEverything, frozenset(Capability) - BASE),
     ],
 )
@@ -337,6 +367,9 @@ WITHHELD_CALLS: dict[Capability, Callable[[TinyEverything], object]] = {
     Capability.MULTIPART_UPLOAD: lambda s: s.create_multipart(KEY, content_type=CT),
     Capability.RESUMABLE_UPLOAD: lambda s: s.create_resumable(
         KEY, content_type=CT, size=1, origin=None
+    ),
+    Capability.PRESIGNED_POST: lambda s: s.presign_post(
+        KEY, content_type=CT, min_size=0, max_size=1, expires_in=60
     ),
 }
 

@@ -52,6 +52,15 @@ def test_list_filters_and_json(run: Run, broker: Broker) -> None:
     assert "initialized" in human and "signed" in human
 
 
+def test_list_filters_by_owner(run: Run, broker: Broker) -> None:
+    mine = broker.initiate_session(
+        "default", filename="a.txt", content_type="text/plain", owner="user-7"
+    )
+    broker.initiate_session("default", filename="b.txt", content_type="text/plain", owner="user-8")
+    listed = json.loads(run("sessions", "list", "--owner", "user-7", "--json").stdout)
+    assert [(s["id"], s["owner"]) for s in listed["sessions"]] == [(mine.id, "user-7")]
+
+
 def test_list_when_empty(run: Run, broker: Broker) -> None:
     assert run("sessions", "list").stdout == "no sessions\n"
 

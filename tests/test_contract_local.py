@@ -31,6 +31,8 @@ def receiver(receiver_root: Path) -> Iterator[ReceiverServer]:
 
 class TestLocalContract(StorageAdapterContract):
     checks_signatures = True
+    enforces_post_policy = True
+    post_is_create_only = True
 
     @pytest.fixture
     def adapter(self, receiver_root: Path, receiver: ReceiverServer) -> LocalStorage:

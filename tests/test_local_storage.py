@@ -31,7 +31,7 @@ from rindle_core import (
     TransferFailed,
     UploadUnsupported,
 )
-from rindle_core.adapters import BaseStorage
+from rindle_core.adapters import BaseMultipartStorage
 from rindle_core.client import UploadClient
 from rindle_core.local import LocalStorage, ReceiverServer, serve_receiver
 from rindle_core.local._disk import Disk, ObjectExists
@@ -42,6 +42,7 @@ from rindle_core.storage import (
     capabilities_of,
     supports_committed_parts,
     supports_multipart,
+    supports_post_policy,
     supports_resumable,
 )
 
@@ -83,9 +84,14 @@ def test_capabilities_are_computed_from_what_it_implements(
     storage: LocalStorage, offline: LocalStorage
 ) -> None:
     assert storage.backend == offline.backend == "local"
-    assert isinstance(storage, BaseStorage)
+    assert isinstance(storage, BaseMultipartStorage)
     assert isinstance(storage, StorageAdapter)
-    signing = {Capability.PRESIGNED_PUT, Capability.SIGNED_GET}
+    signing = {
+        Capability.PRESIGNED_PUT,
+        Capability.SIGNED_GET,
+        Capability.MULTIPART_UPLOAD,
+        Capability.PRESIGNED_POST,
+    }
     reading = {Capability.HEAD, Capability.RANGE_READ, Capability.DELETE}
     assert storage.capabilities == capabilities_of(storage) == reading | signing
     # Without a receiver nothing could serve a signed URL: signing is withheld.
@@ -95,25 +101,18 @@ def test_capabilities_are_computed_from_what_it_implements(
 
 @pytest.mark.parametrize(
     "member",
-    [
-        "part_limits",
-        "create_multipart",
-        "presign_part",
-        "list_parts",
-        "complete_multipart",
-        "abort_multipart",
-        "committed_parts",
-        "create_resumable",
-        "resumable_status",
-        "cancel_resumable",
-    ],
+    ["committed_parts", "create_resumable", "resumable_status", "cancel_resumable"],
 )
 def test_has_no_members_for_what_it_cannot_do(storage: LocalStorage, member: str) -> None:
     assert not hasattr(storage, member)
 
 
-def test_the_broker_sees_no_multipart_or_resumable(storage: LocalStorage) -> None:
-    assert not supports_multipart(storage)
+def test_the_broker_sees_multipart_and_post_but_no_resumable(
+    storage: LocalStorage, offline: LocalStorage
+) -> None:
+    assert supports_multipart(storage) and supports_post_policy(storage)
+    # No receiver to take the parts or the form: both are withheld.
+    assert not supports_multipart(offline) and not supports_post_policy(offline)
     assert not supports_resumable(storage)
     assert not supports_committed_parts(storage)
 
@@ -324,6 +323,10 @@ def test_presign_without_base_url_is_unsupported(offline: LocalStorage) -> None:
         offline.presign_put("k", content_type=CT, content_length=1, expires_in=60)
     with pytest.raises(UploadUnsupported, match="signed_get .* storage 'local'"):
         offline.presign_get("k", expires_in=60)
+    with pytest.raises(UploadUnsupported, match="multipart_upload .* storage 'local'"):
+        offline.create_multipart("k", content_type=CT)
+    with pytest.raises(UploadUnsupported, match="presigned_post .* storage 'local'"):
+        offline.presign_post("k", content_type=CT, min_size=0, max_size=1, expires_in=60)
     assert list(offline.root.iterdir()) == []
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -18,7 +20,7 @@ from rindle_core.db import metadata
 
 def _assert_upgraded_schema_matches_models(db: Database) -> None:
     db.upgrade()
-    assert db.schema_revision() == db.head_revision() == "0002"
+    assert db.schema_revision() == db.head_revision() == "0003"
     assert db.has_tables()
     with db.engine.connect() as conn:
         ctx = MigrationContext.configure(
@@ -76,7 +78,7 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'm.db'}")
     db.upgrade()
     db.upgrade()
-    assert db.schema_revision() == "0002"
+    assert db.schema_revision() == "0003"
 
 
 def _roundtrip_0002(db: Database) -> None:
@@ -101,17 +103,15 @@ def _roundtrip_0002(db: Database) -> None:
             ),
             {"now": now},
         )
-    db.upgrade()
+    db.upgrade("0002")
     with db.engine.connect() as conn:
         row = conn.execute(
             sa.text("select cleanup_attempts, cleanup_at from rindle_upload_sessions")
         ).one()
     assert tuple(row) == (0, None)  # long expired: no final sweep needed
-    from alembic import command
-
     command.downgrade(db.alembic_config(), "0001")
     assert db.schema_revision() == "0001"
-    db.upgrade()
+    db.upgrade("0002")
     assert db.schema_revision() == "0002"
     with db.engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from rindle_upload_sessions")).scalar() == 1
@@ -157,6 +157,98 @@ def test_0002_upgrade_and_downgrade_keep_rows_on_postgres(
     bare_postgres: tuple[Database, str],
 ) -> None:
     _roundtrip_0002(bare_postgres[0])
+
+
+def _insert_0002_rows(db: Database, asset_id: str, session_id: str) -> None:
+    now = "2026-01-01 00:00:00"
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into rindle_assets (id, profile, state, storage, storage_key, filename,"
+                " metadata, created_at, updated_at) values (:a, 'p', 'staged', 's', :a,"
+                " 'f', '{}', :now, :now)"
+            ),
+            {"a": asset_id, "now": now},
+        )
+        conn.execute(
+            sa.text(
+                "insert into rindle_upload_sessions (id, asset_id, profile, storage, state,"
+                " upload_key, upload_strategy, content_type, expires_at, committed_bytes,"
+                " created_at, updated_at) values (:s, :a, 'p', 's', 'initialized', :a,"
+                " 'presigned_put', 'image/png', :now, 0, :now, :now)"
+            ),
+            {"a": asset_id, "s": session_id, "now": now},
+        )
+
+
+def _owner_columns(db: Database) -> dict[str, set[str]]:
+    inspector = sa.inspect(db.engine)
+    return {
+        table: {c["name"] for c in inspector.get_columns(table)} & {"owner", "client_metadata"}
+        for table in ("rindle_assets", "rindle_upload_sessions")
+    }
+
+
+def _roundtrip_0003(db: Database) -> None:
+    """0002 with rows -> 0003 (old rows: no owner, empty metadata) -> 0002 -> 0003."""
+    from rindle_core.db._repo import load_asset, load_session
+
+    db.upgrade("0002")
+    _insert_0002_rows(db, "a1", "s1")
+    assert _owner_columns(db) == {"rindle_assets": set(), "rindle_upload_sessions": set()}
+    db.upgrade("0003")
+    both = {"owner", "client_metadata"}
+    assert _owner_columns(db) == {"rindle_assets": both, "rindle_upload_sessions": both}
+    indexes = {
+        ix["name"]: ix["column_names"]
+        for t in ("rindle_assets", "rindle_upload_sessions")
+        for ix in sa.inspect(db.engine).get_indexes(t)
+    }
+    assert indexes["ix_rindle_upload_sessions_owner_created_at"] == ["owner", "created_at"]
+    assert indexes["ix_rindle_assets_owner_created_at"] == ["owner", "created_at"]
+    with db.engine.connect() as conn:
+        session = load_session(conn, "s1")
+        asset = load_asset(conn, "a1")
+    assert session is not None and asset is not None
+    assert (session.owner, dict(session.metadata)) == (None, {})
+    assert (asset.owner, dict(asset.client_metadata)) == (None, {})
+    # A row written without the new columns (an older release still running
+    # during a deploy) gets the defaults from the database.
+    _insert_0002_rows(db, "a2", "s2")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("update rindle_upload_sessions set owner = 'u1' where id = 's1'"))
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("select id, owner, client_metadata from rindle_upload_sessions order by id")
+        ).all()
+    assert [(r[0], r[1], json.loads(r[2]) if isinstance(r[2], str) else r[2]) for r in rows] == [
+        ("s1", "u1", {}),
+        ("s2", None, {}),
+    ]
+    command.downgrade(db.alembic_config(), "0002")
+    assert db.schema_revision() == "0002"
+    assert _owner_columns(db) == {"rindle_assets": set(), "rindle_upload_sessions": set()}
+    db.upgrade()
+    assert db.schema_revision() == "0003"
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from rindle_upload_sessions")).scalar() == 2
+        assert (
+            conn.execute(
+                sa.text("select count(*) from rindle_upload_sessions where owner is null")
+            ).scalar()
+            == 2
+        )
+
+
+def test_0003_upgrade_and_downgrade_keep_rows_on_sqlite(tmp_path: Path) -> None:
+    _roundtrip_0003(Database(f"sqlite:///{tmp_path / 'm.db'}"))
+
+
+@pytest.mark.postgres
+def test_0003_upgrade_and_downgrade_keep_rows_on_postgres(
+    bare_postgres: tuple[Database, str],
+) -> None:
+    _roundtrip_0003(bare_postgres[0])
 
 
 def test_fresh_database_has_no_revision(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import http.client
 import io
+import json
 import re
 import socket
 import threading
@@ -140,6 +141,46 @@ def test_expiry_is_checked_against_the_clock() -> None:
 )
 def test_malformed_queries_are_refused(query: dict[str, str]) -> None:
     assert _tokens.verify(SECRET, "PUT", "k", query) is TokenError.MALFORMED
+
+
+def test_part_tokens_bind_upload_and_number() -> None:
+    part = _claims(content_type=None, upload_id="a" * 32, part_number=7)
+    query = _query(part)
+    assert (query["up"], query["pn"]) == ("a" * 32, "7")
+    assert _tokens.verify(SECRET, "PUT", part.key, query) == part
+    for name, value in (("up", "b" * 32), ("pn", "8"), ("len", "41")):
+        assert _tokens.verify(SECRET, "PUT", part.key, {**query, name: value}) is (
+            TokenError.BAD_SIGNATURE
+        )
+    # Without both fields the query names an object PUT, which was never signed.
+    bare = {k: v for k, v in query.items() if k not in ("up", "pn")}
+    assert _tokens.verify(SECRET, "PUT", part.key, bare) is TokenError.BAD_SIGNATURE
+    for lone in ("up", "pn"):
+        half = {k: v for k, v in query.items() if k != lone}
+        assert _tokens.verify(SECRET, "PUT", part.key, half) is TokenError.MALFORMED
+    for bad in ("07", "+7", "7.0", ""):
+        assert _tokens.verify(SECRET, "PUT", part.key, {**query, "pn": bad}) is (
+            TokenError.MALFORMED
+        )
+
+
+def test_object_tokens_keep_their_message_and_never_equal_a_part_token() -> None:
+    whole = _claims()
+    # The v2 object message is unchanged: URLs signed before multipart still verify.
+    assert json.loads(whole.message()) == [
+        "rindle-local/v2",
+        "PUT",
+        "docs/a.pdf",
+        CT,
+        42,
+        whole.expires,
+        None,
+        None,
+        None,
+    ]
+    part = _claims(upload_id="a" * 32, part_number=1)
+    assert json.loads(part.message())[-3:] == ["part", "a" * 32, 1]
+    assert _tokens.sign(SECRET, whole) != _tokens.sign(SECRET, part)
 
 
 def test_signatures_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -811,7 +852,7 @@ def test_presign_get_refuses_values_it_could_not_serve_as_headers(
     storage: LocalStorage, changes: dict[str, str]
 ) -> None:
     with pytest.raises(InvalidArgument):
-        storage.presign_get("k/x.pdf", expires_in=60, **changes)  # type: ignore[arg-type]
+        storage.presign_get("k/x.pdf", expires_in=60, **changes)
 
 
 def test_ranges_use_ascii_digits_only() -> None:
@@ -894,7 +935,7 @@ def test_a_mounted_receiver_refuses_length_with_transfer_encoding(tmp_path: Path
         "wsgi.input": io.BytesIO(b"data"),
     }
     seen: list[str] = []
-    body = b"".join(app(environ, lambda status, headers, exc_info=None: seen.append(status)))  # type: ignore[arg-type,misc]
+    body = b"".join(app(environ, lambda status, headers, exc_info=None: seen.append(status)))  # type: ignore[arg-type]
     assert seen == ["400 Bad Request"]
     assert code_of(body) == "InvalidRequest"
     assert not (tmp_path / "m").exists()

@@ -18,6 +18,7 @@ ALL = frozenset(
         Capability.RESUMABLE_UPLOAD,
         Capability.RESUMABLE_STATUS,
         Capability.PRESIGNED_PUT,
+        Capability.PRESIGNED_POST,
         Capability.HEAD,
         Capability.RANGE_READ,
         Capability.DELETE,
@@ -145,7 +146,11 @@ def test_application_default_credentials_from_a_key(
 def test_emulator_mode_without_a_key_cannot_sign() -> None:
     storage = create_storage(bucket="ok-bucket", endpoint_url="http://127.0.0.1:1")
 
-    assert storage.capabilities == ALL - {Capability.PRESIGNED_PUT, Capability.SIGNED_GET}
+    assert storage.capabilities == ALL - {
+        Capability.PRESIGNED_PUT,
+        Capability.PRESIGNED_POST,
+        Capability.SIGNED_GET,
+    }
 
 
 def test_emulator_mode_signs_with_a_key_file(service_account_key: Path) -> None:

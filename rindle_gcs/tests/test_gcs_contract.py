@@ -31,6 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from rindle_core.client import UploadClient
@@ -48,6 +49,10 @@ _EMULATOR_FRESH_GAP = (
     "gcp-storage-emulator: a fresh session reports Range bytes=0-0 (1 byte, GCS: no Range) and "
     "DELETE on a session URI is not implemented (501, GCS: 499); both flows are covered on "
     "fake-gcs-server and with a scripted fake in test_gcs_resumable_protocol.py"
+)
+_EMULATOR_NO_FORM_POST = (
+    "gcp-storage-emulator has no form POST (501); the POST checks run on fake-gcs-server "
+    "behind a policy-checking front in test_gcs_post.py"
 )
 _EMULATOR_EMPTY_PUT_GAP = (
     "gcp-storage-emulator: a PUT with an empty body crashes its handler (len(None)) and "
@@ -99,3 +104,9 @@ class TestGCSContract(StorageAdapterContract):
     @pytest.mark.xfail(strict=True, reason=_EMULATOR_FRESH_GAP)
     def test_resumable_status_then_cancel(self, adapter: GCSStorage) -> None:  # type: ignore[override]
         super().test_resumable_status_then_cancel(adapter)
+
+    @pytest.mark.xfail(strict=True, reason=_EMULATOR_NO_FORM_POST)
+    def test_post_stores_the_object_with_the_bound_type(  # type: ignore[override]
+        self, adapter: GCSStorage, http_client: httpx.Client
+    ) -> None:
+        super().test_post_stores_the_object_with_the_bound_type(adapter, http_client)

@@ -60,6 +60,7 @@ def test_capabilities_are_declared_honestly(storage: GCSStorage) -> None:
         Capability.RESUMABLE_UPLOAD,
         Capability.RESUMABLE_STATUS,
         Capability.PRESIGNED_PUT,
+        Capability.PRESIGNED_POST,
         Capability.HEAD,
         Capability.RANGE_READ,
         Capability.DELETE,

@@ -355,7 +355,11 @@ def test_an_adapter_without_signer_withholds_signed_urls() -> None:
         signer=None,
     )
 
-    assert storage.withheld == {Capability.PRESIGNED_PUT, Capability.SIGNED_GET}
+    assert storage.withheld == {
+        Capability.PRESIGNED_PUT,
+        Capability.PRESIGNED_POST,
+        Capability.SIGNED_GET,
+    }
     assert Capability.PRESIGNED_PUT not in storage.capabilities
     assert Capability.SIGNED_GET not in storage.capabilities
     assert Capability.RESUMABLE_UPLOAD in storage.capabilities

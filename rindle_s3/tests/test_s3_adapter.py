@@ -44,9 +44,10 @@ def stored_digest(admin_client: Any, bucket: str, key: str) -> str:
 
 
 def test_declares_exactly_what_it_implements(storage: S3Storage) -> None:
-    """Multipart, no resumable sessions, no committed part lists (S3 keeps none)."""
+    """Multipart and form POSTs, no resumable sessions, no committed part lists (S3 keeps none)."""
     expected = {
         Capability.PRESIGNED_PUT,
+        Capability.PRESIGNED_POST,
         Capability.MULTIPART_UPLOAD,
         Capability.HEAD,
         Capability.RANGE_READ,

@@ -25,6 +25,7 @@ from ._clock import utcnow
 from ._downloads import Disposition, content_disposition, is_active_type
 from ._errors import AssetNotAvailable, ConfigurationError, InvalidArgument, UnknownProfile
 from ._flows import Multipart, Opening, Resumable, SinglePut, Verification, abort, require
+from ._flows.post import Post
 from ._maintenance import Maintenance
 from ._promotion import Promoter
 from ._session_store import NewSession, SessionStore
@@ -39,6 +40,7 @@ from .models import (
     ResumableResult,
     ResumableStatusResult,
     SignBatchResult,
+    SignPostResult,
     SignResult,
     UploadSession,
     VerifyResult,
@@ -128,6 +130,7 @@ class Broker:
             inline=job_mode == "inline",
         )
         self._single_put = SinglePut(self._store, resolve=self._resolve, clock=clock)
+        self._post = Post(self._store, resolve=self._resolve, clock=clock)
         self._multipart = Multipart(
             self._store,
             resolve=self._resolve,
@@ -210,11 +213,16 @@ class Broker:
         content_type: str,
         size: int | None = None,
         expires_in: int | None = None,
+        owner: str | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> UploadSession:
         """Create a staged asset and an ``initialized`` session in one transaction.
 
         The storage key is generated, never taken from *filename*. Refuses
-        what the profile forbids with :class:`PolicyViolation`.
+        what the profile forbids with :class:`PolicyViolation`. *owner* (the
+        host's id of whom the upload is for) and *metadata* (the caller's own
+        JSON object) are stored on the session and its asset; a bad value
+        raises :class:`InvalidArgument` and nothing is written.
         """
         prof, storage = self._resolve(profile)
         return self._open(
@@ -225,6 +233,8 @@ class Broker:
                 content_type=content_type,
                 size=size,
                 expires_in=expires_in,
+                owner=owner,
+                metadata=metadata,
             )
         )
 
@@ -237,11 +247,15 @@ class Broker:
         size: int | None = None,
         part_size: int | None = None,
         expires_in: int | None = None,
+        owner: str | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> MultipartResult:
         """Create the remote multipart upload, then the session (strategy ``multipart``).
 
         If the database write fails, the remote upload is aborted. The part
-        size respects the backend's limits for the declared size.
+        size respects the backend's limits for the declared size. *owner* and
+        *metadata* are checked before the remote upload is created, as for
+        :meth:`initiate_session`.
         """
         prof, storage = self._resolve(profile)
         return self._open(
@@ -253,6 +267,8 @@ class Broker:
                 size=size,
                 part_size=part_size,
                 expires_in=expires_in,
+                owner=owner,
+                metadata=metadata,
             )
         )
 
@@ -265,12 +281,16 @@ class Broker:
         size: int | None = None,
         origin: str | None = None,
         expires_in: int | None = None,
+        owner: str | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> ResumableResult:
         """Create the remote resumable session, then the session row (``signed``).
 
         The backend enforces the declared size; *origin* is the browser's
         Origin (for CORS). If the database write fails, the remote session is
-        cancelled. The returned ``session_uri`` is a bearer secret.
+        cancelled. The returned ``session_uri`` is a bearer secret. *owner*
+        and *metadata* are checked before the remote session is created, as
+        for :meth:`initiate_session`.
         """
         prof, storage = self._resolve(profile)
         return self._open(
@@ -282,10 +302,55 @@ class Broker:
                 size=size,
                 origin=origin,
                 expires_in=expires_in,
+                owner=owner,
+                metadata=metadata,
+            )
+        )
+
+    def initiate_post_session(
+        self,
+        profile: str | Profile,
+        *,
+        filename: str,
+        content_type: str,
+        size: int | None = None,
+        expires_in: int | None = None,
+        owner: str | None = None,
+        metadata: Mapping[str, object] | None = None,
+    ) -> UploadSession:
+        """Create a staged asset and an ``initialized`` session (strategy ``presigned_post``).
+
+        For clients that upload with an HTML form POST (Uppy's single-file
+        path): :meth:`sign_post` signs the form, :meth:`verify_completion`
+        completes it. Checked like :meth:`initiate_session`; a declared size
+        above the backend's largest POST raises :class:`InvalidArgument`.
+        """
+        prof, storage = self._resolve(profile)
+        return self._open(
+            self._post.open(
+                prof,
+                storage,
+                filename=filename,
+                content_type=content_type,
+                size=size,
+                expires_in=expires_in,
+                owner=owner,
+                metadata=metadata,
             )
         )
 
     # -- signing and progress -----------------------------------------------------
+
+    def sign_post(self, session_id: str, *, expires_in: int | None = None) -> SignPostResult:
+        """Sign the form POST for a session: ``initialized → signed`` (re-signing is allowed).
+
+        The policy binds the key, the content type and a size range: the
+        declared size exactly, else the profile's ``min_bytes..max_bytes``
+        (at most the backend's largest POST). It never outlives the session.
+        Where the backend's POST can replace an existing object (S3, GCS),
+        promotion waits until the last policy expired.
+        """
+        return self._post.sign(session_id, expires_in=expires_in)
 
     def sign_url(self, session_id: str, *, expires_in: int | None = None) -> SignResult:
         """Sign the PUT for a session: ``initialized → signed`` (re-signing is allowed).
@@ -399,9 +464,10 @@ class Broker:
         state: SessionState | str | None = None,
         profile: str | None = None,
         limit: int = 100,
+        owner: str | None = None,
     ) -> list[UploadSession]:
-        """Sessions, newest first, optionally filtered."""
-        return self._store.find(state=state, profile=profile, limit=limit)
+        """Sessions, newest first, optionally filtered by state, profile and owner."""
+        return self._store.find(state=state, profile=profile, limit=limit, owner=owner)
 
     def download_url(
         self,

@@ -29,7 +29,7 @@ import datetime as dt
 import enum
 import math
 from collections.abc import Callable
-from typing import Final
+from typing import Final, TypeGuard
 
 import attrs
 from sqlalchemy import ColumnElement, func, or_, select, update
@@ -40,7 +40,13 @@ from .db import Database, sessions_table
 from .db._repo import cas_asset, cas_session, load_asset, load_session, session_from_row
 from .models import MaintenanceReport, UploadSession
 from .states import SESSION_TRANSITIONS, AssetState, SessionState
-from .storage import StorageAdapter, supports_multipart, supports_resumable
+from .storage import (
+    Capability,
+    MultipartStorage,
+    ResumableStorage,
+    StorageAdapter,
+    implemented_capabilities,
+)
 
 __all__ = ["Maintenance"]
 
@@ -317,7 +323,7 @@ class Maintenance:
         if (
             session.upload_strategy == "multipart"
             and session.remote_upload_id
-            and supports_multipart(storage)
+            and _implements_multipart(storage)
         ):
             upload_id, multipart = session.remote_upload_id, storage
             was_open = _found(lambda: multipart.list_parts(key, upload_id))
@@ -326,7 +332,7 @@ class Maintenance:
         elif (
             session.upload_strategy == "resumable"
             and session.session_uri
-            and supports_resumable(storage)
+            and _implements_resumable(storage)
         ):
             uri, resumable = session.session_uri, storage
             was_open = _found(lambda: resumable.resumable_status(key, uri).state == "in_progress")
@@ -363,14 +369,25 @@ def _is_due(now: dt.datetime) -> ColumnElement[bool]:
     )
 
 
-def _found(probe: Callable[[], object]) -> bool:
-    """Run *probe*: False when it raises StorageNotFound, else whether it returned a truthy value.
+def _implements_multipart(storage: StorageAdapter) -> TypeGuard[MultipartStorage]:
+    """Whether *storage* can abort multipart uploads, even with new ones withheld.
 
-    A probe the adapter does not implement tells nothing: False.
+    A capability withheld by configuration (no signing credentials) stops new
+    uploads, never the cleanup of old ones.
     """
+    return Capability.MULTIPART_UPLOAD in implemented_capabilities(type(storage))
+
+
+def _implements_resumable(storage: StorageAdapter) -> TypeGuard[ResumableStorage]:
+    """Whether *storage* can cancel resumable sessions, even with new ones withheld."""
+    return Capability.RESUMABLE_UPLOAD in implemented_capabilities(type(storage))
+
+
+def _found(probe: Callable[[], object]) -> bool:
+    """Run *probe*: False when it raises StorageNotFound, else whether its result is truthy."""
     try:
         result = probe()
-    except (StorageNotFound, NotImplementedError):
+    except StorageNotFound:
         return False
     return result is not False
 

@@ -9,13 +9,15 @@ inside a transaction.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 from sqlalchemy import Connection, insert, select
 
 from . import _decisions as decide
+from ._client_metadata import check_owner
 from ._errors import AssetNotFound, InvalidArgument, InvalidTransition, SessionNotFound
+from ._frozen import FrozenMapping, thaw
 from ._telemetry import Event, Telemetry, session_event, upload_start_event
 from .db import Database, assets_table, sessions_table
 from .db._repo import (
@@ -63,6 +65,10 @@ class NewSession:
     session_uri_expires_at: dt.datetime | None = None
     #: Opened already ``signed`` (a resumable session URI is the signature).
     signed: bool = False
+    #: Who the upload is for (the host's id of its user or tenant), checked.
+    owner: str | None = None
+    #: The caller's own data about the upload (a checked JSON object), frozen.
+    metadata: Mapping[str, object] = attrs.field(factory=FrozenMapping, repr=False)
 
 
 class SessionStore:
@@ -100,9 +106,14 @@ class SessionStore:
         return asset
 
     def find(
-        self, *, state: SessionState | str | None, profile: str | None, limit: int
+        self,
+        *,
+        state: SessionState | str | None,
+        profile: str | None,
+        limit: int,
+        owner: str | None = None,
     ) -> list[UploadSession]:
-        """Sessions, newest first, optionally filtered by state and profile."""
+        """Sessions, newest first, optionally filtered by state, profile and owner."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
             raise InvalidArgument("limit must be an integer in 1..10000")
         query = select(_sessions).order_by(_sessions.c.created_at.desc()).limit(limit)
@@ -113,6 +124,8 @@ class SessionStore:
                 raise InvalidArgument(f"unknown session state {state!r}") from None
         if profile is not None:
             query = query.where(_sessions.c.profile == profile)
+        if owner is not None:
+            query = query.where(_sessions.c.owner == check_owner(owner))
         with self._db.read() as conn:
             return [session_from_row(r) for r in conn.execute(query)]
 
@@ -169,6 +182,8 @@ class SessionStore:
                     filename=new.filename,
                     declared_content_type=new.content_type,
                     metadata={"declared_size": new.size} if new.size is not None else {},
+                    owner=new.owner,
+                    client_metadata=thaw(new.metadata),
                     created_at=new.now,
                     updated_at=new.now,
                 )
@@ -190,6 +205,8 @@ class SessionStore:
                     part_size=new.part_size,
                     session_uri=new.session_uri,
                     session_uri_expires_at=new.session_uri_expires_at,
+                    owner=new.owner,
+                    client_metadata=thaw(new.metadata),
                     created_at=new.now,
                     updated_at=new.now,
                 )

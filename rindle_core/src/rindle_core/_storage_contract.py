@@ -23,6 +23,7 @@ from ._errors import (
 )
 from ._storage_checks import ContractSelf, ObjectChecks
 from ._storage_part_checks import MultipartChecks, ResumableChecks
+from ._storage_post_checks import PostChecks
 from .client import UploadClient
 from .storage import (
     Capability,
@@ -67,7 +68,7 @@ def _members(protocol: type) -> list[str]:
 _OPTIONAL_PROTOCOLS: Final = (MultipartStorage, CommittedPartsStorage, ResumableStorage)
 
 
-class StorageAdapterContract(ObjectChecks, MultipartChecks, ResumableChecks):
+class StorageAdapterContract(ObjectChecks, MultipartChecks, ResumableChecks, PostChecks):
     """The behaviour every storage adapter must show; subclass it as ``Test…``.
 
     Override the ``adapter`` and ``missing_bucket_adapter`` fixtures

@@ -1,10 +1,11 @@
 """The kit for writing a storage adapter: base classes and helpers.
 
 Subclass :class:`BaseStorage` and implement its five ``_hooks``; add
-:class:`BaseMultipartStorage`, :class:`BaseResumableStorage` or
-:class:`BaseCommittedPartsStorage` for each further capability the backend
-has. The public methods check their arguments once, here, with the same
-errors for every backend, and the hooks receive only valid ones:
+:class:`BaseMultipartStorage`, :class:`BaseResumableStorage`,
+:class:`BaseCommittedPartsStorage` or :class:`BasePostPolicyStorage` for
+each further capability the backend has. The public methods check their
+arguments once, here, with the same errors for every backend, and the hooks
+receive only valid ones:
 
 * keys are 1..1024 UTF-8 bytes without control characters; header values
   1..1024 printable ASCII characters; ``expires_in`` ``1..max_expires_in``;
@@ -13,6 +14,8 @@ errors for every backend, and the hooks receive only valid ones:
   reports a missing object and a changed version;
 * ``delete``, ``abort_multipart`` and ``cancel_resumable`` of something
   already gone succeed (the hook may raise ``StorageNotFound``);
+* a POST policy's size range is ``0 <= min_size <= max_size <=
+  max_post_size``;
 * part numbers are in ``1..part_limits.max_parts``, and a part list to
   complete is non-empty, without duplicates, with ETags where the backend
   needs them, in ascending order;
@@ -47,6 +50,7 @@ from .storage import (
     HeadResult,
     MultipartUpload,
     PartLimits,
+    PresignedPost,
     PresignedRequest,
     ResumableStatus,
     ResumableUpload,
@@ -57,6 +61,7 @@ from .storage import (
 __all__ = [
     "BaseCommittedPartsStorage",
     "BaseMultipartStorage",
+    "BasePostPolicyStorage",
     "BaseResumableStorage",
     "BaseStorage",
     "RangeNotSatisfiable",
@@ -77,6 +82,8 @@ __all__ = [
 
 #: Seven days: the longest a V4 signature (S3, GCS) may live.
 SEVEN_DAYS: Final = 7 * 24 * 3600
+#: 5 TiB: the largest object S3 or GCS stores.
+FIVE_TIB: Final = 5 * 1024**4
 
 
 class RangeNotSatisfiable(Exception):
@@ -384,6 +391,40 @@ class BaseResumableStorage(BaseStorage):
 
     @abc.abstractmethod
     def _cancel_resumable(self, key: str, session_uri: str) -> None: ...
+
+
+class BasePostPolicyStorage(BaseStorage):
+    """A :class:`BaseStorage` that also signs HTML form POST policies.
+
+    Set ``max_post_size`` where the backend's POST takes less than 5 TiB.
+    """
+
+    #: The largest body a POST may carry, in bytes.
+    max_post_size: ClassVar[int] = FIVE_TIB
+
+    def presign_post(
+        self, key: str, *, content_type: str, min_size: int, max_size: int, expires_in: int
+    ) -> PresignedPost:
+        """A form POST policy binding *key*, *content_type* and ``min_size..max_size`` bytes."""
+        self._require(Capability.PRESIGNED_POST)
+        if "${filename}" in check_key(key):
+            raise InvalidArgument("a POST key must not hold ${filename}: S3 and GCS fill it in")
+        check_header("content_type", content_type)
+        check_size("max_size", max_size, maximum=self.max_post_size)
+        check_size("min_size", min_size, maximum=max_size)
+        return self._presign_post(
+            key,
+            content_type=content_type,
+            min_size=min_size,
+            max_size=max_size,
+            expires_in=check_expires_in(expires_in, self.max_expires_in),
+        )
+
+    @abc.abstractmethod
+    def _presign_post(
+        self, key: str, *, content_type: str, min_size: int, max_size: int, expires_in: int
+    ) -> PresignedPost:
+        """Sign a policy binding exactly *key*, *content_type* and the size range."""
 
 
 def _check_upload_id(upload_id: object) -> None:

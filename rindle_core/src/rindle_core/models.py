@@ -18,6 +18,7 @@ from ._frozen import FrozenMapping, freeze, thaw
 from .states import AssetState, JobState, SessionState
 from .storage import (
     MultipartUpload,
+    PresignedPost,
     PresignedRequest,
     ResumableStatus,
     ResumableUpload,
@@ -33,13 +34,14 @@ __all__ = [
     "ResumableResult",
     "ResumableStatusResult",
     "SignBatchResult",
+    "SignPostResult",
     "SignResult",
     "UploadSession",
     "UploadStrategy",
     "VerifyResult",
 ]
 
-UploadStrategy = Literal["presigned_put", "multipart", "resumable"]
+UploadStrategy = Literal["presigned_put", "multipart", "resumable", "presigned_post"]
 
 
 @attrs.frozen
@@ -62,6 +64,13 @@ class Asset:
     stored_version: str | None = None
     #: The type storage serves the object with, seen at verification.
     served_content_type: str | None = None
+    #: Who the upload was for, as given at initiate (the session's owner).
+    owner: str | None = None
+    #: The caller's metadata given at initiate (the session's ``metadata``);
+    #: :attr:`metadata` is rindle's own. Left out of the repr.
+    client_metadata: Mapping[str, object] = attrs.field(
+        factory=FrozenMapping, converter=freeze, repr=False
+    )
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
@@ -73,7 +82,8 @@ class UploadSession:
     """An upload session: the durable record of one upload attempt.
 
     The resumable ``session_uri`` is a bearer secret; it is excluded from the
-    repr and from :meth:`to_dict`.
+    repr and from :meth:`to_dict`. The caller's ``metadata`` is in
+    :meth:`to_dict` but not in the repr.
     """
 
     id: str
@@ -99,11 +109,15 @@ class UploadSession:
     #: When the last URL that could change the completed object expires
     #: (recorded only for backends whose part URLs outlive completion).
     urls_expire_at: dt.datetime | None = None
+    #: Who the upload is for (the host's id of its user or tenant), given at initiate.
+    owner: str | None = None
+    #: The caller's own data given at initiate: a frozen JSON object (not in the repr).
+    metadata: Mapping[str, object] = attrs.field(factory=FrozenMapping, converter=freeze)
 
     def __repr__(self) -> str:
         return (
             f"UploadSession(id={self.id!r}, state={self.state.value!r}, "
-            f"profile={self.profile!r}, strategy={self.upload_strategy!r}, "
+            f"profile={self.profile!r}, owner={self.owner!r}, strategy={self.upload_strategy!r}, "
             f"storage_key={self.storage_key!r}, expires_at={self.expires_at.isoformat()!r})"
         )
 
@@ -150,6 +164,14 @@ class SignResult:
 
     session: UploadSession
     presigned: PresignedRequest
+
+
+@attrs.frozen
+class SignPostResult:
+    """Result of ``sign_post``: the form a client POSTs the object with."""
+
+    session: UploadSession
+    post: PresignedPost
 
 
 @attrs.frozen

@@ -5,10 +5,11 @@ that a plugin registers through :func:`rindle_core.hookspecs.rindle_register_sto
 Every adapter implements :class:`StorageAdapter` (head, ranged read, delete,
 signed GET and PUT, close). A backend that can do more implements the
 protocol of that capability as well: :class:`MultipartStorage`,
-:class:`ResumableStorage`, :class:`CommittedPartsStorage`. What an adapter
-implements is what it can do: :func:`capabilities_of` reads it, and the
-broker raises :class:`~rindle_core.UploadUnsupported` for the rest, never
-falling back to another flow.
+:class:`ResumableStorage`, :class:`CommittedPartsStorage`,
+:class:`PostPolicyStorage`. What an adapter implements is what it can
+do: :func:`capabilities_of` reads it, and the broker raises
+:class:`~rindle_core.UploadUnsupported` for the rest, never falling back to
+another flow.
 
 :class:`rindle_core.adapters.BaseStorage` and its siblings implement the
 checks every adapter needs once; building on them is the easy way to write
@@ -41,6 +42,8 @@ __all__ = [
     "MultipartStorage",
     "MultipartUpload",
     "PartLimits",
+    "PostPolicyStorage",
+    "PresignedPost",
     "PresignedRequest",
     "ResumableStatus",
     "ResumableStorage",
@@ -51,6 +54,7 @@ __all__ = [
     "capabilities_of",
     "supports_committed_parts",
     "supports_multipart",
+    "supports_post_policy",
     "supports_resumable",
 ]
 
@@ -70,6 +74,9 @@ class Capability(enum.StrEnum):
     #: (Azure's committed block list), so verification can compare them with
     #: the part ledger.
     COMMITTED_PARTS = "committed_parts"
+    #: The backend takes an HTML form POST under a signed policy that binds
+    #: the key, the content type and a size range (S3 and GCS POST Object).
+    PRESIGNED_POST = "presigned_post"
 
 
 # -- value objects ------------------------------------------------------------
@@ -102,6 +109,33 @@ class PresignedRequest:
         return (
             f"PresignedRequest(method={self.method!r}, url={url!r}, "
             f"headers={headers!r}, expires_at={self.expires_at!r}{extra})"
+        )
+
+
+@attrs.frozen(repr=False)
+class PresignedPost:
+    """An HTML form upload a client may send without credentials.
+
+    The client sends a ``multipart/form-data`` POST to ``url`` with every
+    entry of ``fields`` as a form field, in this order, and the file last
+    (field ``file``). The signed policy in ``fields`` binds the key, the
+    content type and the size range; it expires at ``expires_at``.
+    ``create_only`` says whether the backend refuses the POST when the key
+    already holds an object (S3 and GCS: no, their POST replaces it; the
+    broker then promotes only once the policy has expired). The repr shows
+    the field names, never the policy or its signature.
+    """
+
+    url: str
+    fields: FrozenMapping[str] = attrs.field(converter=_headers)
+    expires_at: dt.datetime
+    create_only: bool = False
+
+    def __repr__(self) -> str:
+        return (
+            f"PresignedPost(url={_redaction.redact_url(self.url)!r}, "
+            f"fields={sorted(self.fields)!r}, expires_at={self.expires_at!r}, "
+            f"create_only={self.create_only!r})"
         )
 
 
@@ -324,6 +358,23 @@ class ResumableStorage(StorageAdapter, Protocol):
     def cancel_resumable(self, key: str, session_uri: str) -> None: ...
 
 
+@runtime_checkable
+class PostPolicyStorage(StorageAdapter, Protocol):
+    """A backend that takes HTML form POSTs under a signed policy.
+
+    The policy binds exactly *key*, *content_type* and a body of
+    ``min_size..max_size`` bytes (``0 <= min_size <= max_size <=
+    max_post_size``), and expires after *expires_in* seconds.
+    """
+
+    #: The largest body a POST may carry, in bytes.
+    max_post_size: int
+
+    def presign_post(
+        self, key: str, *, content_type: str, min_size: int, max_size: int, expires_in: int
+    ) -> PresignedPost: ...
+
+
 #: A factory a plugin registers: ``create_storage(options, /, *, base_dir)``.
 StorageFactory = Callable[..., StorageAdapter]
 
@@ -353,6 +404,7 @@ _OPTIONAL: Final[tuple[tuple[tuple[str, ...], frozenset[Capability]], ...]] = (
         frozenset({Capability.MULTIPART_UPLOAD}),
     ),
     (("committed_parts",), frozenset({Capability.COMMITTED_PARTS})),
+    (("max_post_size", "presign_post"), frozenset({Capability.PRESIGNED_POST})),
     (
         ("create_resumable", "resumable_status", "cancel_resumable"),
         frozenset({Capability.RESUMABLE_UPLOAD, Capability.RESUMABLE_STATUS}),
@@ -388,6 +440,11 @@ def supports_multipart(adapter: StorageAdapter) -> TypeGuard[MultipartStorage]:
 def supports_resumable(adapter: StorageAdapter) -> TypeGuard[ResumableStorage]:
     """Whether *adapter* can open resumable sessions now."""
     return Capability.RESUMABLE_UPLOAD in capabilities_of(adapter)
+
+
+def supports_post_policy(adapter: StorageAdapter) -> TypeGuard[PostPolicyStorage]:
+    """Whether *adapter* can sign form POST policies now."""
+    return Capability.PRESIGNED_POST in capabilities_of(adapter)
 
 
 def supports_committed_parts(adapter: StorageAdapter) -> TypeGuard[CommittedPartsStorage]:

@@ -55,7 +55,10 @@ the same way (its ``adapter`` fixture).
 
 An emulator that accepts any signature (moto, the GCS emulators) can be put
 behind a :class:`CheckingFront`, which refuses the signed requests the real
-service would refuse (you supply the check) and forwards the rest.
+service would refuse (you supply the check) and forwards the rest;
+:class:`PostPolicyFront` does the same for form POSTs, judging each policy
+as S3 and GCS document it. :class:`PostPolicyContract` runs only the POST
+checks (for such a front), and :func:`post_form` sends a form.
 
 Tests of a capability the adapter does not offer are skipped with a reason
 (``pytest -ra`` lists them). Every key is unique (:func:`unique_key`), so
@@ -75,14 +78,19 @@ from rindle_core._contract_helpers import (
     secret_query_values,
     unique_key,
 )
+from rindle_core._post_policy_front import PostPolicyFront
 from rindle_core._storage_contract import StorageAdapterContract
+from rindle_core._storage_post_checks import PostPolicyContract, post_form
 
 __all__ = [
     "BrokerContract",
     "CheckingFront",
+    "PostPolicyContract",
+    "PostPolicyFront",
     "StorageAdapterContract",
     "assert_no_secrets",
     "payload",
+    "post_form",
     "secret_query_values",
     "unique_key",
 ]

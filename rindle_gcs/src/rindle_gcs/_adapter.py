@@ -14,6 +14,7 @@ from rindle_core import (
     Capability,
     HeadResult,
     InvalidArgument,
+    PresignedPost,
     PresignedRequest,
     ResumableStatus,
     ResumableUpload,
@@ -22,6 +23,7 @@ from rindle_core import (
     UploadUnsupported,
 )
 from rindle_core.adapters import (
+    BasePostPolicyStorage,
     BaseResumableStorage,
     RangeNotSatisfiable,
     expiry,
@@ -31,6 +33,7 @@ from rindle_core.adapters import (
 
 from ._bucket import BUCKET_CHECK_TTL, BucketCheck
 from ._errors import gcs_errors
+from ._post_policy import sign_post_policy
 from ._resumable import ResumableProtocol
 from ._sdk import Bucket, Timeout
 from ._signing import MAX_EXPIRES_IN, V4Signer
@@ -47,17 +50,19 @@ _REDACTED_LOGGERS: Final = ("urllib3", "google", "requests")
 #: A GCS generation: a positive 64-bit decimal, ASCII digits only.
 _GENERATION: Final = re.compile(r"[1-9][0-9]{0,18}")
 #: What a storage without a signer cannot offer.
-_SIGNED: Final = frozenset({Capability.PRESIGNED_PUT, Capability.SIGNED_GET})
+_SIGNED: Final = frozenset(
+    {Capability.PRESIGNED_PUT, Capability.PRESIGNED_POST, Capability.SIGNED_GET}
+)
 
 
-class GCSStorage(BaseResumableStorage):
+class GCSStorage(BaseResumableStorage, BasePostPolicyStorage):
     """Stores objects in one GCS bucket.
 
     Capabilities: resumable sessions (create / status / cancel), head,
     ranged read, delete, and, when a signer is available (a service-account
     key, or IAM ``signBlob`` for keyless credentials), V4 signed PUT and
-    GET URLs; without one, those two are withheld and refused with
-    :class:`~rindle_core.UploadUnsupported`. GCS's XML multipart API is not
+    GET URLs and V4 POST policies; without one, those three are withheld
+    and refused with :class:`~rindle_core.UploadUnsupported`. GCS's XML multipart API is not
     implemented: resumable sessions cover large files.
 
     Resumable status: an unknown session (HTTP 404) or a cancelled one (499)
@@ -66,7 +71,9 @@ class GCSStorage(BaseResumableStorage):
     unknown, cancelled or expired session succeeds.
 
     Create-only: signed PUTs bind ``x-goog-if-generation-match: 0`` and
-    resumable sessions are created with ``ifGenerationMatch=0``. Versions are
+    resumable sessions are created with ``ifGenerationMatch=0``. A form POST
+    cannot be: GCS's POST takes no precondition and replaces an existing
+    object, so the broker promotes only after its policy expired (ADR 0103). Versions are
     generations: ``head`` reports it, ``read_range(version=)`` and
     ``presign_get(version=)`` bind to it. A missing bucket raises
     :class:`~rindle_core.StorageError`, never ``StorageNotFound``.
@@ -247,6 +254,25 @@ class GCSStorage(BaseResumableStorage):
         return PresignedRequest(
             url=url, method=method, headers=headers, expires_at=expiry(now, expires_in)
         )
+
+    def _presign_post(
+        self, key: str, *, content_type: str, min_size: int, max_size: int, expires_in: int
+    ) -> PresignedPost:
+        """A V4 POST policy binding the key, Content-Type and size range (not create-only)."""
+        signer = self._signer
+        if signer is None:  # withheld: the public method refuses before this
+            raise UploadUnsupported(Capability.PRESIGNED_POST, storage=self.backend)
+        with gcs_errors("sign"):
+            return sign_post_policy(
+                signer,
+                bucket=self.bucket_name,
+                key=key,
+                content_type=content_type,
+                min_size=min_size,
+                max_size=max_size,
+                expires_in=expires_in,
+                now=self._clock(),
+            )
 
     # -- resumable sessions ---------------------------------------------------------
 

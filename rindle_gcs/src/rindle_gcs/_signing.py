@@ -181,6 +181,15 @@ class V4Signer:
         """The signing service account."""
         return self._signer.email
 
+    @property
+    def endpoint(self) -> str:
+        """Where signed requests go: ``scheme://host[:port]``."""
+        return self._endpoint
+
+    def sign_bytes(self, message: bytes) -> bytes:
+        """The service account's RSA signature of *message* (a POST policy)."""
+        return self._signer.sign(message)
+
     def sign_url(
         self,
         method: str,

@@ -1,4 +1,5 @@
-"""The S3 storage adapter: presigned PUT, multipart, head, ranged read, delete, signed GET."""
+"""The S3 storage adapter: presigned PUT and POST, multipart, head, ranged read, delete,
+signed GET."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rindle_core import (
     HeadResult,
     MultipartUpload,
     PartLimits,
+    PresignedPost,
     PresignedRequest,
     StorageConflict,
     StorageError,
@@ -25,6 +27,7 @@ from rindle_core import (
 )
 from rindle_core.adapters import (
     BaseMultipartStorage,
+    BasePostPolicyStorage,
     RangeNotSatisfiable,
     install_redaction,
     redact_url,
@@ -45,6 +48,7 @@ from ._config import (
 )
 from ._endpoint import BucketEndpoint, resolve_bucket_endpoint
 from ._errors import error_code, http_status, s3_errors, translate
+from ._post_policy import SigV4PostSigner, post_url
 from ._signer import (
     MAX_EXPIRES,
     CredentialSource,
@@ -75,7 +79,7 @@ S3_PART_LIMITS: Final = PartLimits(
 )
 
 
-class S3Storage(BaseMultipartStorage):
+class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
     """A bucket on AWS S3 or any S3-compatible server.
 
     Credentials come from the standard AWS chain (environment, shared
@@ -88,6 +92,9 @@ class S3Storage(BaseMultipartStorage):
 
     Uploads are create-only: a presigned PUT signs ``If-None-Match: *`` and
     ``complete_multipart`` sends it, so no signed upload replaces an object.
+    The exception is the form POST (``presign_post``): S3 has no condition
+    for it, so a policy can replace the object until it expires, and the
+    broker promotes only after that (ADR 0103).
     ``head`` reports the object's version (its version id in a versioned
     bucket, else its ETag), which ``read_range`` and ``presign_get`` accept.
     S3 has no resumable sessions and keeps no part list of a completed
@@ -99,6 +106,8 @@ class S3Storage(BaseMultipartStorage):
     max_expires_in: ClassVar[int] = MAX_EXPIRES
     #: A single PutObject carries at most 5 GiB.
     max_put_size: ClassVar[int | None] = S3_PART_LIMITS.max_part_size
+    #: A POST Object carries at most 5 GiB too.
+    max_post_size: ClassVar[int] = S3_PART_LIMITS.max_part_size
     #: ListParts page size (S3's maximum is 1,000).
     list_parts_page_size: int = 1000
 
@@ -202,6 +211,11 @@ class S3Storage(BaseMultipartStorage):
             region=self._endpoint.signing_region,
             service=self._endpoint.signing_service,
         )
+        self._post_signer = SigV4PostSigner(
+            source,
+            region=self._endpoint.signing_region,
+            service=self._endpoint.signing_service,
+        )
         # After the client exists, so every SDK logger it uses exists too:
         # botocore prints the Authorization header and signing dumps at DEBUG.
         install_redaction(*_SDK_LOGGERS)
@@ -297,6 +311,26 @@ class S3Storage(BaseMultipartStorage):
         headers.update(_CREATE_ONLY)
         url, expires_at = self._presign("PUT", key, headers=headers, expires_in=expires_in)
         return PresignedRequest(url=url, method="PUT", headers=headers, expires_at=expires_at)
+
+    def _presign_post(
+        self, key: str, *, content_type: str, min_size: int, max_size: int, expires_in: int
+    ) -> PresignedPost:
+        """A POST Object policy binding the key, Content-Type and size range.
+
+        The same fields botocore's ``generate_presigned_post`` makes. Not
+        create-only: S3's POST has no ``If-None-Match`` (``create_only`` is
+        False).
+        """
+        return self._post_signer.sign(
+            post_url(self._endpoint.base_url),
+            bucket=self._bucket,
+            key=key,
+            content_type=content_type,
+            min_size=min_size,
+            max_size=max_size,
+            expires_in=expires_in,
+            now=utcnow(),
+        )
 
     def _presign_get(
         self,

@@ -4,13 +4,14 @@ checks, and the guards on a session's state."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
 import attrs
 import structlog
 
 from .. import _decisions as decide
+from .._client_metadata import check_metadata, check_owner
 from .._errors import (
     InvalidArgument,
     InvalidTransition,
@@ -98,12 +99,17 @@ def plan_session(
     size: int | None,
     expires_in: int | None,
     now: dt.datetime,
+    owner: str | None = None,
+    metadata: Mapping[str, object] | None = None,
 ) -> NewSession:
     """Validate a new upload against *profile* and decide its ids, key and deadline.
 
     The storage key is generated, never taken from *filename*. Refuses what
-    the profile forbids with :class:`PolicyViolation`.
+    the profile forbids with :class:`PolicyViolation`, and an unusable
+    *owner* or *metadata* with :class:`InvalidArgument`.
     """
+    checked_owner = check_owner(owner)
+    checked_metadata = check_metadata(metadata)
     mime = decide.normalise_content_type(content_type)
     clean = decide.sanitize_filename(filename)
     decide.check_declared_upload(profile, filename=clean, content_type=mime, size=size)
@@ -120,6 +126,8 @@ def plan_session(
         size=size,
         now=now,
         expires_at=decide.session_deadline(profile, now, expires_in),
+        owner=checked_owner,
+        metadata=checked_metadata,
     )
 
 

@@ -77,6 +77,8 @@ class Multipart:
         size: int | None,
         part_size: int | None,
         expires_in: int | None,
+        owner: str | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> Opening[MultipartResult]:
         """Choose the part size within the backend's limits, decide the session,
         then create the remote upload (aborted if the rows cannot be written)."""
@@ -99,6 +101,8 @@ class Multipart:
             size=size,
             expires_in=expires_in,
             now=self._clock(),
+            owner=owner,
+            metadata=metadata,
         )
         init = multipart.create_multipart(new.key, content_type=new.content_type)
         count = decide.part_count(size, chosen) if size is not None else None

@@ -4,7 +4,7 @@ asking where to continue after an interruption."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import attrs
 
@@ -46,6 +46,8 @@ class Resumable:
         size: int | None,
         origin: str | None,
         expires_in: int | None,
+        owner: str | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> Opening[ResumableResult]:
         """Decide the session, then create the remote session (cancelled if the
         rows cannot be written). The session opens ``signed`` and lives no
@@ -63,6 +65,8 @@ class Resumable:
             size=size,
             expires_in=expires_in,
             now=self._clock(),
+            owner=owner,
+            metadata=metadata,
         )
         init = resumable.create_resumable(
             new.key, content_type=new.content_type, size=size, origin=origin

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from .. import _decisions as decide
 from .._session_store import SessionStore
@@ -34,6 +34,8 @@ class SinglePut:
         content_type: str,
         size: int | None,
         expires_in: int | None,
+        owner: str | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> Opening[UploadSession]:
         """Decide the session; nothing remote exists until the client's PUT."""
         require(storage, Capability.PRESIGNED_PUT, profile)
@@ -45,6 +47,8 @@ class SinglePut:
             size=size,
             expires_in=expires_in,
             now=self._clock(),
+            owner=owner,
+            metadata=metadata,
         )
         return Opening(new, finish=lambda session: session)
 

@@ -25,6 +25,7 @@ def sessions() -> None:
     help="Only sessions in this state.",
 )
 @click.option("--profile", "profile_name", metavar="NAME", help="Only sessions of this profile.")
+@click.option("--owner", metavar="ID", help="Only sessions of this owner.")
 @click.option(
     "--limit",
     type=click.IntRange(1, 10_000),
@@ -35,10 +36,15 @@ def sessions() -> None:
 @_json_option
 @pass_app
 def list_sessions(
-    app: App, state: str | None, profile_name: str | None, limit: int, as_json: bool
+    app: App,
+    state: str | None,
+    profile_name: str | None,
+    owner: str | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
     """List sessions, newest first."""
-    found = app.broker().list_sessions(state=state, profile=profile_name, limit=limit)
+    found = app.broker().list_sessions(state=state, profile=profile_name, owner=owner, limit=limit)
     if as_json:
         print_json({"sessions": [s.to_dict() for s in found]})
     elif not found:

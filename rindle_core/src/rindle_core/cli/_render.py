@@ -109,4 +109,4 @@ def sessions_table(sessions: Iterable[UploadSession]) -> Table:
     return table
 
 
-_SHORT_STRATEGY = {"presigned_put": "put"}
+_SHORT_STRATEGY = {"presigned_put": "put", "presigned_post": "post"}

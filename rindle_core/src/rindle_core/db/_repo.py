@@ -67,6 +67,8 @@ def session_from_row(row: Row[tuple[object, ...]]) -> UploadSession:
         session_uri=m["session_uri"],
         session_uri_expires_at=m["session_uri_expires_at"],
         urls_expire_at=m["urls_expire_at"],
+        owner=m["owner"],
+        metadata=m["client_metadata"] or {},
     )
 
 
@@ -87,6 +89,8 @@ def asset_from_row(row: Row[tuple[object, ...]]) -> Asset:
         metadata=dict(m["metadata"] or {}),
         stored_version=m["stored_version"],
         served_content_type=m["served_content_type"],
+        owner=m["owner"],
+        client_metadata=m["client_metadata"] or {},
     )
 
 

@@ -101,8 +101,16 @@ class AssetRow(Base):
     #: The type storage serves the object with, seen at verification.
     served_content_type: Mapped[str | None] = mapped_column(String(255))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    #: Who the upload was for (the session's owner), as the host identifies them.
+    owner: Mapped[str | None] = mapped_column(String(255))
+    #: The caller's metadata given at initiate (``metadata`` is rindle's own).
+    client_metadata: Mapped[dict[str, object]] = mapped_column(
+        JSON, default=dict, server_default="{}"
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_rindle_assets_owner_created_at", "owner", "created_at"),)
 
 
 class SessionRow(Base):
@@ -135,12 +143,19 @@ class SessionRow(Base):
     cleanup_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: Remote cleanup attempts that failed so far.
     cleanup_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Who the upload is for, as the host identifies them (its user or tenant id).
+    owner: Mapped[str | None] = mapped_column(String(255))
+    #: The caller's own data about the upload, given at initiate (a JSON object).
+    client_metadata: Mapped[dict[str, object]] = mapped_column(
+        JSON, default=dict, server_default="{}"
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index("ix_rindle_upload_sessions_state_expires_at", "state", "expires_at"),
         Index("ix_rindle_upload_sessions_remote_cleanup", "remote_cleanup", "cleanup_at"),
+        Index("ix_rindle_upload_sessions_owner_created_at", "owner", "created_at"),
     )
 
 

@@ -9,7 +9,9 @@ concurrent writers exactly one wins, across processes too) and then
 unlinked. A reader sees a whole object or none, an existing object is never
 replaced, and a refused or failed write leaves nothing behind (not even the
 directories it created). Names starting with ``.rindle`` or ending with
-``.rindle-meta`` / ``.rindle-tmp`` are reserved and never valid in a key.
+``.rindle-meta`` / ``.rindle-tmp`` are reserved and never valid in a key,
+so no key reaches ``root/.rindle-secret`` or the multipart staging area
+``root/.rindle-multipart/`` (see :mod:`._staging`).
 
 An object's *version* (:attr:`HeadResult.version`) is a digest of its
 identity: the sidecar's nonce (the inode when there is no sidecar), size,
@@ -48,7 +50,9 @@ __all__ = [
     "Disk",
     "IncompleteBody",
     "KeyConflict",
+    "Meta",
     "ObjectExists",
+    "Reader",
     "WriteRefused",
     "load_secret",
     "validate_key",
@@ -74,7 +78,9 @@ def _lock_for(path: Path) -> threading.Lock:
     return _LOCKS[hash(str(path)) % len(_LOCKS)]
 
 
-class _Reader(Protocol):
+class Reader(Protocol):
+    """Where a write reads its body from (a file, ``wsgi.input``, parts in a row)."""
+
     def read(self, size: int, /) -> bytes: ...
 
 
@@ -198,6 +204,14 @@ class Meta:
     etag: str | None
     #: Random per write: tells a re-created object from the one it replaced.
     nonce: str | None = None
+    #: For an object assembled from a multipart upload: that upload's id and
+    #: the S3-style digest of its part list, so a retried complete converges.
+    upload_id: str | None = None
+    parts_etag: str | None = None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def version_of(info: os.stat_result, meta: Meta | None) -> str:
@@ -253,6 +267,22 @@ class Disk:
         """Size, content type, ETag and version of *key*; StorageNotFound if absent."""
         path = self.path(key)
         return self._head(path, self._stat(key, path))
+
+    def stored_meta(self, key: str) -> Meta | None:
+        """What the sidecar of *key* records, or ``None`` when the key holds no object.
+
+        An object without a (current) sidecar gets a :class:`Meta` with its
+        size only.
+        """
+        path = self.path(key)
+        try:
+            info = self._stat(key, path)
+        except StorageNotFound:
+            return None
+        meta = self._meta(path)
+        if meta is None or meta.size != info.st_size:
+            return Meta(content_type=None, size=info.st_size, etag=None)
+        return meta
 
     def check_creatable(self, key: str) -> Path:
         """The path of *key* if it can be created now, else why not.
@@ -334,12 +364,13 @@ class Disk:
     def _meta(self, path: Path) -> Meta | None:
         try:
             data = json.loads(self.meta_path(path).read_bytes())
-            nonce = data.get("nonce")
             return Meta(
                 content_type=data.get("content_type"),
                 size=int(data["size"]),
                 etag=data.get("etag"),
-                nonce=nonce if isinstance(nonce, str) else None,
+                nonce=_text(data.get("nonce")),
+                upload_id=_text(data.get("upload_id")),
+                parts_etag=_text(data.get("parts_etag")),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -349,13 +380,18 @@ class Disk:
     def write(
         self,
         key: str,
-        source: _Reader,
+        source: Reader,
         *,
         content_type: str,
         length: int | None,
         max_size: int | None = None,
+        upload_id: str | None = None,
+        parts_etag: str | None = None,
     ) -> HeadResult:
         """Store *length* bytes read from *source* (all of it when ``None``), create-only.
+
+        *upload_id* and *parts_etag* go into the sidecar of an object
+        assembled from a multipart upload.
 
         Raises :class:`ObjectExists` when the key already holds an object
         (checked before reading and again, atomically, at the commit),
@@ -384,17 +420,17 @@ class Disk:
                     fh.write(chunk)
                 if length is not None and size < length:
                     raise IncompleteBody(f"the body ended after {size} of {length} bytes")
-                self._sync(fh)
+                self.sync_file(fh)
                 info = os.fstat(fh.fileno())
             etag = f'"{digest.hexdigest()}"'
-            meta = Meta(content_type, size, etag, secrets.token_hex(16))
+            meta = Meta(content_type, size, etag, secrets.token_hex(16), upload_id, parts_etag)
             meta_fd, meta_tmp = tempfile.mkstemp(
                 dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX
             )
             with os.fdopen(meta_fd, "wb") as fh:
                 record = attrs.asdict(meta)
                 fh.write(json.dumps(record).encode("utf-8"))
-                self._sync(fh)
+                self.sync_file(fh)
             with _lock_for(path):
                 # The link is the commit point and refuses an existing key;
                 # only its winner then places the sidecar (a delete removes
@@ -404,7 +440,7 @@ class Disk:
                 meta_tmp = None
             os.unlink(tmp)
             tmp = None
-            self._sync_dir(path.parent)
+            self.sync_dir(path.parent)
             return HeadResult(
                 size=size, content_type=content_type, etag=etag, version=version_of(info, meta)
             )
@@ -455,12 +491,14 @@ class Disk:
                 if not current.is_dir():
                     raise
 
-    def _sync(self, fh: BinaryIO) -> None:
+    def sync_file(self, fh: BinaryIO) -> None:
+        """Flush *fh* and, unless disabled, fsync it."""
         fh.flush()
         if self.fsync:
             os.fsync(fh.fileno())
 
-    def _sync_dir(self, directory: Path) -> None:
+    def sync_dir(self, directory: Path) -> None:
+        """Fsync *directory* (its entries), unless disabled."""
         if not self.fsync:
             return
         fd = os.open(directory, os.O_RDONLY)

@@ -5,6 +5,12 @@ Stdlib only. Routes (relative to wherever the host mounts it, so
 
 - ``PUT /o/<key>?exp=&ct=&len=&sig=`` creates the object atomically (a key
   that already holds one is refused with 412: uploads are create-only);
+- ``PUT /o/<key>?exp=&len=&up=&pn=&sig=`` receives one part of a multipart
+  upload into its staging directory and answers its ``ETag`` (404
+  ``NoSuchUpload`` once the upload is completed or aborted);
+- ``POST /o/<key>`` takes a ``multipart/form-data`` form whose fields carry
+  the key, the ``Content-Type`` and the signed token (expiry, size range),
+  with the file last; it creates the object like a PUT (204 and its ``ETag``);
 - ``GET /o/<key>?exp=[&ver=&rct=&rcd=]&sig=`` serves the object (single
   ``Range`` → 206), as the signed version and with the signed response
   headers;
@@ -17,6 +23,7 @@ writes nothing. Neither responses nor log records carry the signature.
 
 from __future__ import annotations
 
+import contextlib
 import http
 import logging
 import os
@@ -35,6 +42,8 @@ from rindle_core._errors import InvalidArgument, StorageConflict, StorageError, 
 
 from . import _tokens
 from ._disk import CHUNK, BodyTimeout, Disk, IncompleteBody, WriteRefused, load_secret
+from ._form import MAX_FIELDS_BYTES, FormReader, SizedFile, boundary_of
+from ._staging import PART_LIMITS, Staging
 
 __all__ = ["DEFAULT_MAX_BODY", "OBJECT_PREFIX", "UploadReceiver", "error_body"]
 
@@ -52,6 +61,8 @@ _RANGE: Final = re.compile(r"bytes=([0-9]{1,19})?-([0-9]{1,19})?")
 logger = logging.getLogger("rindle_core.local")
 
 Headers = list[tuple[str, str]]
+
+_ALLOW: Final = "GET, PUT, POST, OPTIONS"
 
 
 @attrs.frozen
@@ -139,9 +150,9 @@ class UploadReceiver:
     """A WSGI app that accepts uploads signed by :class:`LocalStorage`.
 
     Mount it anywhere (e.g. ``/uploads``) and give the storage that mount's
-    absolute URL as ``base_url``. ``max_body`` caps uploads whose URL binds
-    no length; ``allow_origins`` lists the origins (or ``"*"``) allowed to
-    upload from a browser on another origin.
+    absolute URL as ``base_url``. ``max_body`` caps every body (a PUT, a
+    multipart part, a form's file); ``allow_origins`` lists the origins (or
+    ``"*"``) allowed to upload from a browser on another origin.
     """
 
     def __init__(
@@ -158,6 +169,7 @@ class UploadReceiver:
         if isinstance(allow_origins, str):
             raise TypeError("allow_origins must be a collection of origins, not a string")
         self._disk = Disk(Path(root), fsync=fsync)
+        self._staging = Staging(self._disk)
         self._secret = load_secret(self._disk.root, secret)
         self._max_body = max_body
         self._allow_origins = frozenset(allow_origins)
@@ -194,12 +206,12 @@ class UploadReceiver:
         key = path[len(OBJECT_PREFIX) :]
         if method == "OPTIONS":
             return self._preflight(environ)
-        if method not in ("PUT", "GET"):
+        if method not in ("PUT", "GET", "POST"):
             return _error(
                 405,
                 "MethodNotAllowed",
                 f"{method} is not allowed",
-                [("Allow", "GET, PUT, OPTIONS")],
+                [("Allow", _ALLOW)],
             )
         if environ.get("HTTP_TRANSFER_ENCODING") and environ.get("CONTENT_LENGTH"):
             # RFC 9112 §6.3: ambiguous framing (request smuggling); refuse it.
@@ -209,12 +221,16 @@ class UploadReceiver:
         except InvalidArgument:
             logger.info("local receiver: refused %s with an invalid key", method)
             return _error(400, "InvalidKey", "the object key is not valid")
+        if method == "POST":
+            return self._post(environ, key, body)
         claims = _tokens.verify(
             self._secret, method, key, _query(environ.get("QUERY_STRING", "")), now=self._clock
         )
         if isinstance(claims, _tokens.TokenError):
             logger.info("local receiver: refused %s %r (%s)", method, key, claims.value)
             return _refusal(claims)
+        if method == "PUT" and claims.is_part:
+            return self._put_part(environ, key, claims, body)
         if method == "PUT":
             return self._put(environ, key, claims, body)
         return self._get(environ, key, claims)
@@ -227,21 +243,9 @@ class UploadReceiver:
         content_type = str(environ.get("CONTENT_TYPE", ""))
         if claims.content_type is None or content_type != claims.content_type:
             return _error(403, "ContentTypeMismatch", "Content-Type differs from the signed one")
-        if "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
-            return _error(411, "MissingContentLength", "chunked uploads are not accepted")
-        declared_text = str(environ.get("CONTENT_LENGTH", "")).strip()
-        if not declared_text:
-            return _error(411, "MissingContentLength", "Content-Length is required")
-        if not _INT.fullmatch(declared_text):
-            return _error(400, "InvalidContentLength", "Content-Length is not a valid integer")
-        declared = int(declared_text)
-        bound = claims.content_length
-        if bound is not None and declared > bound:
-            return _error(413, "EntityTooLarge", "the body is larger than the signed length")
-        if bound is not None and declared < bound:
-            return _error(400, "IncompleteBody", "the body is shorter than the signed length")
-        if declared > self._max_body:
-            return _error(413, "EntityTooLarge", "the body is larger than the receiver accepts")
+        declared = _declared_length(environ, claims.content_length, self._max_body)
+        if isinstance(declared, _Response):
+            return declared
         try:
             # Create-only: an existing key is refused before the body is read,
             # and again atomically when the body is committed.
@@ -256,6 +260,90 @@ class UploadReceiver:
             return _error(500, "InternalError", "the object could not be stored")
         logger.debug("local receiver: stored %r (%d bytes)", key, head.size)
         return _Response(200, [("ETag", head.etag or ""), ("Content-Length", "0")])
+
+    # -- PUT of a multipart part -----------------------------------------------------
+
+    def _put_part(
+        self, environ: WSGIEnvironment, key: str, claims: _tokens.Claims, body: _CountingInput
+    ) -> _Response:
+        """Stream one part into its upload's staging; any ``Content-Type`` is accepted."""
+        upload_id, number = claims.upload_id, claims.part_number
+        if upload_id is None or number is None or not 1 <= number <= PART_LIMITS.max_parts:
+            return _error(400, "InvalidPart", "the part number is not valid")
+        limit = min(self._max_body, PART_LIMITS.max_part_size)
+        declared = _declared_length(environ, claims.content_length, limit)
+        if isinstance(declared, _Response):
+            return declared
+        try:
+            part = self._staging.write_part(key, upload_id, number, body, length=declared)
+        except WriteRefused as exc:
+            logger.info("local receiver: refused part %d of %r (%s)", number, key, exc.code)
+            return _error(exc.status, exc.code, str(exc))
+        except (OSError, StorageError) as exc:
+            logger.error(
+                "local receiver: could not store part %d of %r (%s)",
+                number,
+                key,
+                type(exc).__name__,
+            )
+            return _error(500, "InternalError", "the part could not be stored")
+        logger.debug("local receiver: stored part %d of %r (%d bytes)", number, key, part.size)
+        return _Response(200, [("ETag", part.etag or ""), ("Content-Length", "0")])
+
+    # -- POST of a form ----------------------------------------------------------------
+
+    def _post(self, environ: WSGIEnvironment, key: str, body: _CountingInput) -> _Response:
+        """Create *key* from a form whose fields carry the token, streaming its file to disk."""
+        boundary = boundary_of(str(environ.get("CONTENT_TYPE", "")))
+        if boundary is None:
+            return _error(400, "MalformedPOSTRequest", "the body must be multipart/form-data")
+        declared = _declared_length(environ, None, self._max_body + 2 * MAX_FIELDS_BYTES)
+        if isinstance(declared, _Response):
+            return declared
+        limited = _Limited(body, declared)
+        form = FormReader(limited, boundary)
+        try:
+            claims = self._form_claims(key, form.fields())
+            if isinstance(claims, _Response):
+                return claims
+            min_size, max_size = claims.min_size or 0, claims.max_size or 0
+            if declared > max_size + 2 * MAX_FIELDS_BYTES:
+                return _error(413, "EntityTooLarge", "the body is larger than the signed range")
+            head = self._disk.write(
+                key,
+                SizedFile(form, min_size),
+                content_type=claims.content_type or "",
+                length=None,
+                max_size=min(max_size, self._max_body),
+            )
+        except WriteRefused as exc:
+            logger.info("local receiver: refused POST %r (%s)", key, exc.code)
+            return _error(exc.status, exc.code, str(exc))
+        except (OSError, StorageError) as exc:
+            logger.error("local receiver: could not store %r (%s)", key, type(exc).__name__)
+            return _error(500, "InternalError", "the object could not be stored")
+        limited.skip(2 * MAX_FIELDS_BYTES)  # the closing boundary, and fields S3 would ignore
+        logger.debug("local receiver: stored %r from a form (%d bytes)", key, head.size)
+        return _Response(204, [("ETag", head.etag or "")])
+
+    def _form_claims(self, key: str, fields: dict[str, str]) -> _tokens.Claims | _Response:
+        """The verified claims of a form's token fields, or why they are refused."""
+        types = [value for name, value in fields.items() if name.lower() == "content-type"]
+        token = {
+            name: fields[field] for name, field in _tokens.FORM_FIELDS.items() if field in fields
+        }
+        if len(types) != 1 or len(token) != len(_tokens.FORM_FIELDS):
+            logger.info("local receiver: refused POST %r (no token in the form)", key)
+            return _error(403, "AccessDenied", "the form carries no valid signed policy")
+        if fields.get("key") != key:
+            return _error(403, "AccessDenied", "the form's key is not the URL's")
+        claims = _tokens.verify(
+            self._secret, "POST", key, {**token, "ct": types[0]}, now=self._clock
+        )
+        if isinstance(claims, _tokens.TokenError):
+            logger.info("local receiver: refused POST %r (%s)", key, claims.value)
+            return _refusal(claims)
+        return claims
 
     # -- GET --------------------------------------------------------------------
 
@@ -319,13 +407,13 @@ class UploadReceiver:
     def _preflight(self, environ: WSGIEnvironment) -> _Response:
         origin = str(environ.get("HTTP_ORIGIN", ""))
         if not origin:
-            return _Response(204, [("Allow", "GET, PUT, OPTIONS")])
+            return _Response(204, [("Allow", _ALLOW)])
         if not self._origin_allowed(origin):
             return _error(403, "CORSForbidden", "this origin may not upload here")
         return _Response(
             204,
             [
-                ("Access-Control-Allow-Methods", "GET, PUT"),
+                ("Access-Control-Allow-Methods", "GET, PUT, POST"),
                 ("Access-Control-Allow-Headers", "Content-Type, Range"),
                 ("Access-Control-Max-Age", "600"),
             ],
@@ -346,6 +434,48 @@ class UploadReceiver:
                 remaining -= len(chunk)
         except WriteRefused:
             return
+
+
+class _Limited:
+    """At most *length* bytes of *stream*: a form is never read past its body."""
+
+    def __init__(self, stream: _CountingInput, length: int) -> None:
+        self._stream = stream
+        self._left = length
+
+    def read(self, size: int, /) -> bytes:
+        if self._left <= 0:
+            return b""
+        data = self._stream.read(min(size, self._left))
+        self._left -= len(data)
+        return data
+
+    def skip(self, limit: int) -> None:
+        """Read and drop what is left of the body, if at most *limit* bytes."""
+        if self._left > limit:
+            return
+        with contextlib.suppress(WriteRefused):
+            while self.read(CHUNK):
+                pass
+
+
+def _declared_length(environ: WSGIEnvironment, bound: int | None, limit: int) -> int | _Response:
+    """The request's ``Content-Length`` if it fits the signed *bound* and *limit*, else why not."""
+    if "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
+        return _error(411, "MissingContentLength", "chunked uploads are not accepted")
+    declared_text = str(environ.get("CONTENT_LENGTH", "")).strip()
+    if not declared_text:
+        return _error(411, "MissingContentLength", "Content-Length is required")
+    if not _INT.fullmatch(declared_text):
+        return _error(400, "InvalidContentLength", "Content-Length is not a valid integer")
+    declared = int(declared_text)
+    if bound is not None and declared > bound:
+        return _error(413, "EntityTooLarge", "the body is larger than the signed length")
+    if bound is not None and declared < bound:
+        return _error(400, "IncompleteBody", "the body is shorter than the signed length")
+    if declared > limit:
+        return _error(413, "EntityTooLarge", "the body is larger than the receiver accepts")
+    return declared
 
 
 def _path_info(environ: WSGIEnvironment) -> str:

@@ -1,4 +1,4 @@
-"""The ``local`` storage adapter: objects on disk, uploads through the receiver."""
+"""The ``local`` storage adapter: objects on disk, uploads (whole or in parts) via the receiver."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 import io
 import os
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Final
 from urllib.parse import quote, urlencode, urlsplit
@@ -19,26 +19,48 @@ from rindle_core._errors import (
     StorageError,
     UploadUnsupported,
 )
-from rindle_core.adapters import BaseStorage, check_header, check_key
-from rindle_core.storage import Capability, HeadResult, PresignedRequest
+from rindle_core.adapters import (
+    BaseMultipartStorage,
+    BasePostPolicyStorage,
+    check_header,
+    check_key,
+)
+from rindle_core.storage import (
+    Capability,
+    HeadResult,
+    MultipartUpload,
+    PartLimits,
+    PresignedPost,
+    PresignedRequest,
+    UploadedPart,
+)
 
 from . import _tokens
 from ._disk import Disk, KeyConflict, ObjectExists, load_secret
 from ._receiver import DEFAULT_MAX_BODY, OBJECT_PREFIX, UploadReceiver
+from ._staging import PART_LIMITS, Staging
 
 __all__ = ["LocalStorage"]
 
 #: What an adapter without ``base_url`` cannot do: nothing could serve its URLs.
-_SIGNING: Final = frozenset({Capability.PRESIGNED_PUT, Capability.SIGNED_GET})
+_SIGNING: Final = frozenset(
+    {
+        Capability.PRESIGNED_PUT,
+        Capability.SIGNED_GET,
+        Capability.MULTIPART_UPLOAD,
+        Capability.PRESIGNED_POST,
+    }
+)
 
 
-class LocalStorage(BaseStorage):
+class LocalStorage(BaseMultipartStorage, BasePostPolicyStorage):
     """Objects on disk under *root*; presigned URLs point at an :class:`UploadReceiver`.
 
     ``base_url`` is where the receiver is reachable (mounted in the host app
     or run by :func:`serve_receiver`); without it the adapter can still head,
-    read and delete, but withholds ``presigned_put`` and ``signed_get``
-    (signing raises :class:`~rindle_core.UploadUnsupported`). ``secret``
+    read and delete, but withholds ``presigned_put``, ``signed_get``,
+    ``multipart_upload`` and ``presigned_post`` (signing raises
+    :class:`~rindle_core.UploadUnsupported`). ``secret``
     signs the URLs; when omitted it is read from ``root/.rindle-secret``,
     which is created (mode 0600) if absent, so every process sharing the root
     shares the secret.
@@ -47,9 +69,17 @@ class LocalStorage(BaseStorage):
     raises :class:`~rindle_core.StorageError` (never ``StorageNotFound``).
     Uploads are create-only: a signed PUT to a key that holds an object is
     refused (412) and writes nothing.
+
+    Multipart uploads stage their parts under ``root/.rindle-multipart/``
+    and are assembled on completion without holding the file in memory;
+    :attr:`part_limits` are S3's (5 MiB minimum but for the last part, 5 GiB
+    maximum, 10,000 parts). A form POST (:meth:`presign_post`) is
+    create-only too, and streamed to disk like a PUT.
     """
 
     backend = "local"
+    #: The largest form POST: the receiver's default ``max_body`` (S3's POST limit).
+    max_post_size = DEFAULT_MAX_BODY
 
     def __init__(
         self,
@@ -64,6 +94,7 @@ class LocalStorage(BaseStorage):
         self._disk = Disk(Path(root), fsync=fsync)
         self._base_url = _check_base_url(base_url)
         self._secret = load_secret(self._disk.root, secret)
+        self._staging = Staging(self._disk)
         if self._base_url is None:
             self.withheld = _SIGNING
 
@@ -157,6 +188,74 @@ class LocalStorage(BaseStorage):
             response_content_disposition=content_disposition,
         )
         return self._request(claims, {})
+
+    # -- multipart hooks ----------------------------------------------------------
+
+    @property
+    def part_limits(self) -> PartLimits:
+        """S3's limits: parts of 5 MiB (the last may be smaller) to 5 GiB, at most 10,000."""
+        return PART_LIMITS
+
+    def _create_multipart(self, key: str, *, content_type: str) -> MultipartUpload:
+        """A staging directory for *key*; the object will be served as *content_type*."""
+        return MultipartUpload(upload_id=self._staging.create(key, content_type))
+
+    def _presign_part(
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        *,
+        expires_in: int,
+        content_length: int | None,
+    ) -> PresignedRequest:
+        """A PUT of one part to the receiver, bound to the upload and number (and length).
+
+        StorageNotFound unless *upload_id* is an open upload of *key*.
+        """
+        self._staging.manifest(key, upload_id)
+        claims = attrs.evolve(
+            self._claims("PUT", key, expires_in, content_length=content_length),
+            upload_id=upload_id,
+            part_number=part_number,
+        )
+        headers = {} if content_length is None else {"Content-Length": str(content_length)}
+        request = self._request(claims, headers)
+        return attrs.evolve(request, part_number=part_number, upload_id=upload_id)
+
+    def _list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
+        return self._staging.list_parts(key, upload_id)
+
+    def _complete_multipart(
+        self, key: str, upload_id: str, parts: Sequence[UploadedPart], *, content_type: str
+    ) -> None:
+        """Assemble the parts into *key*; it is served with the type given at creation."""
+        self._staging.complete(key, upload_id, parts)
+
+    def _abort_multipart(self, key: str, upload_id: str) -> None:
+        self._staging.abort(key, upload_id)
+
+    # -- form POST hook -----------------------------------------------------------
+
+    def _presign_post(
+        self, key: str, *, content_type: str, min_size: int, max_size: int, expires_in: int
+    ) -> PresignedPost:
+        """A form POST to the receiver; its fields bind *key*, *content_type* and the size range."""
+        claims = attrs.evolve(
+            self._claims("POST", key, expires_in, content_type),
+            min_size=min_size,
+            max_size=max_size,
+        )
+        if self._base_url is None:  # withheld: the public method refused already
+            raise UploadUnsupported(Capability.PRESIGNED_POST, storage=self.backend)
+        return PresignedPost(
+            url=f"{self._base_url}{OBJECT_PREFIX}{quote(key, safe='/')}",
+            fields=_tokens.form_fields(claims, _tokens.sign(self._secret, claims)),
+            expires_at=dt.datetime.fromtimestamp(claims.expires, dt.UTC),
+            create_only=True,
+        )
+
+    # -- signing --------------------------------------------------------------------
 
     def _claims(
         self,
