@@ -32,9 +32,8 @@ from botocore.credentials import Credentials
 
 from rindle_core.testing import CheckingFront
 from rindle_s3 import S3Storage
+from s3_test_keys import ACCESS_KEY, SECRET_KEY
 
-ACCESS_KEY = "AKIARINDLETESTKEY000"
-SECRET_KEY = "rindle/test+SECRET/key/do-not-leak/0000000"
 REGION = "us-east-1"
 
 

@@ -34,7 +34,6 @@ from botocore.auth import S3SigV4PostAuth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
-from conftest import ACCESS_KEY, SECRET_KEY
 
 from rindle_core import (
     AssetState,
@@ -48,6 +47,7 @@ from rindle_core import (
 from rindle_core.plugins import make_plugin_manager
 from rindle_core.testing import PostPolicyContract, PostPolicyFront, post_form
 from rindle_s3 import S3Storage
+from s3_test_keys import ACCESS_KEY, SECRET_KEY
 
 FIXED = dt.datetime(2024, 2, 29, 23, 59, 58, tzinfo=dt.UTC)
 ACCESS = "AKIDEXAMPLE"
