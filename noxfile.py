@@ -7,9 +7,12 @@ nox -s build        # wheels and sdists of the four packages in dist/, twine-che
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import nox
+import nox.command
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
@@ -18,8 +21,8 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 ROOT = Path(__file__).parent
 DISTRIBUTIONS = ["rindle_core", "rindle_s3", "rindle_gcs", "rindle_azure"]
 # Every session that runs the CLI or the tests needs the `cli` extra; the tests
-# and the type check need the upload API's mounts (`web`, `fastapi`, `flask`).
-CORE = "./rindle_core[postgres,cli,web,fastapi,flask]"
+# and the type check need the upload API's mounts (`web`, `fastapi`, `flask`, `django`).
+CORE = "./rindle_core[postgres,cli,web,fastapi,flask,django]"
 PACKAGES = [CORE, "./rindle_s3", "./rindle_gcs", "./rindle_azure"]
 # The guide's worked example (docs/adapters.md), tested and checked like the packages.
 EXAMPLE = "./examples/rindle-memory"
@@ -38,6 +41,11 @@ TEST_DEPS = [
     # The upload API's OpenAPI document and JSON shapes are checked against the spec.
     "openapi-spec-validator>=0.7",
     "jsonschema>=4.18",
+    # Django's types: mypy reads them for the Django mount (rindle_core.web.django).
+    "django-stubs>=5.0",
+    # The browser suite (tests/browser) drives the system's Chromium: Playwright
+    # cannot download browsers here, and needs none.
+    "playwright>=1.45",
 ]
 SERVERS = ROOT / "tests" / "servers"
 
@@ -53,14 +61,37 @@ def _install_azurite(session: nox.Session) -> None:
             session.run("npm", "ci", "--no-audit", "--no-fund", "--silent", external=True)
 
 
+def _ensure_chromium(session: nox.Session) -> bool:
+    """Make sure Debian's `chromium` is installed (apt-get, as root on Debian).
+
+    False, with a warning, where it cannot be: the browser suite is then
+    skipped with the reason.
+    """
+    if shutil.which("chromium") or os.environ.get("RINDLE_CHROMIUM"):
+        return True
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0 and Path("/etc/debian_version").exists()):
+        session.warn("Chromium is missing and cannot be installed here (needs root on Debian)")
+        return False
+    apt = {"DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        session.run("apt-get", "update", "-qq", external=True, env=apt)
+        session.run("apt-get", "install", "-y", "-qq", "chromium", external=True, env=apt)
+    except nox.command.CommandFailed:
+        session.warn("apt-get could not install Chromium")
+        return False
+    return shutil.which("chromium") is not None
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Install what the tests need (Python packages, Azurite) and run the whole suite."""
+    """Install what the tests need (Python packages, Azurite, Chromium) and run the whole suite."""
     _install_packages(session, *TEST_DEPS, "-e", EXAMPLE)
     _install_azurite(session)
+    # With Chromium installed, the browser suite must run: a skip would be a failure.
+    env = {"RINDLE_REQUIRE_BROWSER": "1"} if _ensure_chromium(session) else {}
     args = session.posargs or ["-n", "auto", "--timeout=600"]
     # Exit code 5 ("no tests collected") is a failure, never a silent pass.
-    session.run("python", "-m", "pytest", *args, success_codes=[0])
+    session.run("python", "-m", "pytest", *args, success_codes=[0], env=env)
 
 
 @nox.session
@@ -75,7 +106,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the four packages and the guide's example."""
-    _install_packages(session, "mypy>=1.10", "pytest>=8", "-e", EXAMPLE)
+    _install_packages(session, "mypy>=1.10", "pytest>=8", "django-stubs>=5.0", "-e", EXAMPLE)
     session.run(
         "mypy",
         "--strict",
@@ -111,6 +142,8 @@ def docs(session: nox.Session) -> None:
         "tests/test_docs_api.py",
         "tests/test_docs_diagrams.py",
         "tests/test_example_adapter.py",
+        "tests/test_guides.py",
+        "tests/web_django/test_django_example.py",
         env={"RINDLE_DOCS_SITE": str(ROOT / "site")},
     )
 

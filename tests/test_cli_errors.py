@@ -33,6 +33,7 @@ def test_every_command_is_covered() -> None:
     assert {" ".join(p) for p in ALL_COMMANDS} == {
         "",
         "demo",
+        "serve",
         "upload",
         "sessions",
         "sessions list",

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import test_gcs_post
 
 from rindle_core import Broker, Database, Profile, TransferFailed
 from rindle_core.client import UploadClient
@@ -30,6 +31,12 @@ if TYPE_CHECKING:
     from conftest import Emulator
 
 CHUNK = 256 * 1024
+
+# The contract's form POSTs go to fake-gcs-server behind test_gcs_post.py's front,
+# which judges each policy as GCS does; these are its fixtures.
+credentials = test_gcs_post.credentials
+policy_front = test_gcs_post.policy_front
+posting_storage = test_gcs_post.posting_storage
 
 
 class TestGCSBrokerContract(BrokerContract):
@@ -42,6 +49,10 @@ class TestGCSBrokerContract(BrokerContract):
     @pytest.fixture
     def adapter(self, signed_storage: GCSStorage) -> GCSStorage:
         return signed_storage
+
+    @pytest.fixture
+    def post_adapter(self, posting_storage: GCSStorage) -> GCSStorage:
+        return posting_storage  # gcp-storage-emulator has no form POST (501)
 
 
 def make_broker(tmp_path: Path, storage: GCSStorage) -> Broker:

@@ -10,8 +10,8 @@ against the same real server. Each flow runs when the adapter can do it
 otherwise.
 
 This module holds the class, its flags, fixtures and helpers; the flows are
-mixed in by upload strategy (``_broker_put_checks``, ``_broker_part_checks``,
-``_broker_resumable_checks``).
+mixed in by upload strategy (``_broker_put_checks``, ``_broker_post_checks``,
+``_broker_part_checks``, ``_broker_resumable_checks``).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from rindle_core import (
 )
 from rindle_core._broker_kit import CONTENT_TYPE, BrokerSelf
 from rindle_core._broker_part_checks import MultipartChecks
+from rindle_core._broker_post_checks import PresignedPostChecks
 from rindle_core._broker_put_checks import SinglePutChecks
 from rindle_core._broker_resumable_checks import ResumableChecks
 from rindle_core._contract_helpers import fail_unless
@@ -55,7 +56,7 @@ from rindle_core.storage import (
 __all__ = ["BrokerContract"]
 
 
-class BrokerContract(SinglePutChecks, MultipartChecks, ResumableChecks):
+class BrokerContract(SinglePutChecks, PresignedPostChecks, MultipartChecks, ResumableChecks):
     """The broker's flows every storage adapter must carry; subclass it as ``Test…``.
 
     Override the ``adapter`` fixture (required, as for
@@ -77,15 +78,18 @@ class BrokerContract(SinglePutChecks, MultipartChecks, ResumableChecks):
     verified type; a body of another type, or sent with other headers than
     signed, never becomes available; the URL cannot replace a verified
     object, and an object replaced before promotion is quarantined
-    ``object_changed``; multipart parts sent in parallel and out of order,
-    completed with or without the part list (``parts=None``: a client that
-    lost its ETags), resumed after a restart with
+    ``object_changed``; a form POST under a signed policy becomes
+    ``available`` (with or without a declared size), and a body outside the
+    bound size never does (``enforces_post_policy``; ``post_adapter`` when
+    the server under ``adapter`` takes no form POST); multipart parts sent
+    in parallel and out of order, completed with or without the part list
+    (``parts=None``: a client that lost its ETags), resumed after a restart with
     :meth:`~rindle_core.Broker.multipart_status`; incomplete part lists
     refused; completion retried after a crash converges; resumable sessions
     report progress, resume, cancel; abort, expiry and a failed database
-    write clean up the remote upload. Promotion that waits for part URLs to
-    expire (:attr:`~rindle_core.storage.PartLimits.part_urls_outlive_completion`)
-    is waited out with the brokers' clock.
+    write clean up the remote upload. Promotion that waits for part URLs
+    (:attr:`~rindle_core.storage.PartLimits.part_urls_outlive_completion`)
+    or a POST policy to expire is waited out with the brokers' clock.
 
     Where an emulator cannot do what the service does, set its flag False
     and prove the behaviour in the plugin's own tests. Every key is unique

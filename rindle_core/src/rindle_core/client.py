@@ -1,17 +1,20 @@
 """The upload client: sends bytes the way a browser would.
 
-Driven only by what the broker hands out: a presigned PUT, presigned parts
-(S3 multipart, Azure blocks) uploaded in parallel, or a GCS-style resumable
-session URI written in chunks with status polls. The CLI, every plugin's
+Driven only by what the broker hands out: a presigned PUT, a presigned form
+POST (an HTML form under a signed policy), presigned parts (S3 multipart,
+Azure blocks) uploaded in parallel, or a GCS-style resumable session URI
+written in chunks with status polls. The CLI, every plugin's
 tests and server-side uploaders share it. Files are streamed from disk in
 small chunks, so memory stays flat whatever the file size.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
-from collections.abc import Callable, Collection, Iterator, Sequence
+import secrets
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from pathlib import Path
@@ -22,7 +25,7 @@ import httpx
 from ._decisions import content_range_parts
 from ._errors import TransferFailed
 from ._redaction import redact_url
-from .storage import PresignedRequest, UploadedPart
+from .storage import PresignedPost, PresignedRequest, UploadedPart
 
 __all__ = ["SignParts", "UploadClient"]
 
@@ -126,6 +129,26 @@ class UploadClient:
         if self._progress is not None:
             self._progress(len(data))
         return response
+
+    # -- form POST (S3 and GCS POST policies, the local receiver) ---------------
+
+    def post_form(self, post: PresignedPost, path: Path | str) -> httpx.Response:
+        """Send *path* as the form *post* describes: every field in order, the file
+        last (field ``file``, typed as the form binds), as ``multipart/form-data``."""
+        path = Path(path)
+        size = path.stat().st_size
+        file_type = next(
+            (v for k, v in post.fields.items() if k.lower() == "content-type"),
+            "application/octet-stream",
+        )
+        boundary = f"rindle-{secrets.token_hex(16)}"
+        head, tail = _form_frame(post.fields, path.name, file_type, boundary)
+        headers = {
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(head) + size + len(tail)),
+        }
+        body = itertools.chain((head,), _file_slice(path, 0, size, self._progress), (tail,))
+        return self._send("POST", post.url, headers=headers, content=body)
 
     # -- parts (S3 multipart, Azure blocks) -------------------------------------
 
@@ -270,6 +293,27 @@ class UploadClient:
                 retryable=response.status_code >= 500 or response.status_code == 429,
             )
         return response
+
+
+def _form_name(value: str) -> str:
+    """A form field or file name, escaped as browsers do (WHATWG)."""
+    return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _form_frame(
+    fields: Mapping[str, str], filename: str, file_type: str, boundary: str
+) -> tuple[bytes, bytes]:
+    """What a form sends before the file's bytes (every field, then the file
+    part's headers) and after them (the closing boundary)."""
+    disposition = f"--{boundary}\r\nContent-Disposition: form-data; name="
+    head = "".join(
+        f'{disposition}"{_form_name(name)}"\r\n\r\n{value}\r\n' for name, value in fields.items()
+    )
+    head += (
+        f'{disposition}"file"; filename="{_form_name(filename)}"\r\n'
+        f"Content-Type: {file_type}\r\n\r\n"
+    )
+    return head.encode(), f"\r\n--{boundary}--\r\n".encode()
 
 
 def _committed(response: httpx.Response) -> int:

@@ -1,4 +1,4 @@
-"""The ``rindle`` command line: demo, upload, inspect, worker, expire, db, doctor.
+"""The ``rindle`` command line: demo, serve, upload, inspect, worker, expire, db, doctor.
 
 Rich output for people, ``--json`` for scripts. Exit codes: 0 success, 1 the
 operation failed (``error: SessionNotFound: …`` on stderr), 2 a usage or

@@ -12,6 +12,7 @@ from ._demo import demo
 from ._doctor import doctor
 from ._ops import db, expire, worker
 from ._records import assets, sessions
+from ._serve import serve
 from ._upload import upload
 
 __all__ = ["cli", "main"]
@@ -61,6 +62,7 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
 
 cli.add_command(demo)
 cli.add_command(upload)
+cli.add_command(serve)
 cli.add_command(sessions)
 cli.add_command(assets)
 cli.add_command(worker)

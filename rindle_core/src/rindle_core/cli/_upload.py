@@ -34,7 +34,7 @@ __all__ = ["SIZE", "upload"]
 #: GCS (and rindle's resumable protocol) needs chunks in multiples of 256 KiB.
 _RESUMABLE_QUANTUM: Final = 256 * 1024
 
-_STRATEGIES: Final = ("put", "multipart", "resumable")
+_STRATEGIES: Final = ("put", "post", "multipart", "resumable")
 
 
 class SizeType(click.ParamType):  # type: ignore[type-arg]
@@ -66,7 +66,10 @@ SIZE: Final = SizeType()
     type=click.Choice(list(_STRATEGIES)),
     default="put",
     show_default=True,
-    help="put: one presigned PUT; multipart: parallel parts; resumable: a resumable session.",
+    help=(
+        "put: one presigned PUT; post: one form POST under a signed policy; "
+        "multipart: parallel parts; resumable: a resumable session."
+    ),
 )
 @click.option(
     "--part-size",
@@ -108,7 +111,7 @@ def upload(
     memory stays flat whatever its size. With the local backend and no
     `base_url`, a receiver is served on 127.0.0.1 for the command.
     """
-    if strategy == "put" and (part_size is not None or concurrency is not None):
+    if strategy in ("put", "post") and (part_size is not None or concurrency is not None):
         raise click.UsageError("--part-size and --concurrency apply to multipart and resumable")
     if (
         strategy == "resumable"
@@ -135,6 +138,8 @@ def upload(
     ):
         if strategy == "put":
             result = uploader.put(client)
+        elif strategy == "post":
+            result = uploader.post(client)
         elif strategy == "multipart":
             result = uploader.multipart(client, part_size, concurrency or 4)
         else:
@@ -143,7 +148,7 @@ def upload(
 
 
 class _Uploader:
-    """The three client flows; each aborts its session if the transfer fails."""
+    """The four client flows; each aborts its session if the transfer fails."""
 
     def __init__(
         self, broker: Broker, profile: str, path: Path, filename: str, content_type: str, size: int
@@ -162,6 +167,15 @@ class _Uploader:
         with self._abort_on_failure(session):
             signed = self.broker.sign_url(session.id)
             client.put(signed.presigned, self.path)
+        return self.broker.verify_completion(session.id)
+
+    def post(self, client: UploadClient) -> VerifyResult:
+        session = self.broker.initiate_post_session(
+            self.profile, filename=self.filename, content_type=self.content_type, size=self.size
+        )
+        with self._abort_on_failure(session):
+            signed = self.broker.sign_post(session.id)
+            client.post_form(signed.post, self.path)
         return self.broker.verify_completion(session.id)
 
     def multipart(
@@ -252,7 +266,7 @@ def _report(result: VerifyResult, as_json: bool, *, inline: bool) -> None:
         out.print(Text.assemble(("quarantined: ", "red"), asset.quarantine_reason or ""))
     elif asset.state is AssetState.VALIDATING and session.urls_expire_at is not None:
         out.print(
-            "promotion waits until the part URLs expire "
+            "promotion waits until the signed URLs or form expire "
             f"({session.urls_expire_at:%Y-%m-%d %H:%M:%S} UTC, plus the clock-skew grace): "
             "run `rindle worker` after that to promote the asset",
             highlight=False,

@@ -26,9 +26,9 @@ __all__ = ["Call", "Settings"]
 
 #: What the default (missing) hook answers, so the developer knows what to do.
 NO_HOOK: Final = (
-    "no authorize hook is configured, so every request is refused: pass "
-    "UploadAPI(broker, authorize=...) a function that returns the caller's owner id "
-    "(see 'Security' in docs/web.md)"
+    "no authorize hook is configured, so every request is refused: give the upload "
+    "API a function that returns the caller's owner id (UploadAPI(broker, authorize=...), "
+    "or RINDLE['AUTHORIZE'] in Django; see 'Security' in docs/web.md)"
 )
 
 
