@@ -27,6 +27,7 @@ from rindle_core import (
     SessionExpired,
     SessionState,
     SignPostResult,
+    StorageUnavailable,
     UploadUnsupported,
 )
 from rindle_core._flows.post import post_size_range
@@ -252,3 +253,63 @@ def test_abort_removes_what_a_post_stored(broker: Broker, memory: MemoryStorage)
     assert key in memory.objects
     assert broker.abort_session(session_id).state is SessionState.ABORTED
     assert key not in memory.objects
+
+
+# -- a form POST that nobody completes ---------------------------------------------------
+
+
+def test_a_landed_post_is_verified_at_its_deadline_not_deleted(
+    make_broker: Callable[..., Broker], memory: MemoryStorage, clock: Clock
+) -> None:
+    """Uppy calls nothing after a form POST: maintenance verifies what landed."""
+    broker = make_broker(clock=clock)
+    landed, post = post_png(broker, memory)
+    never = broker.initiate_post_session(
+        "images", filename="b.png", content_type="image/png", size=len(PNG)
+    )
+    broker.sign_post(never.id)
+    deadline = max(broker.get_session(landed).expires_at, broker.get_session(never.id).expires_at)
+    clock.advance_past(deadline)
+    report = broker.expire_sessions(now=clock.now)
+    assert report.expired_session_ids == (never.id,)
+    settled = broker.get_session(landed)
+    assert settled.state is SessionState.COMPLETED
+    assert memory.objects[post.fields["key"]][0] == PNG  # kept, not cleaned up
+    clock.advance_past(clock.now + broker.maintenance.cleanup_grace)
+    broker.run_jobs()
+    assert broker.get_asset(settled.asset_id).state is AssetState.AVAILABLE
+    with pytest.raises(InvalidTransition):  # the other one stays expired
+        broker.verify_completion(never.id)
+
+
+def test_a_dry_run_verifies_nothing(
+    make_broker: Callable[..., Broker], memory: MemoryStorage, clock: Clock
+) -> None:
+    broker = make_broker(clock=clock)
+    landed, _ = post_png(broker, memory)
+    clock.advance_past(broker.get_session(landed).expires_at)
+    broker.expire_sessions(now=clock.now, dry_run=True)
+    assert broker.get_session(landed).state is SessionState.SIGNED
+
+
+def test_a_post_that_cannot_be_checked_is_spared_not_expired(
+    make_broker: Callable[..., Broker],
+    memory: MemoryStorage,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Storage down at the deadline: the upload is neither verified nor deleted."""
+    broker = make_broker(clock=clock)
+    landed, _ = post_png(broker, memory)
+    clock.advance_past(broker.get_session(landed).expires_at)
+
+    def down(key: str) -> None:
+        raise StorageUnavailable("down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(memory, "head", down)
+        report = broker.expire_sessions(now=clock.now)
+    assert report.expired_session_ids == ()
+    assert broker.get_session(landed).state is SessionState.SIGNED
+    broker.expire_sessions(now=clock.now)
+    assert broker.get_session(landed).state is SessionState.COMPLETED

@@ -23,7 +23,15 @@ import structlog
 from . import _decisions as decide
 from ._clock import utcnow
 from ._downloads import Disposition, content_disposition, is_active_type
-from ._errors import AssetNotAvailable, ConfigurationError, InvalidArgument, UnknownProfile
+from ._errors import (
+    AssetNotAvailable,
+    ConfigurationError,
+    InvalidArgument,
+    InvalidTransition,
+    RindleError,
+    StorageObjectMissing,
+    UnknownProfile,
+)
 from ._flows import Multipart, Opening, Resumable, SinglePut, Verification, abort, require
 from ._flows.post import Post
 from ._maintenance import Maintenance
@@ -116,6 +124,7 @@ class Broker:
             telemetry=telemetry,
         )
         self._jobs = JobRunner(database, {"promote": promoter}, clock=clock, lease=job_lease)
+        self._clock = clock
         self._store = SessionStore(database, telemetry=telemetry, clock=clock)
         self._verification = Verification(
             database,
@@ -441,8 +450,38 @@ class Broker:
 
         To drain a backlog, repeat while ``report.progressed`` and add the
         reports (``a + b``), as ``rindle expire`` does.
+
+        A form POST tells nobody it landed (Uppy calls nothing after it), so
+        first a signed ``presigned_post`` session past its deadline whose
+        object is stored is verified, as if its client had called
+        :meth:`verify_completion`, instead of being expired and its upload
+        deleted. Its policy has expired by then, so nothing can replace the
+        object any more.
         """
-        return self.maintenance.expire(now=now, batch_size=batch_size, dry_run=dry_run)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidArgument("batch_size must be a positive integer")
+        spare = () if dry_run else self._verify_landed_posts(now or self._clock(), batch_size)
+        return self.maintenance.expire(now=now, batch_size=batch_size, dry_run=dry_run, spare=spare)
+
+    def _verify_landed_posts(self, now: dt.datetime, limit: int) -> list[str]:
+        """Verify the form POSTs that landed; the ids that could not be checked
+        (storage down), which expiry must spare until a later pass."""
+        unsure: list[str] = []
+        for session in self._store.posts_at_deadline(now, limit):
+            try:
+                self._verification.verify(session.id, at_deadline=True)
+            except StorageObjectMissing:
+                continue  # nothing landed: expiry handles it
+            except InvalidTransition:
+                continue  # another process moved it first
+            except RindleError as exc:
+                unsure.append(session.id)
+                _log.warning(
+                    "rindle: a form POST could not be verified at its deadline",
+                    session_id=session.id,
+                    error=type(exc).__name__,
+                )
+        return unsure
 
     def run_jobs(self, limit: int = 100) -> list[JobOutcome]:
         """Run due jobs in this process (what ``rindle worker --once`` does)."""

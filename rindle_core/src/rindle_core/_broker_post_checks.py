@@ -29,7 +29,6 @@ from rindle_core._broker_kit import (
     CONTENT_TYPE,
     SOME_TIME_LATER,
     BrokerSelf,
-    assert_no_object,
     pdf,
     stored,
 )
@@ -191,25 +190,35 @@ class PresignedPostChecks:
         )
         fail_unless(bool(asset.quarantine_reason), "quarantined without a reason")
 
-    def test_expiry_deletes_an_unverified_post(
+    def test_a_post_nobody_completes_is_verified_at_its_deadline(
         self: BrokerPostSelf,
         post_adapter: StorageAdapter,
         post_broker: Broker,
         http_client: httpx.Client,
     ) -> None:
+        """Uppy calls nothing after a form POST: expiry verifies what landed and
+        expires (and cleans up) only the sessions whose form never arrived."""
         _require_post(self, post_adapter)
         self.require(post_adapter, Capability.DELETE)
-        signed = _sign(post_broker, size=2000)
-        response = post_form(http_client, signed.post, pdf(2000))
+        landed = _sign(post_broker, size=2000)
+        data = pdf(2000)
+        response = post_form(http_client, landed.post, data)
         fail_unless(response.is_success, f"the form POST returned {response.status_code}")
-        session_id = signed.session.id
+        never = _sign(post_broker, size=2000)
         report = post_broker.expire_sessions(now=dt.datetime.now(dt.UTC) + SOME_TIME_LATER)
-        fail_unless(session_id in report.expired_session_ids, "the session did not expire")
+        fail_unless(
+            report.expired_session_ids == (never.session.id,),
+            f"expired {report.expired_session_ids}, not only the session without an upload",
+        )
         fail_unless(report.cleanup_failures == 0, f"{report.cleanup_failures} cleanups failed")
-        fail_unless(report.objects_deleted >= 1, "expiry deleted no object")
-        state = post_broker.get_session(session_id).state
-        fail_unless(state is SessionState.EXPIRED, f"the session is {state}")
-        assert_no_object(post_adapter, signed.session.storage_key)
+        state = post_broker.get_session(landed.session.id).state
+        fail_unless(state is SessionState.COMPLETED, f"the landed POST's session is {state}")
+        fail_unless(
+            stored(post_adapter, landed.session.storage_key) == data,
+            "the landed object was not kept as posted",
+        )
+        state = post_broker.get_session(never.session.id).state
+        fail_unless(state is SessionState.EXPIRED, f"the other session is {state}")
 
 
 if TYPE_CHECKING:

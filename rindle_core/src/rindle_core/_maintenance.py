@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Final, TypeGuard
 
 import attrs
@@ -172,15 +172,24 @@ class Maintenance:
     # -- a pass --------------------------------------------------------------------
 
     def expire(
-        self, *, now: dt.datetime | None = None, batch_size: int = 100, dry_run: bool = False
+        self,
+        *,
+        now: dt.datetime | None = None,
+        batch_size: int = 100,
+        dry_run: bool = False,
+        spare: Collection[str] = (),
     ) -> MaintenanceReport:
-        """One pass: expire up to *batch_size* sessions, then run as many due cleanups."""
+        """One pass: expire up to *batch_size* sessions, then run as many due cleanups.
+
+        Sessions in *spare* are left for a later pass.
+        """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidArgument("batch_size must be a positive integer")
         now = now or self._clock()
         query = (
             select(_sessions)
             .where(_sessions.c.state.in_(EXPIRABLE), _sessions.c.expires_at <= now)
+            .where(_sessions.c.id.not_in(list(spare)))
             .order_by(_sessions.c.expires_at, _sessions.c.id)
             .limit(batch_size)
         )

@@ -129,6 +129,21 @@ class SessionStore:
         with self._db.read() as conn:
             return [session_from_row(r) for r in conn.execute(query)]
 
+    def posts_at_deadline(self, now: dt.datetime, limit: int) -> list[UploadSession]:
+        """Signed ``presigned_post`` sessions whose deadline has passed, oldest first."""
+        query = (
+            select(_sessions)
+            .where(
+                _sessions.c.upload_strategy == "presigned_post",
+                _sessions.c.state == SessionState.SIGNED.value,
+                _sessions.c.expires_at <= now,
+            )
+            .order_by(_sessions.c.expires_at)
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            return [session_from_row(r) for r in conn.execute(query)]
+
     def parts(self, session_id: str) -> list[UploadedPart]:
         """The part ledger of a session, by part number."""
         with self._db.read() as conn:

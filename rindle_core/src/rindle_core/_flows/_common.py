@@ -165,11 +165,14 @@ def live_session(session: UploadSession, now: dt.datetime) -> UploadSession:
     return session
 
 
-def check_verifiable(session: UploadSession, now: dt.datetime) -> None:
-    """Raise unless *session* may still be verified."""
+def check_verifiable(
+    session: UploadSession, now: dt.datetime, *, at_deadline: bool = False
+) -> None:
+    """Raise unless *session* may still be verified (*at_deadline*: past its
+    deadline too, for maintenance settling a form POST that landed)."""
     if session.state not in _VERIFIABLE:
         raise InvalidTransition(session.state.value, SessionState.VERIFYING.value)
-    if session.is_expired(now):
+    if session.is_expired(now) and not at_deadline:
         raise SessionExpired(session.id)
 
 

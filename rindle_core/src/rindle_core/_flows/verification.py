@@ -64,16 +64,18 @@ class Verification:
         self._job_max_attempts = job_max_attempts
         self._inline = inline
 
-    def verify(self, session_id: str) -> VerifyResult:
+    def verify(self, session_id: str, *, at_deadline: bool = False) -> VerifyResult:
         """Check the object is stored, complete the session, enqueue promotion.
 
         Idempotent on a completed session; under concurrent calls exactly one
-        completes and the others converge on its result.
+        completes and the others converge on its result. *at_deadline* lets
+        maintenance verify a session past its deadline (a form POST that
+        landed: nothing else tells rindle it did).
         """
         session = self._store.get(session_id)
         if session.state is SessionState.COMPLETED:
             return VerifyResult(session, self._store.get_asset(session.asset_id))
-        check_verifiable(session, self._clock())
+        check_verifiable(session, self._clock(), at_deadline=at_deadline)
         _, storage = self._resolve(session.profile)
         require(storage, Capability.HEAD, None)
         try:
