@@ -8,6 +8,7 @@ blocking the pass, one bad row never stops it, and the report counts effects.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from structlog.testing import capture_logs
 
 from fakes import MemoryStorage
 from rindle_core import (
@@ -278,13 +278,16 @@ def test_rows_due_are_taken_oldest_due_first(
 
 
 def test_an_unexpected_exception_in_one_row_does_not_stop_the_pass(
-    broker: Broker, storage: BrokenStorage
+    broker: Broker,
+    storage: BrokenStorage,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     weird, fine = put_session(broker, "weird.txt"), put_session(broker, "fine.txt")
     storage.client_put(fine.storage_key, b"x", "text/plain")
     storage.broken[weird.storage_key] = ValueError("https://secret.example/?sig=abc")
-    with capture_logs() as logs:
+    with caplog.at_level(logging.INFO, logger="rindle"):
         report = broker.expire_sessions(now=weird.expires_at + GRACE)
+    logs = _events(caplog)
     assert set(report.expired_session_ids) == {weird.id, fine.id}
     assert (report.cleanup_failures, report.objects_deleted, report.cleanups_finished) == (1, 1, 1)
     failed = [e for e in logs if e["event"] == "rindle.maintenance.cleanup_failed"]
@@ -297,7 +300,7 @@ def test_an_unexpected_exception_in_one_row_does_not_stop_the_pass(
             "attempts": 1,
         }
     ]
-    assert "sig=abc" not in repr(logs)
+    assert "sig=abc" not in repr(logs) + caplog.text
     assert cleanup_row(broker, weird.id)["cleanup_attempts"] == 1
 
 
@@ -490,3 +493,12 @@ def test_concurrent_passes_expire_and_clean_each_session_once(
     assert sum(r.cleanups_finished for r in reports) == 30
     assert storage.objects == {}
     assert storage.calls.count("delete") == 30
+
+
+def _events(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    """rindle's log records as ``{"event", "log_level", **fields}`` dicts."""
+    return [
+        {"event": r.rindle_event, "log_level": r.levelname.lower(), **r.rindle_fields}
+        for r in caplog.records
+        if hasattr(r, "rindle_event")
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import structlog
 
 from rindle_azure import AzureBlobStorage, create_storage
 from rindle_core import (
@@ -92,7 +92,7 @@ def test_a_whole_lifecycle_logs_no_secret(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Every log record (azure SDK, httpx, rindle's structlog events) of a full run."""
+    """Every log record (azure SDK, httpx, rindle's own events) of a full run."""
     database = Database("sqlite:///" + str(tmp_path / "r.db"))
     database.create_all()
     broker = Broker(
@@ -106,7 +106,7 @@ def test_a_whole_lifecycle_logs_no_secret(
     path.write_bytes(PDF + os.urandom(2 * PART))
     signed: list[PresignedRequest] = []
     caplog.set_level(logging.DEBUG)
-    with structlog.testing.capture_logs() as events:
+    with contextlib.nullcontext():
         single = broker.initiate_session(
             "docs", filename="a.pdf", content_type="application/pdf", size=path.stat().st_size
         )
@@ -143,7 +143,8 @@ def test_a_whole_lifecycle_logs_no_secret(
         upload_client.upload_parts(path, part_size=PART, sign=signer(sid), skip={2, 3})
         broker.abort_session(sid)
 
-    text = "\n".join([r.getMessage() for r in caplog.records] + [repr(event) for event in events])
+    assert any(r.name.startswith("rindle.") for r in caplog.records)  # rindle's events too
+    text = "\n".join(r.getMessage() for r in caplog.records)
     # httpx logs every request URL; the upload client's ones lose their query.
     assert "HTTP Request: PUT" in text and "?[REDACTED]" in text
     assert_no_secrets(text, [azurite.account_key, *_sas_values(*signed)], what="the logs")

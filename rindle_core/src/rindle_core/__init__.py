@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from ._broker import Broker, JobMode
 from ._errors import (
     AssetNotAvailable,
@@ -57,6 +59,10 @@ from .storage import (
     StorageAdapter,
     UploadedPart,
 )
+
+# A library logs, the host decides what is shown: without this handler the
+# stdlib's last-resort handler would print rindle's warnings to stderr.
+logging.getLogger("rindle").addHandler(logging.NullHandler())
 
 __all__ = [
     "Asset",

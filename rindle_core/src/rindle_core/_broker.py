@@ -12,13 +12,13 @@ and telemetry is emitted after the commit.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Literal, TypeVar
 
 import pluggy
-import structlog
 
 from . import _decisions as decide
 from ._clock import utcnow
@@ -37,7 +37,7 @@ from ._flows.post import Post
 from ._maintenance import Maintenance
 from ._promotion import Promoter
 from ._session_store import NewSession, SessionStore
-from ._telemetry import Telemetry
+from ._telemetry import Telemetry, log_event
 from .db import Database
 from .jobs import JobOutcome, JobRunner
 from .models import (
@@ -64,7 +64,7 @@ JobMode = Literal["inline", "worker"]
 
 R = TypeVar("R")
 
-_log = structlog.get_logger("rindle")
+_log = logging.getLogger("rindle.broker")
 
 
 class Broker:
@@ -195,8 +195,12 @@ class Broker:
                 try:
                     close()
                 except Exception as exc:  # one adapter must not keep the others open
-                    _log.warning(
-                        "rindle.storage.close_failed", storage=name, error=type(exc).__name__
+                    log_event(
+                        _log,
+                        logging.WARNING,
+                        "rindle.storage.close_failed",
+                        storage=name,
+                        error=type(exc).__name__,
                     )
         self._database.close()
 
@@ -476,7 +480,9 @@ class Broker:
                 continue  # another process moved it first
             except RindleError as exc:
                 unsure.append(session.id)
-                _log.warning(
+                log_event(
+                    _log,
+                    logging.WARNING,
                     "rindle: a form POST could not be verified at its deadline",
                     session_id=session.id,
                     error=type(exc).__name__,

@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import logging
 import threading
 import time
 from typing import Any
 
-import structlog
 from sqlalchemy import ColumnElement, DateTime, func, literal, update
 
 from ._clock import utcnow
 from ._errors import RindleError
+from ._telemetry import log_event
 from .db import Database, jobs_table
 from .states import JobState
 
 __all__ = ["Lease", "LeaseLost", "current_lease", "db_now", "db_now_plus"]
 
-_log = structlog.get_logger("rindle")
+_log = logging.getLogger("rindle.jobs")
 _jobs = jobs_table
 _current: contextvars.ContextVar[Lease | None] = contextvars.ContextVar(
     "rindle_current_lease", default=None
@@ -137,7 +138,13 @@ class Lease:
                 self._valid_until = sent + self.seconds
                 return True
             self._lost = True
-            _log.warning("rindle.job.lease_lost", job_id=self.job_id, worker=self._worker_id)
+            log_event(
+                _log,
+                logging.WARNING,
+                "rindle.job.lease_lost",
+                job_id=self.job_id,
+                worker=self._worker_id,
+            )
             return False
 
     # -- the heartbeat ---------------------------------------------------------------
@@ -170,6 +177,10 @@ class Lease:
                 if not self.renew():
                     return
             except Exception as exc:  # keep beating; Lease.expired tells the handler
-                _log.warning(
-                    "rindle.job.lease_renewal_failed", job_id=self.job_id, error=type(exc).__name__
+                log_event(
+                    _log,
+                    logging.WARNING,
+                    "rindle.job.lease_renewal_failed",
+                    job_id=self.job_id,
+                    error=type(exc).__name__,
                 )

@@ -1,19 +1,24 @@
-"""Telemetry: structlog events and observer hooks, emitted after commit.
+"""Telemetry: log events and observer hooks, emitted after commit.
 
 Code that changes state collects :class:`Event` objects while its
 transaction is open and hands them to :meth:`Telemetry.emit` once it has
 committed; a rolled-back transaction therefore emits nothing. Events carry
 ids, states and names only: never URLs, tokens or session URIs.
+
+Events go to the standard :mod:`logging` module under ``rindle.*`` loggers,
+so a host app sees them only if it configures logging. Each record's message
+is ``<event> key=value ...``; the record also carries ``rindle_event`` (the
+event name) and ``rindle_fields`` (a dict) for structured handlers.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 import pluggy
-import structlog
 
 from .models import Asset, MaintenanceReport, UploadSession
 
@@ -21,18 +26,32 @@ __all__ = [
     "Event",
     "Telemetry",
     "asset_event",
+    "log_event",
     "maintenance_event",
     "session_event",
     "upload_start_event",
     "upload_stop_event",
 ]
 
-logger = structlog.get_logger("rindle")
+logger = logging.getLogger("rindle.telemetry")
+
+
+def log_event(log: logging.Logger, level: int, name: str, **fields: Any) -> None:
+    """Log event *name* with *fields* (ids, states, names: never secrets) on *log*."""
+    if not log.isEnabledFor(level):
+        return
+    pairs = " ".join(f"{key}={value}" for key, value in fields.items())
+    log.log(
+        level,
+        "%s %s" if pairs else "%s",
+        *((name, pairs) if pairs else (name,)),
+        extra={"rindle_event": name, "rindle_fields": dict(fields)},
+    )
 
 
 @attrs.frozen
 class Event:
-    """One event: a structlog line plus, optionally, an observer hook call."""
+    """One event: a log record plus, optionally, an observer hook call."""
 
     name: str
     fields: Mapping[str, Any]
@@ -129,7 +148,7 @@ def maintenance_event(report: MaintenanceReport) -> Event:
 
 
 class Telemetry:
-    """Emits events to structlog and to the observer hooks."""
+    """Emits events to the ``rindle.telemetry`` logger and to the observer hooks."""
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self._pm = pm
@@ -137,7 +156,7 @@ class Telemetry:
     def emit(self, events: Iterable[Event]) -> None:
         """Emit *events* in order; an observer's failure is logged, not raised."""
         for event in events:
-            logger.info(event.name, **event.fields)
+            log_event(logger, logging.INFO, event.name, **event.fields)
             if event.hook is None:
                 continue
             # Call each observer on its own so one failing observer neither
@@ -146,7 +165,9 @@ class Telemetry:
                 try:
                     impl.function(**{name: event.hook_kwargs[name] for name in impl.argnames})
                 except Exception as exc:
-                    logger.warning(
+                    log_event(
+                        logger,
+                        logging.WARNING,
                         "rindle.observer.failed",
                         hook=event.hook,
                         plugin=impl.plugin_name,
@@ -154,5 +175,5 @@ class Telemetry:
                     )
 
     def log(self, name: str, **fields: Any) -> None:
-        """A plain structlog line (no hook)."""
-        logger.info(name, **fields)
+        """A plain log record at INFO (no hook)."""
+        log_event(logger, logging.INFO, name, **fields)

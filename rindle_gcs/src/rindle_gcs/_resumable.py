@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import random
 import re
 import time
@@ -35,7 +36,6 @@ from typing import Final, Protocol
 from urllib.parse import quote, urlsplit
 
 import requests
-import structlog
 from google.auth import exceptions as auth_exceptions
 
 from rindle_core import (
@@ -45,6 +45,7 @@ from rindle_core import (
     StorageNotFound,
     StorageUnavailable,
 )
+from rindle_core._telemetry import log_event
 from rindle_core.adapters import utcnow
 
 from ._errors import TRANSIENT_STATUSES, error_for_status
@@ -65,7 +66,7 @@ _RANGE: Final = re.compile(r"bytes=0-([0-9]+)")
 _FIRST_BACKOFF: Final = 0.5
 _MAX_BACKOFF: Final = 8.0
 
-logger = structlog.get_logger("rindle.gcs")
+logger = logging.getLogger("rindle.gcs")
 
 
 class HTTPResponse(Protocol):
@@ -186,7 +187,14 @@ class ResumableProtocol:
             raise StorageError("GCS resumable create failed: no Location in the response")
         _check_session_uri(location)
         upload_id = session_fingerprint(location)
-        logger.debug("rindle.gcs.resumable.created", key=key, upload_id=upload_id, size=size)
+        log_event(
+            logger,
+            logging.DEBUG,
+            "rindle.gcs.resumable.created",
+            key=key,
+            upload_id=upload_id,
+            size=size,
+        )
         return ResumableUpload(
             session_uri=location, upload_id=upload_id, expires_at=started + SESSION_LIFETIME
         )
@@ -212,7 +220,13 @@ class ResumableProtocol:
         upload_id = session_fingerprint(session_uri)
         if code == 308:
             committed = _committed(response.headers.get("Range"))
-            logger.debug("rindle.gcs.resumable.status", upload_id=upload_id, committed=committed)
+            log_event(
+                logger,
+                logging.DEBUG,
+                "rindle.gcs.resumable.status",
+                upload_id=upload_id,
+                committed=committed,
+            )
             return ResumableStatus(state="in_progress", committed_bytes=committed)
         if code in (200, 201):
             return ResumableStatus(state="complete", committed_bytes=_stored_size(response))
@@ -236,7 +250,9 @@ class ResumableProtocol:
         code = response.status_code
         if code not in (200, 204, 404, 410, 499):
             raise error_for_status("resumable cancel", code)
-        logger.debug(
+        log_event(
+            logger,
+            logging.DEBUG,
             "rindle.gcs.resumable.cancelled",
             upload_id=session_fingerprint(session_uri),
             status=code,

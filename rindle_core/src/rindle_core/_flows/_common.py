@@ -4,11 +4,11 @@ checks, and the guards on a session's state."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
 import attrs
-import structlog
 
 from .. import _decisions as decide
 from .._client_metadata import check_metadata, check_owner
@@ -21,6 +21,7 @@ from .._errors import (
 )
 from .._maintenance import Maintenance
 from .._session_store import NewSession, SessionStore
+from .._telemetry import log_event
 from ..models import UploadSession, UploadStrategy
 from ..profiles import Profile
 from ..states import SESSION_TRANSITIONS, SessionState
@@ -55,7 +56,7 @@ R = TypeVar("R")
 #: The registered profile of that name, and its storage adapter.
 Resolve = Callable[[str], tuple[Profile, StorageAdapter]]
 
-_log = structlog.get_logger("rindle")
+_log = logging.getLogger("rindle.broker")
 
 #: Session states from which a client may still upload and verify.
 _VERIFIABLE = frozenset(
@@ -87,7 +88,7 @@ class Opening(Generic[R]):
         try:
             self.undo()
         except StorageError as exc:
-            _log.warning("rindle.compensation.failed", error=type(exc).__name__)
+            log_event(_log, logging.WARNING, "rindle.compensation.failed", error=type(exc).__name__)
 
 
 def plan_session(

@@ -8,17 +8,24 @@ the promotion job is enqueued; after the commit the job is handed off.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 
 import pluggy
-import structlog
 from sqlalchemy import Connection
 
 from .. import _decisions as decide
 from .._errors import InvalidTransition, StorageNotFound, StorageObjectMissing
 from .._maintenance import Maintenance
 from .._session_store import SessionStore
-from .._telemetry import Event, Telemetry, asset_event, session_event, upload_stop_event
+from .._telemetry import (
+    Event,
+    Telemetry,
+    asset_event,
+    log_event,
+    session_event,
+    upload_stop_event,
+)
 from ..db import Database
 from ..db._repo import cas_asset
 from ..jobs import JobRunner, enqueue
@@ -29,7 +36,7 @@ from ._common import Resolve, check_verifiable, require
 
 __all__ = ["Verification"]
 
-_log = structlog.get_logger("rindle")
+_log = logging.getLogger("rindle.broker")
 
 
 class Verification:
@@ -171,6 +178,12 @@ class Verification:
             try:
                 self._pm.hook.rindle_dispatch_job(job=job)
             except Exception as exc:
-                _log.warning("rindle.dispatch.failed", job_id=job_id, error=type(exc).__name__)
+                log_event(
+                    _log,
+                    logging.WARNING,
+                    "rindle.dispatch.failed",
+                    job_id=job_id,
+                    error=type(exc).__name__,
+                )
         if self._inline:
             self._jobs.run_job(job_id)

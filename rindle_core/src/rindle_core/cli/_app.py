@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final, NoReturn
@@ -244,12 +245,37 @@ def _describe_db_error(exc: SQLAlchemyError) -> str:
 
 @contextlib.contextmanager
 def _cli_logging(verbose: int) -> Iterator[None]:
-    """structlog to stderr (warnings; info with ``-v``), restored afterwards.
+    """rindle's log records to stderr (warnings; info with ``-v``), restored afterwards.
 
-    stdout stays clean for ``--json``.
+    The library logs through stdlib ``logging``; plugins that still log
+    through structlog get the same stderr output. stdout stays clean for
+    ``--json``.
     """
-    previous = structlog.get_config()
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    with _structlog_to_stderr(level), _stdlib_to_stderr(level):
+        yield
+
+
+@contextlib.contextmanager
+def _stdlib_to_stderr(level: int) -> Iterator[None]:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_CliFormatter())
+    rindle = logging.getLogger("rindle")
+    previous_level, previous_propagate = rindle.level, rindle.propagate
+    rindle.addHandler(handler)
+    rindle.setLevel(level)
+    rindle.propagate = False  # a configured root logger must not print them twice
+    try:
+        yield
+    finally:
+        rindle.removeHandler(handler)
+        rindle.setLevel(previous_level)
+        rindle.propagate = previous_propagate
+
+
+@contextlib.contextmanager
+def _structlog_to_stderr(level: int) -> Iterator[None]:
+    previous = structlog.get_config()
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -264,3 +290,12 @@ def _cli_logging(verbose: int) -> Iterator[None]:
         yield
     finally:
         structlog.configure(**previous)
+
+
+class _CliFormatter(logging.Formatter):
+    """``2026-01-01T12:00:00.000Z [warning ] rindle.event key=value``, in UTC."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        level = record.levelname.lower()
+        return f"{stamp}.{int(record.msecs):03d}Z [{level:<8}] {record.getMessage()}"

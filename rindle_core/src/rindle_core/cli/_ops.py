@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import signal
 import threading
@@ -12,18 +13,18 @@ from typing import Any
 
 import attrs
 import click
-import structlog
 from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .._errors import RindleError
+from .._telemetry import log_event
 from ..jobs import JobOutcome
 from ..models import MaintenanceReport
 from ._app import EXIT_FAILED, App, console, pass_app, print_json
 
 __all__ = ["db", "expire", "worker"]
 
-_log = structlog.get_logger("rindle")
+_log = logging.getLogger("rindle.cli")
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 #: Upper bound on batches one ``rindle expire`` run goes through.
@@ -123,7 +124,9 @@ def worker(
             try:
                 outcomes = broker.run_jobs(limit)
             except (RindleError, SQLAlchemyError) as exc:
-                _log.warning("rindle.worker.pass_failed", error=type(exc).__name__)
+                log_event(
+                    _log, logging.WARNING, "rindle.worker.pass_failed", error=type(exc).__name__
+                )
                 outcomes = []
             for outcome in outcomes:
                 if as_json:
