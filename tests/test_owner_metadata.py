@@ -377,3 +377,13 @@ def _events(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
         for r in caplog.records
         if hasattr(r, "rindle_event")
     ]
+
+
+def test_list_sessions_finds_the_session_of_a_storage_key(broker: Broker) -> None:
+    first = broker.initiate_session("images", filename="a.png", content_type="image/png")
+    broker.initiate_session("images", filename="b.png", content_type="image/png")
+    found = broker.list_sessions(storage_key=first.storage_key)
+    assert [s.id for s in found] == [first.id]
+    assert broker.list_sessions(storage_key="no/such/key") == []
+    with pytest.raises(InvalidArgument):
+        broker.list_sessions(storage_key=7)  # type: ignore[arg-type]

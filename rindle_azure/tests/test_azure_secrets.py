@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -106,42 +105,41 @@ def test_a_whole_lifecycle_logs_no_secret(
     path.write_bytes(PDF + os.urandom(2 * PART))
     signed: list[PresignedRequest] = []
     caplog.set_level(logging.DEBUG)
-    with contextlib.nullcontext():
-        single = broker.initiate_session(
-            "docs", filename="a.pdf", content_type="application/pdf", size=path.stat().st_size
-        )
-        request = broker.sign_url(single.id).presigned
-        signed.append(request)
-        upload_client.put(request, path)
-        broker.verify_completion(single.id)
+    single = broker.initiate_session(
+        "docs", filename="a.pdf", content_type="application/pdf", size=path.stat().st_size
+    )
+    request = broker.sign_url(single.id).presigned
+    signed.append(request)
+    upload_client.put(request, path)
+    broker.verify_completion(single.id)
 
-        started = broker.initiate_multipart_session(
-            "docs",
-            filename="b.pdf",
-            content_type="application/pdf",
-            size=path.stat().st_size,
-            part_size=PART,
-        )
+    started = broker.initiate_multipart_session(
+        "docs",
+        filename="b.pdf",
+        content_type="application/pdf",
+        size=path.stat().st_size,
+        part_size=PART,
+    )
 
-        def signer(session_id: str) -> SignParts:
-            def sign(numbers: Sequence[int]) -> Sequence[PresignedRequest]:
-                parts = broker.sign_multipart_parts(session_id, list(numbers)).parts
-                signed.extend(parts)
-                return parts
+    def signer(session_id: str) -> SignParts:
+        def sign(numbers: Sequence[int]) -> Sequence[PresignedRequest]:
+            parts = broker.sign_multipart_parts(session_id, list(numbers)).parts
+            signed.extend(parts)
+            return parts
 
-            return sign
+        return sign
 
-        sid = started.session.id
-        upload_client.upload_parts(path, part_size=PART, sign=signer(sid), skip={2})
-        broker.multipart_status(sid)
-        upload_client.upload_parts(path, part_size=PART, sign=signer(sid), skip={1, 3})
-        broker.complete_multipart_upload(sid, None)
-        aborted = broker.initiate_multipart_session(
-            "docs", filename="c.pdf", content_type="application/pdf", size=path.stat().st_size
-        )
-        sid = aborted.session.id
-        upload_client.upload_parts(path, part_size=PART, sign=signer(sid), skip={2, 3})
-        broker.abort_session(sid)
+    sid = started.session.id
+    upload_client.upload_parts(path, part_size=PART, sign=signer(sid), skip={2})
+    broker.multipart_status(sid)
+    upload_client.upload_parts(path, part_size=PART, sign=signer(sid), skip={1, 3})
+    broker.complete_multipart_upload(sid, None)
+    aborted = broker.initiate_multipart_session(
+        "docs", filename="c.pdf", content_type="application/pdf", size=path.stat().st_size
+    )
+    sid = aborted.session.id
+    upload_client.upload_parts(path, part_size=PART, sign=signer(sid), skip={2, 3})
+    broker.abort_session(sid)
 
     assert any(r.name.startswith("rindle.") for r in caplog.records)  # rindle's events too
     text = "\n".join(r.getMessage() for r in caplog.records)

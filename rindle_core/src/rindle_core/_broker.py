@@ -510,9 +510,13 @@ class Broker:
         profile: str | None = None,
         limit: int = 100,
         owner: str | None = None,
+        storage_key: str | None = None,
     ) -> list[UploadSession]:
-        """Sessions, newest first, optionally filtered by state, profile and owner."""
-        return self._store.find(state=state, profile=profile, limit=limit, owner=owner)
+        """Sessions, newest first, optionally filtered by state, profile, owner
+        and the storage key they upload to."""
+        return self._store.find(
+            state=state, profile=profile, limit=limit, owner=owner, storage_key=storage_key
+        )
 
     def download_url(
         self,

@@ -112,8 +112,9 @@ class SessionStore:
         profile: str | None,
         limit: int,
         owner: str | None = None,
+        storage_key: str | None = None,
     ) -> list[UploadSession]:
-        """Sessions, newest first, optionally filtered by state, profile and owner."""
+        """Sessions, newest first, optionally filtered by state, profile, owner and key."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
             raise InvalidArgument("limit must be an integer in 1..10000")
         query = select(_sessions).order_by(_sessions.c.created_at.desc()).limit(limit)
@@ -126,6 +127,10 @@ class SessionStore:
             query = query.where(_sessions.c.profile == profile)
         if owner is not None:
             query = query.where(_sessions.c.owner == check_owner(owner))
+        if storage_key is not None:
+            if not isinstance(storage_key, str):
+                raise InvalidArgument("storage_key must be a string")
+            query = query.where(_sessions.c.upload_key == storage_key)
         with self._db.read() as conn:
             return [session_from_row(r) for r in conn.execute(query)]
 

@@ -22,7 +22,6 @@ from . import _problems as problems
 from ._access import Action
 from ._context import Call
 from ._http import Response, json_response
-from ._lookup import session_id_for_key
 from ._problems import HTTPProblem
 
 __all__ = [
@@ -99,11 +98,11 @@ def _session_by_key(call: Call, key: str, action: Action) -> UploadSession:
     """The caller's session uploading to *key*. No session, and another owner's,
     get the same answer, naming the key (never the other's session id)."""
     not_found = SessionNotFound(key[:200])
-    session_id = session_id_for_key(call.broker, key)
-    if session_id is None:
+    newest = call.broker.list_sessions(storage_key=key, limit=1) if key else []
+    if not newest:
         raise not_found
     try:
-        return call.session(action, session_id)
+        return call.session(action, newest[0].id)
     except SessionNotFound:
         raise not_found from None
 
