@@ -22,7 +22,9 @@ ROOT = Path(__file__).parent
 DISTRIBUTIONS = ["rindle_core", "rindle_s3", "rindle_gcs", "rindle_azure"]
 # Every session that runs the CLI or the tests needs the `cli` extra; the tests
 # and the type check need the upload API's mounts (`web`, `fastapi`, `flask`, `django`).
-CORE = "./rindle_core[postgres,cli,web,fastapi,flask,django]"
+CORE = "./rindle_core[postgres,mysql,cli,web,fastapi,flask,django,otel,prometheus]"
+# The relays' engines (tests/relays runs real workers of each).
+RELAYS = "./rindle_core[celery,dramatiq,rq,procrastinate,arq]"
 PACKAGES = [CORE, "./rindle_s3", "./rindle_gcs", "./rindle_azure"]
 # The guide's worked example (docs/adapters.md), tested and checked like the packages.
 EXAMPLE = "./examples/rindle-memory"
@@ -43,9 +45,15 @@ TEST_DEPS = [
     "jsonschema>=4.18",
     # Django's types: mypy reads them for the Django mount (rindle_core.web.django).
     "django-stubs>=5.0",
+    # The CLI routes structlog (no dependency of rindle's) to stderr where it
+    # is installed: tests/test_cli_extra.py runs with and without it.
+    "structlog>=24.1",
     # The browser suite (tests/browser) drives the system's Chromium: Playwright
     # cannot download browsers here, and needs none.
     "playwright>=1.45",
+    # arq caps redis below 6 and kombu 5.7's redis extra needs redis 6: without
+    # this bound pip backtracks into kombu releases that no longer build.
+    "kombu>=5.4,<5.7",
 ]
 SERVERS = ROOT / "tests" / "servers"
 
@@ -85,7 +93,7 @@ def _ensure_chromium(session: nox.Session) -> bool:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Install what the tests need (Python packages, Azurite, Chromium) and run the whole suite."""
-    _install_packages(session, *TEST_DEPS, "-e", EXAMPLE)
+    _install_packages(session, *TEST_DEPS, "-e", RELAYS, "-e", EXAMPLE)
     _install_azurite(session)
     # With Chromium installed, the browser suite must run: a skip would be a failure.
     env = {"RINDLE_REQUIRE_BROWSER": "1"} if _ensure_chromium(session) else {}
@@ -106,7 +114,9 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the four packages and the guide's example."""
-    _install_packages(session, "mypy>=1.10", "pytest>=8", "django-stubs>=5.0", "-e", EXAMPLE)
+    _install_packages(
+        session, "mypy>=1.10", "pytest>=8", "django-stubs>=5.0", "structlog>=24.1", "-e", EXAMPLE
+    )
     session.run(
         "mypy",
         "--strict",
@@ -150,10 +160,20 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks (ratios against the cloud SDKs, printed)."""
-    _install_packages(session, "cryptography>=42")
-    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-        session.run("python", str(script), *session.posargs)
+    """Run every benchmark (ratios against the SDKs and hand-written code) and
+    record the results in docs/benchmarks.md (`nox -s bench -- lifecycle` runs one)."""
+    # psycopg's binary build: the database benchmarks run on PostgreSQL without
+    # a system libpq; moto is the S3 server of the upload-client benchmark;
+    # Celery (on a redis-server the relay benchmark starts) is the relay's peer.
+    _install_packages(
+        session,
+        "./rindle_core[celery]",
+        "cryptography>=42",
+        "psycopg[binary]>=3.1",
+        "moto[server]>=5.0",
+        "kombu>=5.4,<5.7",
+    )
+    session.run("python", str(ROOT / "benchmarks" / "record.py"), *session.posargs)
 
 
 @nox.session

@@ -1,4 +1,4 @@
-"""Shared fixtures: databases (SQLite, PostgreSQL), the memory adapter, brokers."""
+"""Shared fixtures: databases (SQLite, PostgreSQL, MariaDB), the memory adapter, brokers."""
 
 from __future__ import annotations
 
@@ -26,6 +26,14 @@ POSTGRES_URL = os.environ.get(
     "RINDLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_POSTGRES = os.environ.get("RINDLE_REQUIRE_POSTGRES") == "1"
+MARIADB_URL = os.environ.get("RINDLE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+REQUIRE_MARIADB = os.environ.get("RINDLE_REQUIRE_MARIADB") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "mariadb: needs the MariaDB/MySQL server (RINDLE_TEST_MARIADB_URL)"
+    )
 
 
 def _postgres_reachable() -> str | None:
@@ -73,6 +81,54 @@ def postgres_db(postgres_url: str) -> Iterator[Database]:
         admin.dispose()
 
 
+def _mariadb_reachable() -> str | None:
+    try:
+        engine = sa.create_engine(MARIADB_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return f"MariaDB at {MARIADB_URL} is not reachable ({type(exc).__name__})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> str:
+    """The MariaDB URL; skips (or fails under RINDLE_REQUIRE_MARIADB=1) without a server."""
+    problem = _mariadb_reachable()
+    if problem:
+        if REQUIRE_MARIADB:
+            pytest.fail(problem + " and RINDLE_REQUIRE_MARIADB=1")
+        pytest.skip(problem)
+    return MARIADB_URL
+
+
+@pytest.fixture
+def mariadb_database(mariadb_url: str) -> Iterator[str]:
+    """The URL of a fresh, empty MariaDB database of its own, dropped afterwards."""
+    name = f"rindle_test_{secrets.token_hex(6)}"
+    admin = sa.create_engine(mariadb_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    try:
+        yield sa.make_url(mariadb_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
+
+
+@pytest.fixture
+def mariadb_db(mariadb_database: str) -> Iterator[Database]:
+    """A Database with rindle's tables on a fresh MariaDB database of its own."""
+    db = Database(mariadb_database, pool_size=20, max_overflow=10)
+    db.create_all()
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
 @pytest.fixture
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """Invoke ``rindle`` in a fresh working directory, without any outside config.
@@ -105,11 +161,13 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     db.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+_DB_FIXTURES = {"sqlite": "sqlite_db", "postgresql": "postgres_db", "mariadb": "mariadb_db"}
+
+
+@pytest.fixture(params=list(_DB_FIXTURES))
 def any_db(request: pytest.FixtureRequest) -> Database:
-    """Each test using it runs on SQLite and on PostgreSQL."""
-    name = "sqlite_db" if request.param == "sqlite" else "postgres_db"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+    """Each test using it runs on SQLite, PostgreSQL and MariaDB."""
+    return request.getfixturevalue(_DB_FIXTURES[request.param])  # type: ignore[no-any-return]
 
 
 @pytest.fixture

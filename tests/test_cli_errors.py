@@ -42,10 +42,14 @@ def test_every_command_is_covered() -> None:
         "assets show",
         "worker",
         "expire",
+        "prune",
         "db",
         "db upgrade",
         "db current",
         "doctor",
+        "metrics",
+        "relay",
+        "relay sweep",
     }
 
 

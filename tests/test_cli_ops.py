@@ -361,9 +361,9 @@ def test_expire_exits_1_when_a_remote_cleanup_fails(
     run: Run, configured: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run("db", "upgrade")
-    old = past_broker(configured).initiate_session(
-        "docs", filename="old.txt", content_type="text/plain"
-    )
+    broker = past_broker(configured)
+    old = broker.initiate_session("docs", filename="old.txt", content_type="text/plain")
+    broker.sign_url(old.id)  # a URL was handed out: the cleanup looks for its object
     # A stray object (only an object found by HEAD is deleted, and counted).
     storage = LocalStorage(configured.parent / "objects")
     storage.write_bytes(old.storage_key, b"stray", content_type="text/plain")

@@ -55,6 +55,7 @@ READS: dict[str, list[str]] = {
     "assets show": ["assets", "show", UNKNOWN],
     "db current": ["db", "current"],
     "doctor": ["doctor"],
+    "metrics": ["metrics"],
 }
 
 
@@ -74,7 +75,7 @@ def test_the_read_only_commands_are_these() -> None:
 def test_on_the_embedded_default_a_read_creates_nothing(
     run: Run, tmp_path: Path, name: str
 ) -> None:
-    expected = {"db current": 0, "doctor": 0}.get(name, 2)
+    expected = {"db current": 0, "doctor": 0, "metrics": 0}.get(name, 2)
     result = run(*READS[name], code=expected)
     assert tree(tmp_path) == set()
     assert "Traceback" not in result.output
@@ -88,7 +89,7 @@ def test_with_an_absent_database_file_and_local_root_a_read_creates_nothing(
     run: Run, tmp_path: Path, name: str
 ) -> None:
     (tmp_path / "rindle.toml").write_text(LOCAL)
-    expected = {"db current": 0, "doctor": 1}.get(name, 2)
+    expected = {"db current": 0, "doctor": 1, "metrics": 0}.get(name, 2)
     result = run(*READS[name], code=expected)
     assert tree(tmp_path) == {"rindle.toml"}
     assert "Traceback" not in result.output

@@ -85,7 +85,8 @@ def test_terminal_states_end_and_initial_states_start(machine: str) -> None:
 def test_the_asset_states_followed_only_by_reserved_ones_are_drawn_final() -> None:
     drawn = hook.state_diagram("asset")
     (styled,) = re.findall(r"^\s+class (\S+) terminal$", drawn, re.M)
-    assert set(styled.split(",")) == {"deleted", "quarantined", "abandoned"}
+    # quarantined and abandoned move on to deleted (delete_asset, ADR 0117)
+    assert set(styled.split(",")) == {"deleted"}
 
 
 def test_reserved_states_are_annotated_and_match_the_write_check() -> None:

@@ -27,6 +27,7 @@ from rindle_core import (
     StorageUnavailable,
     UploadSession,
 )
+from rindle_core import _maintenance_batch as maintenance_batch
 from rindle_core._maintenance import Maintenance
 from rindle_core.db import SessionRow
 from rindle_core.models import MaintenanceReport
@@ -327,6 +328,13 @@ def test_an_expiry_that_raises_is_counted_and_the_pass_goes_on(
     one, two = put_session(broker, "1.txt"), put_session(broker, "2.txt")
     original = broker.maintenance.settle
 
+    def batch_fails(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the set-based batch failed (a lock timeout, say)")
+
+    # The batch fails as a whole: its sessions are expired one by one instead.
+    monkeypatch.setattr(maintenance_batch, "expire_batch", batch_fails)
+    monkeypatch.setattr(maintenance_batch, "expire_moved", batch_fails)  # PostgreSQL, unobserved
+
     def settle(session: UploadSession, target: SessionState, **kw: Any) -> Any:
         if session.id == one.id:
             raise RuntimeError("boom")
@@ -336,6 +344,7 @@ def test_an_expiry_that_raises_is_counted_and_the_pass_goes_on(
     report = broker.expire_sessions(now=one.expires_at + GRACE)
     assert report.expired_session_ids == (two.id,)
     assert report.expiry_failures == 1
+    assert report.cleanups_finished == 1  # the one expired is cleaned in the same pass
 
 
 # -- (d) the report counts effects ----------------------------------------------------------

@@ -20,7 +20,7 @@ from rindle_core.db import metadata
 
 def _assert_upgraded_schema_matches_models(db: Database) -> None:
     db.upgrade()
-    assert db.schema_revision() == db.head_revision() == "0003"
+    assert db.schema_revision() == db.head_revision() == "0004"
     assert db.has_tables()
     with db.engine.connect() as conn:
         ctx = MigrationContext.configure(
@@ -78,7 +78,7 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'm.db'}")
     db.upgrade()
     db.upgrade()
-    assert db.schema_revision() == "0003"
+    assert db.schema_revision() == "0004"
 
 
 def _roundtrip_0002(db: Database) -> None:
@@ -229,7 +229,7 @@ def _roundtrip_0003(db: Database) -> None:
     assert db.schema_revision() == "0002"
     assert _owner_columns(db) == {"rindle_assets": set(), "rindle_upload_sessions": set()}
     db.upgrade()
-    assert db.schema_revision() == "0003"
+    assert db.schema_revision() == db.head_revision()
     with db.engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from rindle_upload_sessions")).scalar() == 2
         assert (
@@ -255,3 +255,76 @@ def test_fresh_database_has_no_revision(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'm.db'}")
     assert db.schema_revision() is None
     assert not db.has_tables()
+
+
+# -- MariaDB (the MySQL family) ---------------------------------------------------------
+
+
+def _mysql_columns(db: Database) -> list[sa.Row[tuple[str, str, str, int | None, str | None]]]:
+    with db.engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.text(
+                    "select table_name, column_name, data_type, datetime_precision,"
+                    " collation_name from information_schema.columns"
+                    " where table_schema = database() and table_name like 'rindle\\_%'"
+                    " and table_name != 'rindle_alembic_version'"
+                )
+            )
+        )
+
+
+def assert_mysql_types(db: Database) -> None:
+    """Timestamps keep microseconds; text compares exactly (binary, no pad)."""
+    columns = _mysql_columns(db)
+    stamps = [c for c in columns if c.data_type == "datetime"]
+    assert len(stamps) == 13
+    assert {c.datetime_precision for c in stamps} == {6}
+    texts = [c for c in columns if c.data_type in ("varchar", "text")]
+    assert {c.collation_name for c in texts} == {"utf8mb4_nopad_bin"}
+    assert {c.column_name for c in texts} >= {"id", "storage_key", "owner", "claim_token"}
+    kinds = {(c.table_name, c.column_name): c.data_type for c in columns}
+    assert kinds["rindle_upload_sessions", "declared_size"] == "bigint"
+    assert kinds["rindle_upload_sessions", "client_metadata"] == "longtext"  # MariaDB's JSON
+
+
+@pytest.mark.mariadb
+def test_mariadb_upgrade_matches_models(mariadb_database: str) -> None:
+    db = Database(mariadb_database)
+    try:
+        _assert_upgraded_schema_matches_models(db)
+        assert_mysql_types(db)
+    finally:
+        db.dispose()
+
+
+@pytest.mark.mariadb
+def test_mariadb_downgrades_to_nothing_and_upgrades_again(mariadb_database: str) -> None:
+    db = Database(mariadb_database)
+    try:
+        db.upgrade()
+        command.downgrade(db.alembic_config(), "base")
+        assert not db.has_tables()
+        db.upgrade()
+        assert db.schema_revision() == db.head_revision()
+        assert_mysql_types(db)
+    finally:
+        db.dispose()
+
+
+@pytest.mark.mariadb
+def test_0002_upgrade_and_downgrade_keep_rows_on_mariadb(mariadb_database: str) -> None:
+    db = Database(mariadb_database)
+    try:
+        _roundtrip_0002(db)
+    finally:
+        db.dispose()
+
+
+@pytest.mark.mariadb
+def test_0003_upgrade_and_downgrade_keep_rows_on_mariadb(mariadb_database: str) -> None:
+    db = Database(mariadb_database)
+    try:
+        _roundtrip_0003(db)
+    finally:
+        db.dispose()

@@ -41,7 +41,7 @@ DESIGN_ASSET_EDGES = {
     "validating": {"analyzing"},
     "analyzing": {"promoting", "quarantined"},
     "promoting": {"available"},
-    "available": {"processing", "quarantined"},
+    "available": {"processing", "quarantined", "deleted"},  # deleted: delete_asset, ADR 0117
     "processing": {"ready", "quarantined"},
     "ready": {"degraded", "deleted"},
     "degraded": {"quarantined", "deleted"},

@@ -42,7 +42,7 @@ INITIAL: Mapping[str, Mapping[str, str]] = {
 #: States in the tables that no rindle feature writes yet (tests/test_fsm_writes.py
 #: keeps the same list and fails once one is written).
 RESERVED: Mapping[str, tuple[str, ...]] = {
-    "asset": ("processing", "ready", "degraded", "deleted"),
+    "asset": ("processing", "ready", "degraded"),
 }
 
 TERMINAL_STYLE = "stroke-width:3px,font-weight:bold"

@@ -23,7 +23,7 @@ import pytest
 import test_gcs_post
 
 from rindle_core import Broker, Database, Profile, TransferFailed
-from rindle_core.client import UploadClient
+from rindle_core.client import RetryPolicy, UploadClient
 from rindle_core.testing import BrokerContract
 from rindle_gcs import GCSStorage
 
@@ -70,7 +70,9 @@ def pdf_file(tmp_path: Path, size: int) -> Path:
 
 class ChunkHook(httpx.BaseTransport):
     """Runs ``after_chunk(n)`` once the server answered chunk *n* with 308 (more
-    to come); can drop the answer to one chunk.
+    to come); can drop the answer to one chunk, after which the network stays
+    down (every later request fails to connect) — a drop the client's own
+    retries cannot get past.
 
     No poll follows the final chunk: gcp-storage-emulator forgets a
     completed session (404) where GCS answers 200.
@@ -81,8 +83,13 @@ class ChunkHook(httpx.BaseTransport):
         self._after_chunk = after_chunk
         self._drop_chunk = drop_chunk
         self.chunks = 0
+        self.refused = 0  # requests after the drop
+        self._down = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._down:
+            self.refused += 1
+            raise httpx.ConnectError("simulated network down", request=request)
         response = self._inner.handle_request(request)
         if request.headers.get("Content-Range", "").startswith("bytes */"):
             return response  # a status query, not a chunk
@@ -92,6 +99,7 @@ class ChunkHook(httpx.BaseTransport):
             self._after_chunk(self.chunks)
         if self.chunks == self._drop_chunk:
             response.close()
+            self._down = True
             raise httpx.ReadError("simulated disconnect", request=request)
         return response
 
@@ -119,7 +127,9 @@ def test_resumable_upload_chunks_status_resume_verify_available(
     assert started.resumable.session_uri not in repr(started)
 
     # Chunks with a status poll through the broker after each; the answer to
-    # chunk 2 is lost (the server did store it).
+    # chunk 2 is lost (the server did store it) and the network stays down:
+    # the client retries (it asks the session for its offset) until its
+    # attempts are spent, then gives up with a retryable error.
     polled: list[tuple[int, str]] = []
 
     def poll(_: int) -> None:
@@ -127,10 +137,13 @@ def test_resumable_upload_chunks_status_resume_verify_available(
         polled.append((status.committed_bytes, status.state))
 
     hook = ChunkHook(poll, drop_chunk=2)
-    client = UploadClient(http=httpx.Client(transport=hook, timeout=30))
+    retry = RetryPolicy(attempts=3, base=0.01)
+    client = UploadClient(http=httpx.Client(transport=hook, timeout=30), retry=retry)
     with client, pytest.raises(TransferFailed) as info:
         client.upload_resumable(started.resumable.session_uri, path, chunk_size=CHUNK)
     assert info.value.retryable
+    assert hook.chunks == 2
+    assert hook.refused == 3  # the status query, tried `attempts` times: no chunk re-sent blindly
     assert polled == [(CHUNK, "in_progress"), (2 * CHUNK, "in_progress")]
     assert broker.get_session(sid).committed_bytes == 2 * CHUNK
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 import pytest
 
 from rindle_core import Broker, Database, Profile, StorageError, UploadedPart
@@ -166,11 +167,12 @@ def test_debug_logging_of_a_whole_flow_shows_no_secret(
     for name in ("botocore", "boto3", "s3transfer", "urllib3", "httpx", "httpcore", "rindle_s3"):
         caplog.set_level(logging.DEBUG, logger=name)
     signed: list[Any] = []
-    client = UploadClient()
+    client = UploadClient()  # stdlib connections: logs nothing
 
     put = storage.presign_put("one.txt", content_type="text/plain", content_length=2, expires_in=60)
     signed.append(put)
-    client.put_bytes(put, b"hi")
+    with httpx.Client() as http:  # a caller's httpx client logs each URL: redacted
+        UploadClient(http=http).put_bytes(put, b"hi")
     version = storage.head("one.txt").version
     assert storage.read_range("one.txt", 0, 2, version=version) == b"hi"
     signed.append(storage.presign_get("one.txt", expires_in=60, content_type="text/plain"))

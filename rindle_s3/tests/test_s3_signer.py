@@ -7,8 +7,10 @@ explicitly (or the adapter's ``utcnow`` is patched).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import itertools
+import json
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -604,3 +606,94 @@ def test_random_get_overrides_match_botocore(
         now=FIXED,
     )
     assert got == expected
+
+
+# -- the one Content-Type botocore leaves unsigned ----------------------------
+
+FORM_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
+FORM_TYPES = [
+    FORM_TYPE,  # botocore drops exactly this value from the signature...
+    "application/x-www-form-urlencoded",  # ...and signs every other one
+    "application/x-www-form-urlencoded; charset=UTF-8",
+    "application/x-www-form-urlencoded;charset=utf-8",
+    "application/x-www-form-urlencoded;  charset=utf-8",
+    "Application/X-WWW-Form-Urlencoded; charset=utf-8",
+]
+
+
+@pytest.mark.usefixtures("frozen_botocore")
+@pytest.mark.parametrize("content_type", FORM_TYPES)
+@pytest.mark.parametrize("token", [None, TOKEN])
+def test_form_urlencoded_content_type_is_signed_as_botocore_signs_it(
+    content_type: str, token: str | None
+) -> None:
+    client = boto_client(endpoint_url="http://127.0.0.1:9000", style="path", token=token)
+    expected = client.generate_presigned_url(
+        "put_object",
+        Params={"Bucket": "bkt", "Key": "k", "ContentType": content_type, "IfNoneMatch": "*"},
+        ExpiresIn=900,
+    )
+    signer = SigV4Presigner(StaticCredentials(ACCESS, SECRET, token), region="us-east-1")
+    got = signer.presign(
+        "PUT",
+        object_url("http://127.0.0.1:9000/bkt/", "k"),
+        headers={"Content-Type": content_type, "If-None-Match": "*"},
+        expires_in=900,
+        now=FIXED,
+    )
+    assert got == expected
+    signed = "host%3Bif-none-match" if content_type == FORM_TYPE else "content-type%3Bhost"
+    assert f"X-Amz-SignedHeaders={signed}" in got
+
+
+@pytest.mark.parametrize("content_type", FORM_TYPES)
+def test_adapter_put_with_form_urlencoded_type_matches_botocore(content_type: str) -> None:
+    """The adapter's create-only PUT equals botocore's; the client still sends the type."""
+    client = boto_client(region="eu-west-1", style="virtual", token=TOKEN)
+    storage = adapter("my-bucket", region="eu-west-1", style="virtual", token=TOKEN)
+    with (
+        mock.patch("botocore.auth.get_current_datetime", return_value=FIXED.replace(tzinfo=None)),
+        mock.patch("rindle_s3._adapter.utcnow", return_value=FIXED),
+    ):
+        put = storage.presign_put(
+            "form.txt", content_type=content_type, content_length=12, expires_in=600
+        )
+        expected = client.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": "my-bucket",
+                "Key": "form.txt",
+                "ContentType": content_type,
+                "ContentLength": 12,
+                "IfNoneMatch": "*",
+            },
+            ExpiresIn=600,
+        )
+    assert put.url == expected
+    assert put.headers["Content-Type"] == content_type
+
+
+def test_form_urlencoded_post_policy_matches_botocore_and_binds_the_type() -> None:
+    """botocore's POST policy has no such exception: the type stays a condition."""
+    naive = FIXED.replace(tzinfo=None)
+    storage = adapter("my-bucket", region="eu-west-1", style="virtual", token=TOKEN)
+    with (
+        mock.patch("botocore.auth.get_current_datetime", return_value=naive),
+        mock.patch("botocore.signers.get_current_datetime", return_value=naive),
+        mock.patch("rindle_s3._adapter.utcnow", return_value=FIXED),
+    ):
+        post = storage.presign_post(
+            "form.txt", content_type=FORM_TYPE, min_size=1, max_size=10, expires_in=600
+        )
+        expected = boto_client(
+            region="eu-west-1", style="virtual", token=TOKEN
+        ).generate_presigned_post(
+            "my-bucket",
+            "form.txt",
+            Fields={"Content-Type": FORM_TYPE},
+            Conditions=[{"Content-Type": FORM_TYPE}, ["content-length-range", 1, 10]],
+            ExpiresIn=600,
+        )
+    assert dict(post.fields) == expected["fields"]
+    policy = json.loads(base64.b64decode(post.fields["policy"]))
+    assert {"Content-Type": FORM_TYPE} in policy["conditions"]

@@ -37,6 +37,7 @@ from rindle_core import (
     InvalidArgument,
     InvalidParts,
     StorageConflict,
+    StorageError,
     StorageNotFound,
 )
 from rindle_core.adapters import (
@@ -59,6 +60,7 @@ from rindle_core.storage import (
 from ._blocks import MAX_BLOCKS, block_id, block_name, is_upload_id, new_upload_id, part_number
 from ._committed import decode_committed, is_commit_of
 from ._errors import azure_errors, error_code, status_code
+from ._ranged import RangeIgnored, refuse_whole_answers
 from ._sas import SasSigner
 
 __all__ = ["MAX_BLOB_SIZE", "MAX_BLOCK_SIZE", "MAX_PUT_BLOB_SIZE", "AzureBlobStorage"]
@@ -171,16 +173,33 @@ class AzureBlobStorage(BaseMultipartStorage, BaseCommittedPartsStorage):
 
     def _read_range(self, key: str, start: int, length: int, *, version: str | None) -> bytes:
         """A ranged Get Blob, conditional (``If-Match``) on *version* when given."""
+        # A 200 (the whole blob) is looked at before the SDK reads it: never
+        # more than the range in memory (see _ranged).
+        hook = refuse_whole_answers(start, length)
         with azure_errors("read_range"):
             try:
                 blob = self._blob(key)
                 if version is None:
-                    download = blob.download_blob(offset=start, length=length)
+                    download = blob.download_blob(
+                        offset=start, length=length, raw_response_hook=hook
+                    )
                 else:
                     download = blob.download_blob(
-                        offset=start, length=length, etag=version, match_condition=_IF_MATCH
+                        offset=start,
+                        length=length,
+                        etag=version,
+                        match_condition=_IF_MATCH,
+                        raw_response_hook=hook,
                     )
                 return bytes(download.readall())
+            except RangeIgnored as ignored:
+                if ignored.prefix is None:
+                    raise StorageError(
+                        "azure read_range failed: the server ignored the Range header"
+                    ) from None
+                if version is not None and ignored.etag != version:
+                    raise StorageConflict("azure read_range: the blob changed (ETag)") from None
+                return ignored.prefix
             except HttpResponseError as exc:
                 status = status_code(exc)
                 # 412: changed, or gone (Azurite answers 412 for a missing blob

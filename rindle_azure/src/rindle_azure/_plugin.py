@@ -7,7 +7,7 @@ from collections.abc import Callable
 from rindle_core.plugins import hookimpl
 from rindle_core.storage import StorageFactory
 
-from ._config import create_storage
+from ._factory import create_storage
 
 __all__ = ["rindle_register_storage"]
 

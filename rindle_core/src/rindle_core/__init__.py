@@ -3,62 +3,68 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from ._broker import Broker, JobMode
-from ._errors import (
-    AssetNotAvailable,
-    AssetNotFound,
-    ConfigurationError,
-    DatabaseError,
-    InvalidArgument,
-    InvalidParts,
-    InvalidProfile,
-    InvalidTransition,
-    PolicyViolation,
-    RindleError,
-    SessionExpired,
-    SessionNotFound,
-    StorageConflict,
-    StorageError,
-    StorageNotFound,
-    StorageObjectMissing,
-    StorageUnavailable,
-    TransferFailed,
-    UnknownProfile,
-    UnknownStorage,
-    UploadUnsupported,
-)
-from .db import Database
-from .jobs import JobOutcome, JobRunner, PermanentJobError
-from .models import (
-    Asset,
-    Job,
-    MaintenanceReport,
-    MultipartResult,
-    MultipartStatusResult,
-    ResumableResult,
-    ResumableStatusResult,
-    SignBatchResult,
-    SignPostResult,
-    SignResult,
-    UploadSession,
-    VerifyResult,
-)
-from .plugins import hookimpl
-from .profiles import Profile
-from .states import AssetState, JobState, SessionState, transition
-from .storage import (
-    Capability,
-    HeadResult,
-    MultipartUpload,
-    PartLimits,
-    PresignedPost,
-    PresignedRequest,
-    ResumableStatus,
-    ResumableUpload,
-    StorageAdapter,
-    UploadedPart,
-)
+from ._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ._broker import Broker, JobMode
+    from ._errors import (
+        AssetNotAvailable,
+        AssetNotFound,
+        ConfigurationError,
+        DatabaseError,
+        InvalidArgument,
+        InvalidParts,
+        InvalidProfile,
+        InvalidTransition,
+        PolicyViolation,
+        RindleError,
+        SessionExpired,
+        SessionNotFound,
+        StorageConflict,
+        StorageError,
+        StorageNotFound,
+        StorageObjectMissing,
+        StorageUnavailable,
+        TransferFailed,
+        UnknownProfile,
+        UnknownStorage,
+        UploadUnsupported,
+    )
+    from ._flows.asset_lifecycle import AssetSweepReport
+    from ._flows.prune import PruneReport
+    from .db import Database
+    from .jobs import JobOutcome, JobRunner, PermanentJobError
+    from .models import (
+        Asset,
+        Job,
+        MaintenanceReport,
+        MultipartResult,
+        MultipartStatusResult,
+        ResumableResult,
+        ResumableStatusResult,
+        SignBatchResult,
+        SignPostResult,
+        SignResult,
+        UploadSession,
+        VerifyResult,
+    )
+    from .plugins import hookimpl
+    from .profiles import Profile
+    from .states import AssetState, JobState, SessionState, transition
+    from .storage import (
+        Capability,
+        HeadResult,
+        MultipartUpload,
+        PartLimits,
+        PresignedPost,
+        PresignedRequest,
+        ResumableStatus,
+        ResumableUpload,
+        StorageAdapter,
+        UploadedPart,
+    )
 
 # A library logs, the host decides what is shown: without this handler the
 # stdlib's last-resort handler would print rindle's warnings to stderr.
@@ -69,6 +75,7 @@ __all__ = [
     "AssetNotAvailable",
     "AssetNotFound",
     "AssetState",
+    "AssetSweepReport",
     "Broker",
     "Capability",
     "ConfigurationError",
@@ -94,6 +101,7 @@ __all__ = [
     "PresignedPost",
     "PresignedRequest",
     "Profile",
+    "PruneReport",
     "ResumableResult",
     "ResumableStatus",
     "ResumableStatusResult",
@@ -132,9 +140,75 @@ _DEPRECATED = {
 }
 
 
+#: Where each public name lives. They are imported on first use, so that
+#: ``import rindle_core`` (and ``rindle --version``) loads no SQLAlchemy.
+_LAZY: dict[str, str] = {
+    "Broker": "._broker",
+    "JobMode": "._broker",
+    "AssetNotAvailable": "._errors",
+    "AssetNotFound": "._errors",
+    "ConfigurationError": "._errors",
+    "DatabaseError": "._errors",
+    "InvalidArgument": "._errors",
+    "InvalidParts": "._errors",
+    "InvalidProfile": "._errors",
+    "InvalidTransition": "._errors",
+    "PolicyViolation": "._errors",
+    "RindleError": "._errors",
+    "SessionExpired": "._errors",
+    "SessionNotFound": "._errors",
+    "StorageConflict": "._errors",
+    "StorageError": "._errors",
+    "StorageNotFound": "._errors",
+    "StorageObjectMissing": "._errors",
+    "StorageUnavailable": "._errors",
+    "TransferFailed": "._errors",
+    "UnknownProfile": "._errors",
+    "UnknownStorage": "._errors",
+    "UploadUnsupported": "._errors",
+    "AssetSweepReport": "._flows.asset_lifecycle",
+    "PruneReport": "._flows.prune",
+    "Database": ".db",
+    "JobOutcome": ".jobs",
+    "JobRunner": ".jobs",
+    "PermanentJobError": ".jobs",
+    "Asset": ".models",
+    "Job": ".models",
+    "MaintenanceReport": ".models",
+    "MultipartResult": ".models",
+    "MultipartStatusResult": ".models",
+    "ResumableResult": ".models",
+    "ResumableStatusResult": ".models",
+    "SignBatchResult": ".models",
+    "SignPostResult": ".models",
+    "SignResult": ".models",
+    "UploadSession": ".models",
+    "VerifyResult": ".models",
+    "hookimpl": ".plugins",
+    "Profile": ".profiles",
+    "AssetState": ".states",
+    "JobState": ".states",
+    "SessionState": ".states",
+    "transition": ".states",
+    "Capability": ".storage",
+    "HeadResult": ".storage",
+    "MultipartUpload": ".storage",
+    "PartLimits": ".storage",
+    "PresignedPost": ".storage",
+    "PresignedRequest": ".storage",
+    "ResumableStatus": ".storage",
+    "ResumableUpload": ".storage",
+    "StorageAdapter": ".storage",
+    "UploadedPart": ".storage",
+}
+
+
+_lazy_getattr, __dir__ = lazy_exports(__name__, _LAZY, __all__)
+
+
 def __getattr__(name: str) -> object:
     if name not in _DEPRECATED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return _lazy_getattr(name)
     import warnings
 
     warnings.warn(
@@ -142,4 +216,4 @@ def __getattr__(name: str) -> object:
         DeprecationWarning,
         stacklevel=2,
     )
-    return globals()[_DEPRECATED[name]]
+    return __getattr__(_DEPRECATED[name])

@@ -33,8 +33,11 @@ from ._errors import (
     UnknownProfile,
 )
 from ._flows import Multipart, Opening, Resumable, SinglePut, Verification, abort, require
+from ._flows.asset_lifecycle import AssetLifecycle, AssetSweepReport
 from ._flows.post import Post
+from ._flows.prune import Pruner, PruneReport
 from ._maintenance import Maintenance
+from ._operations import observed
 from ._promotion import Promoter
 from ._session_store import NewSession, SessionStore
 from ._telemetry import Telemetry, log_event
@@ -109,6 +112,7 @@ class Broker:
         self._closed = False
         pm = plugin_manager or get_plugin_manager()
         telemetry = Telemetry(pm)
+        self._telemetry = telemetry  # operations (``@observed``) report through it
         self._maintenance = Maintenance(
             database,
             storage_for=self._storage_of,
@@ -123,7 +127,9 @@ class Broker:
             pm=pm,
             telemetry=telemetry,
         )
-        self._jobs = JobRunner(database, {"promote": promoter}, clock=clock, lease=job_lease)
+        self._jobs = JobRunner(
+            database, {"promote": promoter}, clock=clock, lease=job_lease, plugin_manager=pm
+        )
         self._clock = clock
         self._store = SessionStore(database, telemetry=telemetry, clock=clock)
         self._verification = Verification(
@@ -218,6 +224,7 @@ class Broker:
 
     # -- opening a session: one per strategy --------------------------------------
 
+    @observed("profile")
     def initiate_session(
         self,
         profile: str | Profile,
@@ -251,6 +258,7 @@ class Broker:
             )
         )
 
+    @observed("profile")
     def initiate_multipart_session(
         self,
         profile: str | Profile,
@@ -285,6 +293,7 @@ class Broker:
             )
         )
 
+    @observed("profile")
     def initiate_resumable_session(
         self,
         profile: str | Profile,
@@ -320,6 +329,7 @@ class Broker:
             )
         )
 
+    @observed("profile")
     def initiate_post_session(
         self,
         profile: str | Profile,
@@ -354,6 +364,7 @@ class Broker:
 
     # -- signing and progress -----------------------------------------------------
 
+    @observed("session_id")
     def sign_post(self, session_id: str, *, expires_in: int | None = None) -> SignPostResult:
         """Sign the form POST for a session: ``initialized → signed`` (re-signing is allowed).
 
@@ -365,6 +376,7 @@ class Broker:
         """
         return self._post.sign(session_id, expires_in=expires_in)
 
+    @observed("session_id")
     def sign_url(self, session_id: str, *, expires_in: int | None = None) -> SignResult:
         """Sign the PUT for a session: ``initialized → signed`` (re-signing is allowed).
 
@@ -373,6 +385,7 @@ class Broker:
         """
         return self._single_put.sign(session_id, expires_in=expires_in)
 
+    @observed("session_id")
     def sign_multipart_part(
         self, session_id: str, part_number: int, *, expires_in: int | None = None
     ) -> SignResult:
@@ -380,16 +393,19 @@ class Broker:
         result = self.sign_multipart_parts(session_id, [part_number], expires_in=expires_in)
         return SignResult(result.session, result.parts[0])
 
+    @observed("session_id")
     def sign_multipart_parts(
         self, session_id: str, part_numbers: Sequence[int], *, expires_in: int | None = None
     ) -> SignBatchResult:
         """Presign many parts in one call, so clients sign ahead without a round trip each."""
         return self._multipart.sign_parts(session_id, part_numbers, expires_in=expires_in)
 
+    @observed("session_id")
     def multipart_status(self, session_id: str) -> MultipartStatusResult:
         """The parts the backend holds (recorded in the part ledger) and those missing."""
         return self._multipart.status(session_id)
 
+    @observed("session_id")
     def resumable_session_status(self, session_id: str) -> ResumableStatusResult:
         """Ask the backend how many bytes it holds; record it, keep the state.
 
@@ -403,6 +419,7 @@ class Broker:
 
     # -- completion ---------------------------------------------------------------
 
+    @observed("session_id")
     def verify_completion(self, session_id: str) -> VerifyResult:
         """Check the object is stored, complete the session, enqueue promotion.
 
@@ -416,6 +433,7 @@ class Broker:
         """
         return self._verification.verify(session_id)
 
+    @observed("session_id")
     def complete_multipart_upload(
         self, session_id: str, parts: Sequence[UploadedPart | Mapping[str, object]] | None = None
     ) -> VerifyResult:
@@ -429,6 +447,7 @@ class Broker:
 
     # -- ending early -------------------------------------------------------------
 
+    @observed("session_id")
     def cancel_resumable_session(self, session_id: str) -> UploadSession:
         """Cancel a resumable session: ``→ aborted``, then the remote session is cancelled.
 
@@ -436,6 +455,7 @@ class Broker:
         """
         return self._resumable.cancel(session_id)
 
+    @observed("session_id")
     def abort_session(self, session_id: str) -> UploadSession:
         """Abort any non-terminal session and clean up its remote state.
 
@@ -447,6 +467,7 @@ class Broker:
         """
         return abort(self._store, self._maintenance, session_id)
 
+    @observed()
     def expire_sessions(
         self, *, now: dt.datetime | None = None, batch_size: int = 100, dry_run: bool = False
     ) -> MaintenanceReport:
@@ -489,9 +510,60 @@ class Broker:
                 )
         return unsure
 
+    @observed()
     def run_jobs(self, limit: int = 100) -> list[JobOutcome]:
         """Run due jobs in this process (what ``rindle worker --once`` does)."""
         return self.jobs.run_due(limit)
+
+    def delete_asset(self, asset_id: str) -> Asset:
+        """Move an available, quarantined or abandoned asset to ``deleted``, then
+        delete its stored object.
+
+        The state change is committed first; a storage error is raised after
+        it, and calling again retries the object's delete (idempotent). An
+        asset still on its way raises :class:`InvalidTransition`.
+        """
+        return self._asset_lifecycle().delete(asset_id)
+
+    def sweep_assets(
+        self,
+        *,
+        quarantined_after: dt.timedelta | None = None,
+        abandoned_after: dt.timedelta | None = None,
+        batch_size: int = 1000,
+    ) -> AssetSweepReport:
+        """Delete quarantined and abandoned assets untouched for longer than the
+        ages given (``None``: not that state), with the quarantined ones' objects,
+        in batches; then retry the object deletes still owed. What
+        ``rindle prune --quarantined-after/--abandoned-after`` does.
+        """
+        return self._asset_lifecycle().sweep(
+            quarantined_after=quarantined_after,
+            abandoned_after=abandoned_after,
+            batch_size=batch_size,
+        )
+
+    def _asset_lifecycle(self) -> AssetLifecycle:
+        return AssetLifecycle(
+            self._database,
+            self._store,
+            storage_for=self.storage_for,
+            telemetry=self._telemetry,
+            clock=self._clock,
+        )
+
+    def prune(
+        self, *, older_than: dt.timedelta, batch_size: int = 1000, dry_run: bool = False
+    ) -> PruneReport:
+        """Delete finished session rows (with their part ledgers) and succeeded
+        job rows older than *older_than*, in batches (what ``rindle prune`` does).
+
+        A session goes once it is over, no cleanup is pending and its asset
+        has settled; assets and stored objects are left alone.
+        """
+        return Pruner(self._database, clock=self._clock).prune(
+            older_than=older_than, batch_size=batch_size, dry_run=dry_run
+        )
 
     # -- reads --------------------------------------------------------------------
 
@@ -518,6 +590,7 @@ class Broker:
             state=state, profile=profile, limit=limit, owner=owner, storage_key=storage_key
         )
 
+    @observed("asset_id")
     def download_url(
         self,
         asset_id: str,

@@ -31,6 +31,7 @@ __all__ = [
     "CONFIG_ENV",
     "CONFIG_FILENAME",
     "DATABASE_URL_ENV",
+    "DEFAULT_PRUNE_AFTER",
     "EMBEDDED_DIR",
     "MAX_DURATION",
     "MAX_SIZE",
@@ -58,6 +59,11 @@ EMBEDDED_DIR: Final = Path(".rindle")
 MAX_SIZE: Final = 2**63 - 1
 #: The longest duration accepted: 100 years (far within datetime arithmetic).
 MAX_DURATION: Final = 100 * 365 * 86400
+#: Seconds after which ``rindle prune`` deletes finished rows by default (30 days).
+DEFAULT_PRUNE_AFTER: Final = 30 * 86400
+# The ages rindle prune accepts (as Broker.prune and Broker.sweep_assets do).
+_MIN_AGE: Final = 3600
+_MAX_AGE: Final = 3650 * 86400
 
 # Always used with fullmatch; ASCII digits and spaces only (Arabic-Indic or
 # full-width digits are refused),
@@ -201,6 +207,9 @@ class ConfigFile:
     worker_interval: float
     expire_batch_size: int
     cleanup_grace: float
+    prune_after: float
+    sweep_quarantined_after: float | None
+    sweep_abandoned_after: float | None
 
 
 # -----------------------------------------------------------------------------
@@ -257,6 +266,9 @@ _TOP_KEYS: Final = (
     "worker_interval",
     "expire_batch_size",
     "cleanup_grace",
+    "prune_after",
+    "sweep_quarantined_after",
+    "sweep_abandoned_after",
     "storage",
     "profiles",
 )
@@ -303,6 +315,27 @@ class _Checker:
             return convert(value)
         except ValueError as exc:
             raise self.error(key, str(exc)) from None
+
+    def age(self, key: str, value: object) -> float:
+        """Seconds from 1 hour to 3650 days: a number of seconds or a duration ("30d")."""
+        seconds = value
+        if isinstance(value, str):
+            try:
+                seconds = parse_duration(value)
+            except ValueError:
+                seconds = None
+        # "not lo <= x <= hi" also refuses nan; the upper bound refuses inf.
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not _MIN_AGE <= seconds <= _MAX_AGE
+        ):
+            raise self.error(
+                key,
+                'must be 1 hour to 3650 days: a duration such as "30d" or "12h", '
+                f"or seconds ({_MIN_AGE} to {_MAX_AGE}), got {_shown(value)}",
+            )
+        return float(seconds)
 
 
 def validate(data: Mapping[str, object], *, source: Path, environ: Mapping[str, str]) -> ConfigFile:
@@ -363,6 +396,12 @@ def validate(data: Mapping[str, object], *, source: Path, environ: Mapping[str, 
             "cleanup_grace",
             f'must be 0 to 604800 seconds (or a duration such as "5m"), got {grace!r}',
         )
+    prune_after = check.age("prune_after", data.get("prune_after", DEFAULT_PRUNE_AFTER))
+    # Absent (or None, from settings.RINDLE) leaves that sweep off.
+    sweeps = {
+        key: None if data.get(key) is None else check.age(key, data[key])
+        for key in ("sweep_quarantined_after", "sweep_abandoned_after")
+    }
 
     storages = _storages(check, data.get("storage"))
     return ConfigFile(
@@ -377,6 +416,9 @@ def validate(data: Mapping[str, object], *, source: Path, environ: Mapping[str, 
         worker_interval=float(interval),
         expire_batch_size=batch,
         cleanup_grace=float(grace),
+        prune_after=prune_after,
+        sweep_quarantined_after=sweeps["sweep_quarantined_after"],
+        sweep_abandoned_after=sweeps["sweep_abandoned_after"],
     )
 
 

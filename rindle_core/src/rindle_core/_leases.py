@@ -2,7 +2,8 @@
 
 A running job's row holds ``locked_until`` and a ``claim_token`` fresh for
 each claim. Lease times are written and compared by the database itself
-(PostgreSQL ``clock_timestamp()``, SQLite ``'now'``), never by a worker's
+(PostgreSQL ``clock_timestamp()``, MySQL/MariaDB ``UTC_TIMESTAMP(6)``,
+SQLite ``'now'``), never by a worker's
 clock, so a worker whose clock is off cannot steal a live job or hand out
 a lease that is already over. Every write of a claim (renewal, outcome)
 is a compare-and-set on ``id + state + claim_token``: a claim that was
@@ -18,12 +19,13 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, func, literal, update
+from sqlalchemy import ColumnElement, DateTime, func, literal, literal_column, update
 
 from ._clock import utcnow
 from ._errors import RindleError
 from ._telemetry import log_event
 from .db import Database, jobs_table
+from .db._dialects import family
 from .states import JobState
 
 __all__ = ["Lease", "LeaseLost", "current_lease", "db_now", "db_now_plus"]
@@ -50,18 +52,26 @@ def db_now_plus(dialect: str, seconds: float) -> ColumnElement[Any]:
     """The database's time *seconds* from now, comparable with a ``UTCDateTime`` column.
 
     PostgreSQL: ``clock_timestamp()`` (the server's wall clock, not the
-    transaction's start). SQLite: ``strftime(…, 'now')`` in the format
-    SQLAlchemy stores, so text comparison orders correctly; SQLite runs
-    inside the worker, but its file lives on one host, so every worker
-    reads the same clock. Other databases fall back to this process's
-    clock (keep it NTP-synchronised).
+    transaction's start). MySQL/MariaDB: ``UTC_TIMESTAMP(6)`` (the
+    statement's start, in UTC whatever the session's time zone). SQLite:
+    ``strftime(…, 'now')`` in the format SQLAlchemy stores, so text
+    comparison orders correctly; SQLite runs inside the worker, but its
+    file lives on one host, so every worker reads the same clock. Other
+    databases fall back to this process's clock (keep it NTP-synchronised).
     """
+    dialect = family(dialect)
     if dialect == "postgresql":
         now = func.clock_timestamp(type_=DateTime(timezone=True))
         return now + dt.timedelta(seconds=seconds) if seconds else now
     if dialect == "sqlite":
         shifted = func.strftime(_SQLITE_FORMAT, "now", f"{seconds:+.6f} seconds")
         return shifted.concat("000")
+    if dialect == "mysql":  # MySQL and MariaDB: UTC, to the microsecond, like the columns
+        now = func.utc_timestamp(6, type_=DateTime())
+        if not seconds:
+            return now
+        micros = round(seconds * 1_000_000)
+        return func.timestampadd(literal_column("MICROSECOND"), micros, now, type_=DateTime())
     return literal(utcnow() + dt.timedelta(seconds=seconds), DateTime(timezone=True))
 
 

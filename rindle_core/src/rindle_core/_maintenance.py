@@ -1,15 +1,20 @@
 """Maintenance: expire abandoned sessions and clean up what they left remotely.
 
-Expiry is a compare-and-set per session (two passes at once never expire
-one session twice), committed **before** any storage call; the same
-transaction marks the session ``remote_cleanup = "pending"``, due now.
+Expiry moves a batch of sessions per transaction with set-based statements
+(``_maintenance_batch``), guarded by state, so two passes at once never
+expire one session twice; it commits **before** any storage call. The same
+transaction marks the remote cleanup of each session that may have left
+something in storage ``pending`` and claims it for this pass; a session
+that never handed out a URL nor opened an upload is done at once, and
+storage never hears of it.
 
 Remote cleanup (abort the multipart upload or cancel the resumable session,
-delete a stray object) then runs row by row, each row on its own:
+delete a stray object) then runs row by row, with no transaction open, and
+its outcomes are written for the whole batch at once:
 
 * **claimed** first: a compare-and-set moves ``cleanup_at`` a lease ahead,
   so concurrent passes never clean one row at once and a pass that dies
-  mid-row leaves it to a later pass, never in front of the others;
+  mid-batch leaves its rows to a later pass, never in front of the others;
 * **isolated**: any ``Exception`` fails that row only (logged by type);
 * **backed off** on failure: ``cleanup_at = now + backoff(attempts)``,
   doubling up to a cap, and rows are taken oldest *due* first, so failing
@@ -32,14 +37,22 @@ from collections.abc import Callable, Collection
 from typing import Final, TypeGuard
 
 import attrs
-from sqlalchemy import ColumnElement, func, or_, select, update
 
+from . import _maintenance_batch as batch
 from ._errors import InvalidArgument, StorageNotFound
-from ._telemetry import Event, Telemetry, asset_event, maintenance_event, session_event
+from ._telemetry import (
+    Event,
+    Telemetry,
+    asset_event,
+    asset_log_event,
+    maintenance_event,
+    session_event,
+    session_log_event,
+)
 from .db import Database, sessions_table
-from .db._repo import cas_asset, cas_session, load_asset, load_session, session_from_row
+from .db._repo import cas_asset, cas_session, session_from_row
 from .models import MaintenanceReport, UploadSession
-from .states import SESSION_TRANSITIONS, AssetState, SessionState
+from .states import AssetState, SessionState
 from .storage import (
     Capability,
     MultipartStorage,
@@ -52,11 +65,6 @@ __all__ = ["Maintenance"]
 
 _sessions = sessions_table
 
-#: Session states that may still expire (the table allows ``-> expired``).
-EXPIRABLE = tuple(
-    s.value for s, targets in SESSION_TRANSITIONS.items() if SessionState.EXPIRED in targets
-)
-_PENDING: Final = "pending"
 #: The longest any maintenance setting may be (seconds).
 _MAX_SECONDS: Final = 7 * 24 * 3600
 
@@ -65,7 +73,6 @@ class _Outcome(enum.Enum):
     FINISHED = "finished"  # cleaned for good
     SCHEDULED = "scheduled"  # cleaned; the final sweep is still owed
     FAILED = "failed"  # backs off
-    SKIPPED = "skipped"  # another pass holds it, or it is not due
 
 
 @attrs.define
@@ -137,21 +144,22 @@ class Maintenance:
         now = self._clock()
         events: list[Event] = []
         with self._db.transaction() as conn:
-            values: dict[str, object] = {
-                "remote_cleanup": _PENDING,
-                "cleanup_at": cleanup_due or now,
-                "cleanup_attempts": 0,
-            }
-            if reason:
-                values["failure_reason"] = reason
-            if not cas_session(conn, session.id, session.state, target, now, **values):
+            moved = cas_session(
+                conn,
+                session.id,
+                session.state,
+                target,
+                now,
+                remote_cleanup=batch.PENDING,
+                cleanup_at=cleanup_due or now,
+                cleanup_attempts=0,
+                failure_reason=reason or _sessions.c.failure_reason,
+            )
+            if moved is None:
                 return None
-            moved = load_session(conn, session.id)
-            assert moved is not None
             events.append(session_event(moved, session.state.value, target.value))
-            if cas_asset(conn, session.asset_id, AssetState.STAGED, AssetState.ABANDONED, now):
-                asset = load_asset(conn, session.asset_id)
-                assert asset is not None
+            asset = cas_asset(conn, session.asset_id, AssetState.STAGED, AssetState.ABANDONED, now)
+            if asset is not None:
                 events.append(asset_event(asset, "staged", "abandoned"))
         self._telemetry.emit(events)
         return moved
@@ -165,9 +173,19 @@ class Maintenance:
         when the attempt failed (the row backs off and a later pass retries).
         Never raises for a failed cleanup.
         """
+        now = now or self._clock()
+        until = now + self.claim_lease
         effects = _Effects()
-        outcome = self._clean_isolated(session.id, now or self._clock(), effects)
-        return effects.aborted, effects.deleted, outcome is not _Outcome.FAILED
+        try:
+            with self._db.transaction() as conn:
+                claims = batch.claim_due(conn, now, until, 1, ids=[session.id])
+        except Exception as exc:  # the database failed around the row
+            self._telemetry.log(
+                "rindle.maintenance.cleanup_failed", session_id=session.id, error=type(exc).__name__
+            )
+            return 0, 0, False
+        outcomes = self._clean(claims, now, until, effects)
+        return effects.aborted, effects.deleted, _Outcome.FAILED not in outcomes
 
     # -- a pass --------------------------------------------------------------------
 
@@ -179,56 +197,37 @@ class Maintenance:
         dry_run: bool = False,
         spare: Collection[str] = (),
     ) -> MaintenanceReport:
-        """One pass: expire up to *batch_size* sessions, then run as many due cleanups.
+        """One pass: expire up to *batch_size* sessions and clean up after them,
+        then run up to *batch_size* other due cleanups.
 
         Sessions in *spare* are left for a later pass.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidArgument("batch_size must be a positive integer")
         now = now or self._clock()
-        query = (
-            select(_sessions)
-            .where(_sessions.c.state.in_(EXPIRABLE), _sessions.c.expires_at <= now)
-            .where(_sessions.c.id.not_in(list(spare)))
-            .order_by(_sessions.c.expires_at, _sessions.c.id)
-            .limit(batch_size)
-        )
-        with self._db.read() as conn:
-            candidates = [session_from_row(r) for r in conn.execute(query)]
         if dry_run:
-            report = MaintenanceReport(
-                dry_run=True,
-                expired_session_ids=tuple(s.id for s in candidates),
-                cleanup_due=self._count_pending(now),
-                cleanup_pending=self._count_pending(None),
-            )
+            with self._db.read() as conn:
+                ids = conn.execute(
+                    batch.candidates(now, batch_size, spare).with_only_columns(_sessions.c.id)
+                ).scalars()
+                report = MaintenanceReport(
+                    dry_run=True,
+                    expired_session_ids=tuple(ids),
+                    cleanup_due=batch.count_pending(conn, now),
+                    cleanup_pending=batch.count_pending(conn, None),
+                )
         else:
-            report = self._run(candidates, now, batch_size)
+            report = self._run(now, batch_size, spare)
         self._telemetry.emit([maintenance_event(report)])
         return report
 
-    def _run(
-        self, candidates: list[UploadSession], now: dt.datetime, batch_size: int
-    ) -> MaintenanceReport:
-        expired: list[str] = []
-        expiry_failures = 0
-        for session in candidates:
-            try:
-                moved = self.settle(
-                    session, SessionState.EXPIRED, reason="expired", cleanup_due=now
-                )
-            except Exception as exc:  # one row never stops the pass
-                expiry_failures += 1
-                self._telemetry.log(
-                    "rindle.maintenance.expire_failed",
-                    session_id=session.id,
-                    error=type(exc).__name__,
-                )
-                continue
-            if moved is not None:
-                expired.append(moved.id)
+    def _run(self, now: dt.datetime, batch_size: int, spare: Collection[str]) -> MaintenanceReport:
+        until = now + self.claim_lease
+        expired, expiry_failures, claims = self._expire(now, batch_size, spare, until)
         effects = _Effects()
-        outcomes = [self._clean_isolated(sid, now, effects) for sid in self._due(now, batch_size)]
+        outcomes = self._clean(claims, now, until, effects)
+        with self._db.read() as conn:
+            pending = batch.count_pending(conn, None)
         return MaintenanceReport(
             dry_run=False,
             expired_session_ids=tuple(expired),
@@ -238,96 +237,169 @@ class Maintenance:
             cleanups_finished=outcomes.count(_Outcome.FINISHED),
             final_sweeps_scheduled=outcomes.count(_Outcome.SCHEDULED),
             expiry_failures=expiry_failures,
-            cleanup_pending=self._count_pending(None),
+            cleanup_pending=pending,
         )
 
-    # -- cleanup of one row ----------------------------------------------------------
+    def _expire(
+        self, now: dt.datetime, limit: int, spare: Collection[str], until: dt.datetime
+    ) -> tuple[list[str], int, list[batch.Claimed]]:
+        """Expire one batch and claim up to *limit* other due cleanups, in one
+        transaction; events after the commit. Returns the ids of the sessions
+        expired, the expiries that failed and the cleanups claimed (the
+        expired sessions' own first).
 
-    def _clean_isolated(self, session_id: str, now: dt.datetime, effects: _Effects) -> _Outcome:
-        try:
-            return self._clean(session_id, now, effects)
-        except Exception as exc:  # the database failed around the row
-            self._telemetry.log(
-                "rindle.maintenance.cleanup_failed", session_id=session_id, error=type(exc).__name__
-            )
-            return _Outcome.FAILED
+        Snapshots (and the JSON columns they parse) are built only when an
+        observer hook would receive them; otherwise PostgreSQL moves the batch
+        in one statement and the log records are built from plain columns,
+        and only if the log is enabled.
 
-    def _clean(self, session_id: str, now: dt.datetime, effects: _Effects) -> _Outcome:
-        claim = self._claim(session_id, now)
-        if claim is None:
-            return _Outcome.SKIPPED
-        session, attempts, until = claim
-        try:
-            self._remote_steps(session, effects)
-        except Exception as exc:  # the row backs off, the pass goes on
-            attempts += 1
-            self._telemetry.log(
-                "rindle.maintenance.cleanup_failed",
-                session_id=session_id,
-                error=type(exc).__name__,
-                attempts=attempts,
-            )
-            self._record(
-                session_id,
-                until,
-                cleanup_at=now + self.backoff(attempts),
-                cleanup_attempts=attempts,
-            )
-            return _Outcome.FAILED
-        final_sweep = session.expires_at + self.cleanup_grace
-        if now >= final_sweep:
-            self._record(
-                session_id,
-                until,
-                remote_cleanup="done",
-                cleanup_at=None,
-                cleanup_attempts=0,
-                session_uri=None,
-            )
-            return _Outcome.FINISHED
-        # Cleaned, but a URL issued before may still store an object: sweep again.
-        self._record(
-            session_id, until, cleanup_at=final_sweep, cleanup_attempts=0, session_uri=None
+        Should the batch fail as a whole (a lock timeout, a bad row), its
+        sessions are expired one by one instead, so one row never stops the pass.
+        """
+        snapshots = self._telemetry.listening(
+            "rindle_session_transitioned", "rindle_asset_transitioned"
         )
-        return _Outcome.SCHEDULED
+        try:
+            if not snapshots and self._db.dialect == "postgresql":
+                return self._expire_moved(now, limit, spare, until)
+            with self._db.transaction() as conn:
+                expired = batch.expire_batch(conn, now, limit, spare, until)
+                assets = batch.abandon_assets(conn, [e.session.asset_id for e in expired], now)
+                claims = batch.claim_due(conn, now, until, limit)
+        except Exception as exc:
+            self._telemetry.log("rindle.maintenance.expire_batch_failed", error=type(exc).__name__)
+            one_by_one, failures = self._expire_one_by_one(now, limit, spare)
+            with self._db.transaction() as conn:
+                claims = batch.claim_due(conn, now, until, limit)
+            return [e.session.id for e in one_by_one], failures, claims
+        by_asset = {a.id: a for a in assets}
+        events: list[Event] = []
+        for e in expired:
+            events.append(session_event(e.session, e.from_state.value, "expired"))
+            asset = by_asset.pop(e.session.asset_id, None)
+            if asset is not None:
+                events.append(asset_event(asset, "staged", "abandoned"))
+        self._telemetry.emit(events)
+        claims[:0] = [batch.Claimed(e.session, 0) for e in expired if e.claimed]
+        return [e.session.id for e in expired], 0, claims
 
-    def _claim(
-        self, session_id: str, now: dt.datetime
-    ) -> tuple[UploadSession, int, dt.datetime] | None:
-        """Take a due row for one lease (compare-and-set on ``cleanup_at``)."""
-        until = now + self.claim_lease
+    def _expire_moved(
+        self, now: dt.datetime, limit: int, spare: Collection[str], until: dt.datetime
+    ) -> tuple[list[str], int, list[batch.Claimed]]:
+        """:meth:`_expire` on PostgreSQL with no snapshot wanted: one statement
+        moves the batch; only the sessions claimed for cleanup are loaded."""
         with self._db.transaction() as conn:
-            claimed = conn.execute(
-                update(_sessions)
-                .where(_sessions.c.id == session_id, _is_due(now))
-                .values(cleanup_at=until)
-            )
-            if claimed.rowcount != 1:
-                return None
-            row = conn.execute(select(_sessions).where(_sessions.c.id == session_id)).one()
-        return session_from_row(row), row.cleanup_attempts or 0, until
-
-    def _record(self, session_id: str, until: dt.datetime, **values: object) -> None:
-        """Write the outcome, unless the claim ran out and another pass took the row."""
-        with self._db.transaction() as conn:
-            conn.execute(
-                update(_sessions)
-                .where(
-                    _sessions.c.id == session_id,
-                    _sessions.c.remote_cleanup == _PENDING,
-                    _sessions.c.cleanup_at == until,
+            moved = batch.expire_moved(conn, now, limit, spare, until)
+            mine = batch.load_sessions(conn, [m.id for m in moved if m.claimed])
+            claims = batch.claim_due(conn, now, until, limit)
+        if self._telemetry.logging():
+            events: list[Event] = []
+            for m in moved:
+                events.append(
+                    session_log_event(
+                        m.id, m.asset_id, m.profile, m.strategy, m.from_state.value, "expired"
+                    )
                 )
-                .values(updated_at=self._clock(), **values)
-            )
+                if m.asset is not None:
+                    events.append(asset_log_event(m.asset_id, *m.asset, "staged", "abandoned"))
+            self._telemetry.emit(events)
+        return [m.id for m in moved], 0, [batch.Claimed(s, 0) for s in mine] + claims
 
-    def _remote_steps(self, session: UploadSession, effects: _Effects) -> None:
+    def _expire_one_by_one(
+        self, now: dt.datetime, limit: int, spare: Collection[str]
+    ) -> tuple[list[batch.Expired], int]:
+        with self._db.read() as conn:
+            candidates = [
+                session_from_row(r) for r in conn.execute(batch.candidates(now, limit, spare))
+            ]
+        expired: list[batch.Expired] = []
+        failures = 0
+        for session in candidates:
+            try:
+                moved = self.settle(
+                    session, SessionState.EXPIRED, reason="expired", cleanup_due=now
+                )
+            except Exception as exc:  # one row never stops the pass
+                failures += 1
+                self._telemetry.log(
+                    "rindle.maintenance.expire_failed",
+                    session_id=session.id,
+                    error=type(exc).__name__,
+                )
+                continue
+            if moved is not None:
+                # Its cleanup is due now (not claimed): the pass claims it next.
+                expired.append(batch.Expired(moved, session.state, claimed=False))
+        return expired, failures
+
+    # -- cleanup of claimed rows -----------------------------------------------------
+
+    def _clean(
+        self,
+        claims: list[batch.Claimed],
+        now: dt.datetime,
+        until: dt.datetime,
+        effects: _Effects,
+    ) -> list[_Outcome]:
+        """Clean each claimed row remotely (no transaction open), then record
+        every outcome in one transaction while the claims hold."""
+        if not claims:
+            return []
+        finished: list[str] = []
+        scheduled: list[tuple[str, dt.datetime]] = []
+        failed: list[tuple[str, dt.datetime, int]] = []
+        storages: dict[str, StorageAdapter] = {}
+        for claim in claims:
+            session = claim.session
+            try:
+                storage = storages.get(session.profile)
+                if storage is None:
+                    storage = storages[session.profile] = self._storage_for(session.profile)
+                self._remote_steps(storage, session, effects)
+            except Exception as exc:  # the row backs off, the pass goes on
+                attempts = claim.attempts + 1
+                self._telemetry.log(
+                    "rindle.maintenance.cleanup_failed",
+                    session_id=session.id,
+                    error=type(exc).__name__,
+                    attempts=attempts,
+                )
+                failed.append((session.id, now + self.backoff(attempts), attempts))
+                continue
+            final_sweep = session.expires_at + self.cleanup_grace
+            if now >= final_sweep:
+                finished.append(session.id)
+            else:
+                # Cleaned, but a URL issued before may still store an object: sweep again.
+                scheduled.append((session.id, final_sweep))
+        try:
+            with self._db.transaction() as conn:
+                batch.record_cleanups(
+                    conn,
+                    until,
+                    self._clock(),
+                    finished=finished,
+                    scheduled=scheduled,
+                    failed=failed,
+                )
+        except Exception as exc:  # the claims run out and a later pass retries
+            self._telemetry.log("rindle.maintenance.cleanup_failed", error=type(exc).__name__)
+            return [_Outcome.FAILED] * len(claims)
+        return (
+            [_Outcome.FINISHED] * len(finished)
+            + [_Outcome.SCHEDULED] * len(scheduled)
+            + [_Outcome.FAILED] * len(failed)
+        )
+
+    def _remote_steps(
+        self, storage: StorageAdapter, session: UploadSession, effects: _Effects
+    ) -> None:
         """Abort/cancel the remote upload, then delete the object if it exists.
 
         Storage I/O only (no transaction is open). Probes before each step
         make the counts exact: an abort counts when the upload was found
         open, a delete when HEAD found the object.
         """
-        storage = self._storage_for(session.profile)
         key = session.storage_key
         if (
             session.upload_strategy == "multipart"
@@ -350,32 +422,6 @@ class Maintenance:
         if _found(lambda: storage.head(key)):
             storage.delete(key)
             effects.deleted += 1
-
-    # -- queries ---------------------------------------------------------------------
-
-    def _due(self, now: dt.datetime, limit: int) -> list[str]:
-        query = (
-            select(_sessions.c.id)
-            .where(_is_due(now))
-            .order_by(_sessions.c.cleanup_at.asc().nulls_first(), _sessions.c.id)
-            .limit(limit)
-        )
-        with self._db.read() as conn:
-            return list(conn.execute(query).scalars())
-
-    def _count_pending(self, due_at: dt.datetime | None) -> int:
-        """Rows whose cleanup is pending (only those due at *due_at* if given)."""
-        condition = _is_due(due_at) if due_at else _sessions.c.remote_cleanup == _PENDING
-        with self._db.read() as conn:
-            count = conn.execute(select(func.count()).select_from(_sessions).where(condition))
-            return int(count.scalar_one())
-
-
-def _is_due(now: dt.datetime) -> ColumnElement[bool]:
-    # NULL: a row left pending by a rindle before the cleanup schedule existed.
-    return (_sessions.c.remote_cleanup == _PENDING) & or_(
-        _sessions.c.cleanup_at.is_(None), _sessions.c.cleanup_at <= now
-    )
 
 
 def _implements_multipart(storage: StorageAdapter) -> TypeGuard[MultipartStorage]:

@@ -1,7 +1,8 @@
 """The session store: upload-session rows read, inserted and moved by compare-and-set.
 
 Methods that take a connection run inside the caller's transaction; the
-others open one short transaction and emit its telemetry after the commit.
+others write with one statement (PostgreSQL) or one short transaction and
+emit their telemetry after the commit (ADR 0112).
 Nothing here talks to storage: callers do that before or after, never
 inside a transaction.
 """
@@ -9,36 +10,38 @@ inside a transaction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
 
 import attrs
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from . import _decisions as decide
 from ._client_metadata import check_owner
 from ._errors import AssetNotFound, InvalidArgument, InvalidTransition, SessionNotFound
 from ._frozen import FrozenMapping, thaw
 from ._telemetry import Event, Telemetry, session_event, upload_start_event
-from .db import Database, assets_table, sessions_table
+from .db import Database, sessions_table
 from .db._repo import (
     cas_session,
+    insert_session,
     load_asset,
     load_parts,
     load_session,
     record_url_expiry,
     replace_parts,
     session_from_row,
+    sign_or_current,
     update_session_fields,
     upsert_parts,
 )
 from .models import Asset, UploadSession, UploadStrategy
-from .states import AssetState, SessionState, is_terminal
+from .states import SessionState, is_terminal
 from .storage import UploadedPart
 
 __all__ = ["NewSession", "SessionStore"]
 
 _sessions = sessions_table
-_assets = assets_table
 
 
 @attrs.frozen(kw_only=True)
@@ -179,63 +182,67 @@ class SessionStore:
         expected: SessionState,
         target: SessionState,
         now: dt.datetime,
+        *,
+        via: Sequence[SessionState] = (),
         **values: object,
     ) -> UploadSession | None:
-        """Move the session ``expected -> target`` (setting *values*) and return the
-        new row, or None when it was no longer in ``expected``."""
-        return cas_session(conn, session_id, expected, target, now, **values)
+        """Move the session ``expected -> target`` (through the states *via*, each
+        hop checked; setting *values*) and return the new row, or None when it
+        was no longer in ``expected``."""
+        return cas_session(conn, session_id, expected, target, now, via=via, **values)
 
     # -- one transaction each --------------------------------------------------------
 
     def insert(self, new: NewSession) -> UploadSession:
         """Write the staged asset and the ``initialized`` session (then ``signed``
-        if *new* says so) in one transaction."""
+        if *new* says so) atomically: one statement where the dialect allows
+        (PostgreSQL), else one transaction."""
         events: list[Event] = []
-        with self._db.transaction() as conn:
-            conn.execute(
-                insert(_assets).values(
-                    id=new.asset_id,
-                    profile=new.profile,
-                    state=AssetState.STAGED.value,
-                    storage=new.storage,
-                    storage_key=new.key,
-                    filename=new.filename,
-                    declared_content_type=new.content_type,
-                    metadata={"declared_size": new.size} if new.size is not None else {},
-                    owner=new.owner,
-                    client_metadata=thaw(new.metadata),
-                    created_at=new.now,
-                    updated_at=new.now,
-                )
-            )
-            conn.execute(
-                insert(_sessions).values(
-                    id=new.session_id,
-                    asset_id=new.asset_id,
-                    profile=new.profile,
-                    storage=new.storage,
-                    state=SessionState.INITIALIZED.value,
-                    upload_key=new.key,
-                    upload_strategy=new.strategy,
-                    content_type=new.content_type,
-                    declared_size=new.size,
-                    expires_at=new.expires_at,
-                    committed_bytes=0,
-                    multipart_upload_id=new.remote_upload_id,
-                    part_size=new.part_size,
-                    session_uri=new.session_uri,
-                    session_uri_expires_at=new.session_uri_expires_at,
-                    owner=new.owner,
-                    client_metadata=thaw(new.metadata),
-                    created_at=new.now,
-                    updated_at=new.now,
-                )
-            )
-            session = self.load(conn, new.session_id)
+        asset, row = _rows(new)
+        if not new.signed and self._db.dialect == "postgresql":
+            with self._db.autocommit() as conn:
+                session = insert_session(conn, asset, row)
             events.append(upload_start_event(session))
-            if new.signed:
-                session = self._moved(conn, session, SessionState.SIGNED, new.now, events)
-        self._telemetry.emit(events)
+        else:
+            with self._db.transaction() as conn:
+                session = insert_session(conn, asset, row)
+                events.append(upload_start_event(session))
+                if new.signed:
+                    session = self._moved(conn, session, SessionState.SIGNED, new.now, events)
+        self._emit(events)
+        return session
+
+    def sign(self, session_id: str, strategy: UploadStrategy) -> UploadSession:
+        """The session *session_id* of *strategy*, moved ``initialized → signed``
+        by one compare-and-set when it is live and unsigned.
+
+        A session already signed (or one that cannot be signed) is only read:
+        nothing is written, and the caller's checks on the returned snapshot
+        raise what applies. The move's telemetry is emitted once it committed.
+        """
+        decide.check_id(session_id)
+        now = self._clock()
+        with self._db.autocommit() as conn:
+            session, moved = sign_or_current(conn, session_id, strategy, now)
+            if (
+                session is not None
+                and not moved
+                and session.state is SessionState.INITIALIZED
+                and session.upload_strategy == strategy
+                and not session.is_expired(now)
+            ):
+                # The statement's snapshot predates a concurrent signer's commit.
+                session = load_session(conn, session_id)
+        if session is None:
+            raise SessionNotFound(session_id)
+        if session.upload_strategy != strategy:
+            raise InvalidArgument(
+                f"session {session_id} uses the {session.upload_strategy} strategy, not {strategy}"
+            )
+        if moved:
+            self._emit(
+                [session_event(session, SessionState.INITIALIZED.value, SessionState.SIGNED.value)]
+            )
         return session
 
     def mark_signed(
@@ -263,7 +270,7 @@ class SessionStore:
                 signed = self.load(conn, session.id)
             if signed.state is SessionState.INITIALIZED or is_terminal(signed.state):
                 raise InvalidTransition(signed.state.value, SessionState.SIGNED.value)
-        self._telemetry.emit(events)
+        self._emit(events)
         return signed
 
     def record_progress(
@@ -283,13 +290,19 @@ class SessionStore:
                 current = self.load(conn, session.id)
             else:
                 current = self._moved(conn, session, target, now, events)
-        self._telemetry.emit(events)
+        self._emit(events)
         return current
 
     def replace_parts(self, session_id: str, parts: Sequence[UploadedPart]) -> None:
         """Make the part ledger hold exactly *parts*."""
         with self._db.transaction() as conn:
             replace_parts(conn, session_id, parts)
+
+    def _emit(self, events: list[Event]) -> None:
+        """Emit *events* once their write is committed (at once, or when the
+        enclosing :meth:`Database.atomic` block commits)."""
+        if events:
+            self._db.after_commit(functools.partial(self._telemetry.emit, events))
 
     def _moved(
         self,
@@ -306,3 +319,43 @@ class SessionStore:
             return self.load(conn, session.id)
         events.append(session_event(moved, session.state.value, target.value))
         return moved
+
+
+def _rows(new: NewSession) -> tuple[dict[str, object], dict[str, object]]:
+    """The asset's row and the session's row for *new* (their states are
+    :func:`~rindle_core.db._repo.insert_session`'s)."""
+    asset = {
+        "id": new.asset_id,
+        "profile": new.profile,
+        "storage": new.storage,
+        "storage_key": new.key,
+        "filename": new.filename,
+        "declared_content_type": new.content_type,
+        "metadata": {"declared_size": new.size} if new.size is not None else {},
+        "owner": new.owner,
+        "client_metadata": thaw(new.metadata),
+        "created_at": new.now,
+        "updated_at": new.now,
+    }
+    session = {
+        "id": new.session_id,
+        "asset_id": new.asset_id,
+        "profile": new.profile,
+        "storage": new.storage,
+        "upload_key": new.key,
+        "upload_strategy": new.strategy,
+        "content_type": new.content_type,
+        "declared_size": new.size,
+        "expires_at": new.expires_at,
+        "committed_bytes": 0,
+        "cleanup_attempts": 0,
+        "multipart_upload_id": new.remote_upload_id,
+        "part_size": new.part_size,
+        "session_uri": new.session_uri,
+        "session_uri_expires_at": new.session_uri_expires_at,
+        "owner": new.owner,
+        "client_metadata": thaw(new.metadata),
+        "created_at": new.now,
+        "updated_at": new.now,
+    }
+    return asset, session

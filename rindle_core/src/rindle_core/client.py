@@ -3,41 +3,70 @@
 Driven only by what the broker hands out: a presigned PUT, a presigned form
 POST (an HTML form under a signed policy), presigned parts (S3 multipart,
 Azure blocks) uploaded in parallel, or a GCS-style resumable session URI
-written in chunks with status polls. The CLI, every plugin's
-tests and server-side uploaders share it. Files are streamed from disk in
-small chunks, so memory stays flat whatever the file size.
+written in chunks with status polls. The CLI, every plugin's tests and
+server-side uploaders share it.
+
+Requests go over persistent stdlib connections (one per worker thread and
+origin), bodies straight from the file (``sendfile`` where the socket is
+plain), so memory stays flat whatever the file size and no part is copied
+into Python. Transient failures are retried with jittered backoff, refused
+or expiring URLs signed again, and an interrupt or a fatal error stops the
+parts in flight at once (see ``docs/adr/0118-*``). With ``http=`` an
+``httpx.Client`` sends instead (tests use its mock transport).
 """
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import logging
+import os
 import re
 import secrets
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+import signal
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Final
-
-import httpx
+from typing import TYPE_CHECKING, Final
 
 from ._decisions import content_range_parts
 from ._errors import TransferFailed
 from ._redaction import redact_url
+from ._transfer import (
+    Body,
+    ConnectionPool,
+    FileSlice,
+    Part,
+    Reply,
+    RetryPolicy,
+    SendError,
+    SignParts,
+    Transport,
+    send,
+    upload_parts,
+)
+from ._transfer._http import Progress, read_slice
 from .storage import PresignedPost, PresignedRequest, UploadedPart
 
-__all__ = ["SignParts", "UploadClient"]
+if TYPE_CHECKING:
+    import httpx
 
-_CHUNK: Final = 256 * 1024
+__all__ = ["Reply", "RetryPolicy", "SignParts", "UploadClient", "default_concurrency"]
+
 _RANGE: Final = re.compile(r"bytes=0-([0-9]+)")
 
-#: Called with the part numbers to sign; returns one request per number.
-SignParts = Callable[[Sequence[int]], Sequence[PresignedRequest]]
-Progress = Callable[[int], None]
-
-#: Set while UploadClient sends a request, so the filter below knows the URL is signed.
+#: Set while UploadClient sends through httpx, so the filter below knows the URL is signed.
 _SENDING: ContextVar[bool] = ContextVar("rindle_upload_client_sending", default=False)
+
+
+def default_concurrency() -> int:
+    """Parts in flight by default: two per CPU, at least 10, at most 16.
+
+    Sending a part costs little CPU (``sendfile``); the floor keeps enough
+    requests in flight to hide each one's latency, as s3transfer's 10 does.
+    """
+    return min(16, max(10, 2 * (os.cpu_count() or 2)))
 
 
 class _RedactSignedUrls(logging.Filter):
@@ -47,7 +76,7 @@ class _RedactSignedUrls(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if _SENDING.get() and isinstance(record.args, tuple):
             record.args = tuple(
-                redact_url(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
+                redact_url(str(arg)) if type(arg).__name__ == "URL" else arg for arg in record.args
             )
         return True
 
@@ -55,25 +84,15 @@ class _RedactSignedUrls(logging.Filter):
 logging.getLogger("httpx").addFilter(_RedactSignedUrls())
 
 
-def _file_slice(path: Path, offset: int, length: int, progress: Progress | None) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        fh.seek(offset)
-        remaining = length
-        while remaining > 0:
-            chunk = fh.read(min(_CHUNK, remaining))
-            if not chunk:
-                raise TransferFailed(f"{path.name} shrank while it was being uploaded")
-            remaining -= len(chunk)
-            if progress is not None:
-                progress(len(chunk))
-            yield chunk
-
-
 class UploadClient:
     """Upload files to presigned requests over plain HTTP.
 
     ``progress`` is called with the number of bytes just sent (from worker
-    threads when parts go in parallel).
+    threads when parts go in parallel; negative when a failed attempt's
+    bytes are taken back before it is sent again). ``retry`` bounds the
+    attempts and backoff of every request. Every method returns a
+    :class:`Reply` (``status_code``, ``headers``, ``content``, ``text``,
+    ``is_success``) or raises :class:`~rindle_core.TransferFailed`.
     """
 
     def __init__(
@@ -82,15 +101,22 @@ class UploadClient:
         timeout: float = 120.0,
         progress: Progress | None = None,
         http: httpx.Client | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self._http = http or httpx.Client(timeout=timeout, follow_redirects=False)
-        self._owns_http = http is None
+        self._transport: Transport = (
+            ConnectionPool(timeout=timeout) if http is None else _HttpxTransport(http)
+        )
         self._progress = progress
+        self._retry = retry or RetryPolicy()
+        self._executor: ThreadPoolExecutor | None = None
+        self._workers = 0
 
     def close(self) -> None:
-        """Close the underlying connection pool."""
-        if self._owns_http:
-            self._http.close()
+        """Stop the worker threads and close the connections (never a given ``http``)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        self._transport.close()
 
     def __enter__(self) -> UploadClient:
         return self
@@ -107,48 +133,42 @@ class UploadClient:
         *,
         offset: int = 0,
         length: int | None = None,
-    ) -> httpx.Response:
-        """Send ``length`` bytes of *path* from *offset* as *request* describes."""
-        path = Path(path)
-        if length is None:
-            length = path.stat().st_size - offset
-        headers = dict(request.headers)
-        headers["Content-Length"] = str(length)
-        return self._send(
-            request.method,
-            request.url,
-            headers=headers,
-            content=_file_slice(path, offset, length, self._progress),
-        )
+        resign: Callable[[], PresignedRequest] | None = None,
+    ) -> Reply:
+        """Send ``length`` bytes of *path* from *offset* as *request* describes.
 
-    def put_bytes(self, request: PresignedRequest, data: bytes) -> httpx.Response:
+        *resign*, when given, returns a fresh request for the same upload: it
+        is called when the URL expires or is refused (401, 403).
+        """
+        with _opened(path) as (fd, size):
+            if length is None:
+                length = size - offset
+            body = (FileSlice(fd, offset, length),)
+            return self._send(request, body, {"Content-Length": str(length)}, resign=resign)
+
+    def put_bytes(self, request: PresignedRequest, data: bytes) -> Reply:
         """Send *data* as *request* describes (small payloads, tests)."""
-        headers = dict(request.headers)
-        headers["Content-Length"] = str(len(data))
-        response = self._send(request.method, request.url, headers=headers, content=data)
-        if self._progress is not None:
-            self._progress(len(data))
-        return response
+        return self._send(request, (data,), {"Content-Length": str(len(data))})
 
     # -- form POST (S3 and GCS POST policies, the local receiver) ---------------
 
-    def post_form(self, post: PresignedPost, path: Path | str) -> httpx.Response:
+    def post_form(self, post: PresignedPost, path: Path | str) -> Reply:
         """Send *path* as the form *post* describes: every field in order, the file
         last (field ``file``, typed as the form binds), as ``multipart/form-data``."""
         path = Path(path)
-        size = path.stat().st_size
         file_type = next(
             (v for k, v in post.fields.items() if k.lower() == "content-type"),
             "application/octet-stream",
         )
         boundary = f"rindle-{secrets.token_hex(16)}"
         head, tail = _form_frame(post.fields, path.name, file_type, boundary)
-        headers = {
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "Content-Length": str(len(head) + size + len(tail)),
-        }
-        body = itertools.chain((head,), _file_slice(path, 0, size, self._progress), (tail,))
-        return self._send("POST", post.url, headers=headers, content=body)
+        with _opened(path) as (fd, size):
+            headers = {
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Content-Length": str(len(head) + size + len(tail)),
+            }
+            request = PresignedRequest(url=post.url, method="POST", expires_at=post.expires_at)
+            return self._send(request, (head, FileSlice(fd, 0, size), tail), headers)
 
     # -- parts (S3 multipart, Azure blocks) -------------------------------------
 
@@ -158,39 +178,53 @@ class UploadClient:
         *,
         part_size: int,
         sign: SignParts,
-        concurrency: int = 4,
+        concurrency: int | None = None,
         skip: Collection[int] = (),
         sign_batch: int = 100,
     ) -> list[UploadedPart]:
         """Upload every part of *path* not in *skip*; return them in order.
 
-        Parts are signed lazily in batches of ``sign_batch`` (so no URL
-        expires before its part is sent) and uploaded by ``concurrency``
-        threads, in whatever order they finish.
+        Parts are signed lazily in batches of up to ``sign_batch`` just before
+        they are sent (so no URL expires waiting), and sent by ``concurrency``
+        threads (default :func:`default_concurrency`), each on its own
+        persistent connection. A failed part is retried alone; on a fatal
+        error or ``KeyboardInterrupt`` the parts in flight are stopped at once
+        and the exception raised (the remote upload is left as it is).
         """
-        path = Path(path)
-        size = path.stat().st_size
-        plan = [p for p in content_range_parts(size, part_size) if p[0] not in skip]
-        results: list[UploadedPart] = []
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            for start in range(0, len(plan), sign_batch):
-                batch = plan[start : start + sign_batch]
-                requests = sign([number for number, _, _ in batch])
-                if len(requests) != len(batch):
-                    raise TransferFailed("the signer returned the wrong number of part requests")
-                futures = [
-                    pool.submit(self._upload_part, path, req, number, offset, length)
-                    for req, (number, offset, length) in zip(requests, batch, strict=True)
-                ]
-                results.extend(f.result() for f in futures)
-        return sorted(results, key=lambda part: part.part_number)
+        workers = max(1, concurrency or default_concurrency())
+        with _opened(path) as (fd, size):
+            plan = [
+                Part(number, offset, length)
+                for number, offset, length in content_range_parts(size, part_size)
+                if number not in skip
+            ]
+            if not plan:
+                return []
+            try:
+                return upload_parts(
+                    self._transport,
+                    self._pool(workers),
+                    fd,
+                    plan,
+                    sign=sign,
+                    concurrency=workers,
+                    sign_batch=max(1, sign_batch),
+                    policy=self._retry,
+                    progress=self._progress,
+                )
+            except BaseException:
+                self._transport.reset()  # usable again for the next transfer
+                raise
 
-    def _upload_part(
-        self, path: Path, request: PresignedRequest, number: int, offset: int, length: int
-    ) -> UploadedPart:
-        response = self.put(request, path, offset=offset, length=length)
-        etag = response.headers.get("ETag")
-        return UploadedPart(part_number=number, etag=etag, size=length)
+    def _pool(self, workers: int) -> ThreadPoolExecutor:
+        if self._executor is None or self._workers < workers:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+            self._executor = ThreadPoolExecutor(
+                workers, thread_name_prefix="rindle-upload", initializer=_ignore_interrupts
+            )
+            self._workers = workers
+        return self._executor
 
     # -- resumable sessions (GCS protocol) -------------------------------------
 
@@ -200,16 +234,15 @@ class UploadClient:
         Returns the committed byte count, or ``None`` when the upload is
         already complete.
         """
-        response = self._send(
-            "PUT",
-            session_uri,
-            headers={"Content-Range": f"bytes */{size}", "Content-Length": "0"},
-            content=b"",
+        reply = self._send(
+            PresignedRequest(url=session_uri, method="PUT"),
+            (),
+            {"Content-Range": f"bytes */{size}", "Content-Length": "0"},
             expect=(200, 201, 308),
         )
-        if response.status_code in (200, 201):
+        if reply.status_code in (200, 201):
             return None
-        return _committed(response)
+        return _committed(reply)
 
     def upload_resumable(
         self,
@@ -223,76 +256,147 @@ class UploadClient:
 
         ``chunk_size`` must be a multiple of 256 KiB (GCS's rule) except for
         the last chunk. With ``resume=True`` the session is asked first how
-        much it already holds, and only the rest is sent.
+        much it already holds, and only the rest is sent. A chunk that fails
+        transiently is not resent blindly: the session is asked what it
+        holds, and the upload goes on from there.
         """
-        path = Path(path)
-        size = path.stat().st_size
         if chunk_size % (256 * 1024):
             raise ValueError("chunk_size must be a multiple of 256 KiB")
-        offset = 0
-        if resume:
-            committed = self.resumable_offset(session_uri, size)
-            if committed is None:
+        request = PresignedRequest(url=session_uri, method="PUT")
+        with _opened(path) as (fd, size):
+            offset = 0
+            if resume:
+                committed = self.resumable_offset(session_uri, size)
+                if committed is None:
+                    return
+                offset = committed
+            if size == 0:
+                self._send(
+                    request,
+                    (),
+                    {"Content-Range": "bytes */0", "Content-Length": "0"},
+                    expect=(200, 201),
+                )
                 return
-            offset = committed
-        if size == 0:
-            self._send(
-                "PUT",
-                session_uri,
-                headers={"Content-Range": "bytes */0", "Content-Length": "0"},
-                content=b"",
-                expect=(200, 201),
-            )
-            return
-        while offset < size:
-            length = min(chunk_size, size - offset)
-            last = offset + length - 1
-            response = self._send(
-                "PUT",
-                session_uri,
-                headers={
-                    "Content-Range": f"bytes {offset}-{last}/{size}",
+            once = RetryPolicy(attempts=1, resigns=0)
+            failures = 0
+            while offset < size:
+                length = min(chunk_size, size - offset)
+                headers = {
+                    "Content-Range": f"bytes {offset}-{offset + length - 1}/{size}",
                     "Content-Length": str(length),
-                },
-                content=_file_slice(path, offset, length, self._progress),
-                expect=(200, 201, 308),
-            )
-            if response.status_code in (200, 201):
-                return
-            committed = _committed(response)
-            if committed <= offset:
-                raise TransferFailed("the resumable session did not accept the chunk", status=308)
-            offset = committed
+                }
+                try:
+                    reply = self._send(
+                        request,
+                        (FileSlice(fd, offset, length),),
+                        headers,
+                        expect=(200, 201, 308),
+                        policy=once,
+                    )
+                except TransferFailed as exc:
+                    failures += 1
+                    if not exc.retryable or failures >= self._retry.attempts:
+                        raise
+                    time.sleep(self._retry.backoff(failures))
+                    committed = self.resumable_offset(session_uri, size)
+                    if committed is None:
+                        return
+                    offset = committed
+                    continue
+                if reply.status_code in (200, 201):
+                    return
+                committed = _committed(reply)
+                if committed <= offset:
+                    raise TransferFailed(
+                        "the resumable session did not accept the chunk", status=308
+                    )
+                offset, failures = committed, 0
 
     # -- plumbing ---------------------------------------------------------------
 
     def _send(
         self,
+        request: PresignedRequest,
+        body: Body,
+        headers: Mapping[str, str],
+        *,
+        expect: tuple[int, ...] = (200, 201, 204),
+        resign: Callable[[], PresignedRequest] | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> Reply:
+        return send(
+            self._transport,
+            request,
+            body,
+            headers=headers,
+            expect=expect,
+            policy=policy or self._retry,
+            resign=resign,
+            progress=self._progress,
+        )
+
+
+class _HttpxTransport:
+    """Sends through a caller's ``httpx.Client`` (tests: its mock transport)."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self._http = http
+
+    def request(
+        self,
         method: str,
         url: str,
+        headers: Mapping[str, str],
+        body: Body = (),
         *,
-        headers: dict[str, str],
-        content: bytes | Iterator[bytes],
-        expect: tuple[int, ...] = (200, 201, 204),
-    ) -> httpx.Response:
+        progress: Progress | None = None,
+    ) -> Reply:
+        import httpx
+
+        def content() -> Iterator[bytes]:
+            for piece in body:
+                if not isinstance(piece, FileSlice):
+                    yield piece  # framing (form fields): not the file's bytes
+                    continue
+                for chunk in read_slice(piece):
+                    if progress is not None:
+                        progress(len(chunk))
+                    yield chunk
+
         token = _SENDING.set(True)
         try:
-            response = self._http.request(method, url, headers=headers, content=content)
+            response = self._http.request(method, url, headers=dict(headers), content=content())
         except httpx.TransportError as exc:
-            raise TransferFailed(
-                f"{method} {redact_url(url)} failed: {type(exc).__name__}", retryable=True
-            ) from None
+            raise SendError(type(exc).__name__, sent=True) from None
         finally:
             _SENDING.reset(token)
-        if response.status_code not in expect:
-            code = _error_code(response.text)
-            raise TransferFailed(
-                f"{method} {redact_url(url)} returned HTTP {response.status_code}"
-                + (f" ({code})" if code else ""),
-                status=response.status_code,
-                retryable=response.status_code >= 500 or response.status_code == 429,
-            )
-        return response
+        return Reply(response.status_code, response.headers, response.content)
+
+    def abort(self) -> None:
+        """Nothing to shut down: httpx requests finish on their own."""
+
+    def reset(self) -> None:
+        """Nothing to reset."""
+
+    def close(self) -> None:
+        """The caller owns its client."""
+
+
+def _ignore_interrupts() -> None:
+    """In a worker: leave SIGINT to the main thread, where KeyboardInterrupt is raised."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+@contextlib.contextmanager
+def _opened(path: Path | str) -> Iterator[tuple[int, int]]:
+    """The file's descriptor and size, closed afterwards."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        yield fd, os.fstat(fd).st_size
+    finally:
+        os.close(fd)
 
 
 def _form_name(value: str) -> str:
@@ -316,12 +420,7 @@ def _form_frame(
     return head.encode(), f"\r\n--{boundary}--\r\n".encode()
 
 
-def _committed(response: httpx.Response) -> int:
+def _committed(reply: Reply) -> int:
     """Bytes a 308 says are committed (no Range header means none)."""
-    match = _RANGE.fullmatch(response.headers.get("Range", ""))
+    match = _RANGE.fullmatch(reply.headers.get("Range") or "")
     return int(match.group(1)) + 1 if match else 0
-
-
-def _error_code(body: str) -> str:
-    match = re.search(r"<Code>([A-Za-z0-9]{1,64})</Code>", body)
-    return match.group(1) if match else ""

@@ -47,6 +47,7 @@ from ._config_file import (
     CONFIG_ENV,
     CONFIG_FILENAME,
     DATABASE_URL_ENV,
+    DEFAULT_PRUNE_AFTER,
     EMBEDDED_DIR,
     MAX_DURATION,
     MAX_SIZE,
@@ -58,6 +59,7 @@ from ._config_file import (
     validate,
 )
 from ._errors import ConfigurationError, DatabaseError, UnknownStorage
+from ._schema_version import applied_revision, shipped_head
 from .db import Database
 from .plugins import build_storage, get_plugin_manager, storage_factories
 from .profiles import Profile
@@ -160,6 +162,12 @@ class Config:
     expire_batch_size: int = 100
     #: Seconds after a session's deadline when its cleanup runs once more (clock skew).
     cleanup_grace: float = 300.0
+    #: Seconds after which ``rindle prune`` deletes finished rows (``--older-than``).
+    prune_after: float = float(DEFAULT_PRUNE_AFTER)
+    #: Seconds untouched after which ``rindle prune`` deletes quarantined assets; None: never.
+    sweep_quarantined_after: float | None = None
+    #: Seconds untouched after which ``rindle prune`` deletes abandoned assets; None: never.
+    sweep_abandoned_after: float | None = None
     source: Path | None = None
     database_from_env: bool = False
 
@@ -275,7 +283,7 @@ class Config:
             database.dispose()
             raise DatabaseError(f"{self.describe_source()}: {problem}")
         if self.creates_database:
-            if database.schema_revision() != database.head_revision():
+            if applied_revision(database) != shipped_head():  # Alembic only to upgrade
                 database.upgrade()
             return database
         problem = schema_problem(database)
@@ -370,7 +378,7 @@ def schema_problem(database: Database) -> str | None:
     if not database.has_tables():
         url = database.engine.url.render_as_string(hide_password=True)
         return f"the database {url!r} has no rindle tables"
-    current, head = database.schema_revision(), database.head_revision()
+    current, head = applied_revision(database), shipped_head()  # without importing Alembic
     if current is not None and current != head:
         return f"the database schema is at revision {current}, this rindle needs {head}"
     return None
@@ -461,6 +469,9 @@ def _from_file(file: ConfigFile) -> Config:
         worker_interval=file.worker_interval,
         expire_batch_size=file.expire_batch_size,
         cleanup_grace=file.cleanup_grace,
+        prune_after=file.prune_after,
+        sweep_quarantined_after=file.sweep_quarantined_after,
+        sweep_abandoned_after=file.sweep_abandoned_after,
         source=file.source,
         database_from_env=file.database_from_env,
     )

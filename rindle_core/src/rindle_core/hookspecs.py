@@ -7,10 +7,13 @@ through the ``rindle`` entry-point group::
     s3 = "rindle_s3"
 
 Observer hooks are called **after** the database transaction that made the
-change has committed. Each implementation is called on its own: an
-observer's exception is logged, never propagated into the upload path, and
-never keeps the other observers from being called (so observers are plain
-hook implementations; ``wrapper``/``hookwrapper`` do not apply to them).
+change has committed, by pluggy itself (``pm.hook.<name>(...)``): hook
+wrappers (``wrapper=True``) and ``pm.add_hookcall_monitoring`` see every
+call. Each plain implementation is isolated first: its exception is logged
+(``rindle.observer.failed`` on the ``rindle.telemetry`` logger), never
+propagated into the upload path, and never keeps the other observers from
+being called. The operation hooks are called the same way, around each
+broker operation and job run.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from ._operations import Operation
     from .models import Asset, Job, MaintenanceReport, UploadSession
     from .storage import HeadResult, StorageFactory
 
@@ -30,6 +34,8 @@ __all__ = [
     "rindle_dispatch_job",
     "rindle_inspect_upload",
     "rindle_maintenance_run",
+    "rindle_operation_finished",
+    "rindle_operation_started",
     "rindle_register_storage",
     "rindle_session_transitioned",
     "rindle_upload_started",
@@ -83,9 +89,14 @@ def rindle_inspect_upload(asset: Asset, head: HeadResult, sample: bytes) -> str 
 def rindle_dispatch_job(job: Job) -> None:
     """Hand a committed job to an external queue (Celery, Dramatiq…).
 
-    Called after the transaction that inserted the job commits. The queue's
-    worker should call :meth:`rindle_core.JobRunner.run_job` with ``job.id``;
-    running a job twice is harmless.
+    Called after the transaction that inserted the job commits, each
+    implementation on its own: one that raises is logged
+    (``rindle.dispatch.failed``) and never keeps the others from being
+    called. The queue's worker should call
+    :meth:`rindle_core.JobRunner.run_job` with ``job.id``; running a job
+    twice is harmless. :mod:`rindle_core.relays` ships relays for Celery,
+    Dramatiq, RQ, procrastinate and arq, and the sweep that hands over again
+    the jobs an engine lost (``rindle relay sweep``).
     """
 
 
@@ -117,3 +128,31 @@ def rindle_upload_stopped(session: UploadSession, asset: Asset) -> None:
 @hookspec
 def rindle_maintenance_run(report: MaintenanceReport) -> None:
     """A maintenance pass finished."""
+
+
+# -----------------------------------------------------------------------------
+# Operations (around each broker call and job run)
+# -----------------------------------------------------------------------------
+
+
+@hookspec
+def rindle_operation_started(operation: Operation) -> None:
+    """A broker operation (``operation.name``: ``sign_url``…) or a job run (``job.run``) starts.
+
+    Called in the caller's thread before the operation does anything, so a
+    tracing plugin can make the operation's span current for what it calls.
+    ``operation.attributes`` holds what is known so far (``session_id``,
+    ``profile`` or ``asset_id``; a job's ``job_id``, ``kind``, ``attempt``).
+    """
+
+
+@hookspec
+def rindle_operation_finished(operation: Operation) -> None:
+    """The operation started with the same :class:`~rindle_core.observability.Operation` ended.
+
+    Always called, on success and on error: ``outcome`` (``"ok"``,
+    ``"error"``; a job run's ``"succeeded"``, ``"retry"``, ``"failed"`` or
+    ``"lost"``), ``error`` (an exception's class name), ``duration`` (seconds)
+    and the attributes its result added (ids, profile, strategy, states).
+    Never a URL, signature, token or session URI.
+    """

@@ -23,15 +23,17 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 
 import attrs
+import pluggy
 from sqlalchemy import Connection, and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ._clock import utcnow
 from ._decisions import new_id
 from ._errors import ConfigurationError, RindleError
 from ._leases import Lease, LeaseLost, current_lease, db_now, db_now_plus
+from ._telemetry import Telemetry
 from .db import Database, jobs_table
 from .db._repo import job_from_row, load_job
+from .db._upserts import insert_unless_exists
 from .models import Job
 from .states import JobState, transition
 
@@ -95,27 +97,34 @@ def enqueue(
 ) -> str | None:
     """Insert a job in the caller's transaction, due at *run_at* (default *now*);
     None if *dedupe_key* exists."""
-    job_id = new_id()
-    insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        insert_fn(_jobs)
-        .values(
-            id=job_id,
-            kind=kind,
-            dedupe_key=dedupe_key,
-            payload=dict(payload),
-            state=JobState.PENDING.value,
-            attempts=0,
-            max_attempts=max_attempts,
-            run_at=max(now, run_at) if run_at is not None else now,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[_jobs.c.dedupe_key])
-        .returning(_jobs.c.id)
+    row = new_job_row(
+        kind=kind, payload=payload, dedupe_key=dedupe_key, now=now, max_attempts=max_attempts
     )
-    inserted = conn.execute(stmt).scalar_one_or_none()
-    return str(inserted) if inserted is not None else None
+    row["run_at"] = max(now, run_at) if run_at is not None else now
+    job_id = row["id"]
+    return str(job_id) if insert_unless_exists(conn, _jobs, row, key="dedupe_key") else None
+
+
+def new_job_row(
+    *,
+    kind: str,
+    payload: Mapping[str, object],
+    dedupe_key: str,
+    now: dt.datetime,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> dict[str, object]:
+    """A new pending job's row: every column but ``run_at``, which the caller decides."""
+    return {
+        "id": new_id(),
+        "kind": kind,
+        "dedupe_key": dedupe_key,
+        "payload": dict(payload),
+        "state": JobState.PENDING.value,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def check_lease(seconds: float) -> float:
@@ -159,6 +168,7 @@ class JobRunner:
         backoff_max: float = 600.0,
         clock: Callable[[], dt.datetime] = utcnow,
         on_outcome: Callable[[JobOutcome], None] | None = None,
+        plugin_manager: pluggy.PluginManager | None = None,
     ) -> None:
         self._db = database
         self._handlers = dict(handlers)
@@ -168,6 +178,8 @@ class JobRunner:
         self._backoff_max = backoff_max
         self._clock = clock
         self._on_outcome = on_outcome
+        # Each run is reported to the operation hooks (a span per job run).
+        self._telemetry = Telemetry(plugin_manager) if plugin_manager is not None else None
 
     @property
     def lease(self) -> float:
@@ -211,7 +223,7 @@ class JobRunner:
         if job_id is not None:
             query = query.where(_jobs.c.id == job_id)
         query = query.order_by(_jobs.c.run_at).limit(limit)
-        if self._db.dialect == "postgresql":
+        if self._db.dialect in ("postgresql", "mysql"):
             query = query.with_for_update(skip_locked=True)
         claims: list[_Claim] = []
         failed: list[JobOutcome] = []
@@ -315,6 +327,24 @@ class JobRunner:
         return failed[0] if failed else None
 
     def _run(self, claim: _Claim) -> JobOutcome:
+        telemetry = self._telemetry
+        if telemetry is None or not telemetry.observing_operations():
+            return self._run_claimed(claim)
+        job = claim.job
+        attributes: dict[str, str | int] = {
+            "job_id": job.id,
+            "kind": job.kind,
+            "attempt": job.attempts,
+        }
+        asset_id = job.payload.get("asset_id")
+        if isinstance(asset_id, str):
+            attributes["asset_id"] = asset_id
+        with telemetry.operation("job.run", attributes) as operation:
+            outcome = self._run_claimed(claim)
+            operation.outcome = outcome.result
+            return outcome
+
+    def _run_claimed(self, claim: _Claim) -> JobOutcome:
         job = claim.job
         lease = Lease(self._db, job.id, claim.token, self._lease, worker_id=self.worker_id)
         if not lease.start():  # the claim is checked (and the lease stamped) first

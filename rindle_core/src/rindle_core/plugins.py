@@ -91,12 +91,11 @@ def _load_entrypoints(pm: pluggy.PluginManager) -> None:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         return
     wanted = {name.strip() for name in allow.split(",") if name.strip()}
-    for dist in importlib.metadata.distributions():
-        if dist.metadata["Name"] not in wanted:
-            continue
-        for ep in dist.entry_points:
-            if ep.group == ENTRY_POINT_GROUP and pm.get_plugin(ep.name) is None:
-                pm.register(ep.load(), name=ep.name)
+    # Only the distributions that declare a rindle entry point have their
+    # metadata read (reading every installed one's costs ~50 ms).
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.dist is not None and ep.dist.name in wanted and pm.get_plugin(ep.name) is None:
+            pm.register(ep.load(), name=ep.name)
 
 
 def get_plugin_manager() -> pluggy.PluginManager:

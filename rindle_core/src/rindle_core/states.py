@@ -89,7 +89,7 @@ ASSET_TRANSITIONS: Final[Mapping[AssetState, frozenset[AssetState]]] = {
     _A.VALIDATING: frozenset({_A.ANALYZING}),
     _A.ANALYZING: frozenset({_A.PROMOTING, _A.QUARANTINED}),
     _A.PROMOTING: frozenset({_A.AVAILABLE}),
-    _A.AVAILABLE: frozenset({_A.PROCESSING, _A.QUARANTINED}),
+    _A.AVAILABLE: frozenset({_A.PROCESSING, _A.QUARANTINED, _A.DELETED}),
     _A.PROCESSING: frozenset({_A.READY, _A.QUARANTINED}),
     _A.READY: frozenset({_A.DEGRADED, _A.DELETED}),
     _A.DEGRADED: frozenset({_A.QUARANTINED, _A.DELETED}),

@@ -6,6 +6,8 @@ A storage is configured with a TOML table such as::
     type = "gcs"
     bucket = "uploads"
     credentials_file = "/etc/rindle/sa.json"   # else Application Default Credentials
+    # hmac_access_id = "GOOG1E..."             # sign URLs and policies with an HMAC key
+    # hmac_secret = "..."                      #   (both, or neither)
     # endpoint_url = "http://127.0.0.1:9023"   # an emulator (or STORAGE_EMULATOR_HOST)
     # connect_timeout = 5                      # seconds to establish a connection
     # read_timeout = 20                        # seconds to wait for each answer
@@ -29,7 +31,7 @@ import attrs
 from rindle_core import ConfigurationError
 from rindle_core.plugins import Options, option_error
 
-from ._signing import BlobSigner, IAMSigner, KeySigner
+from ._signing import BlobSigner, HMACSigner, IAMSigner, KeySigner
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -42,6 +44,7 @@ __all__ = [
     "DEFAULT_RETRY_TIMEOUT",
     "OPTIONS",
     "GCSSettings",
+    "hmac_signer",
     "load_credentials",
     "signer_for",
 ]
@@ -57,6 +60,10 @@ DEFAULT_RETRY_TIMEOUT: Final = 20.0
 _MAX_SECONDS: Final = 3600.0
 _SCOPES: Final = ("https://www.googleapis.com/auth/devstorage.read_write",)
 _BUCKET: Final = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+#: An HMAC access id goes into ``X-Goog-Credential`` (``ID/DATE/auto/…``): no ``/``.
+_ACCESS_ID: Final = re.compile(r"[A-Za-z0-9._@-]{1,128}")
+#: An HMAC secret: printable ASCII (GCS's are 40 base64 characters).
+_SECRET: Final = re.compile(r"[!-~]{1,256}")
 #: The options of a ``type = "gcs"`` storage (``timeout``: the former ``read_timeout``).
 OPTIONS: Final = (
     "bucket",
@@ -64,6 +71,8 @@ OPTIONS: Final = (
     "credentials_file",
     "endpoint_url",
     "anonymous",
+    "hmac_access_id",
+    "hmac_secret",
     "timeout",
     "connect_timeout",
     "read_timeout",
@@ -92,6 +101,11 @@ class GCSSettings:
     #: Seconds of retries per call for transient failures (0: a single attempt).
     #: A hanging endpoint fails after about ``read_timeout + retry_timeout``.
     retry_timeout: float = DEFAULT_RETRY_TIMEOUT
+    #: An HMAC key's access id: URLs and POST policies are then signed with
+    #: ``GOOG4-HMAC-SHA256`` (the API still uses the OAuth credentials).
+    hmac_access_id: str | None = None
+    #: That HMAC key's secret (never in a repr).
+    hmac_secret: str | None = attrs.field(default=None, repr=False)
 
     @property
     def timeouts(self) -> tuple[float, float]:
@@ -141,12 +155,15 @@ class GCSSettings:
             raise read.error("timeout", "is the former name of 'read_timeout': give only one")
         read_name = "timeout" if "timeout" in read else "read_timeout"
         project = read.string("project")
+        access_id, secret = _hmac_key(read)
         return cls(
             bucket=bucket,
             project=project.strip() if project else None,
             credentials_file=key_path,
             endpoint=endpoint,
             anonymous=read.boolean("anonymous", endpoint != DEFAULT_ENDPOINT),
+            hmac_access_id=access_id,
+            hmac_secret=secret,
             connect_timeout=read.seconds(
                 "connect_timeout", DEFAULT_CONNECT_TIMEOUT, maximum=_MAX_SECONDS
             ),
@@ -155,6 +172,23 @@ class GCSSettings:
                 "retry_timeout", DEFAULT_RETRY_TIMEOUT, maximum=_MAX_SECONDS, allow_zero=True
             ),
         )
+
+
+def _hmac_key(read: Options) -> tuple[str | None, str | None]:
+    """``(access id, secret)`` of the HMAC key, both or neither; never echoes the secret."""
+    access_id = read.get("hmac_access_id")
+    secret = read.get("hmac_secret")
+    if access_id is None and secret is None:
+        return None, None
+    if access_id is None:
+        raise read.error("hmac_access_id", "is required with 'hmac_secret'")
+    if secret is None:
+        raise read.error("hmac_secret", "is required with 'hmac_access_id'")
+    if not isinstance(access_id, str) or not _ACCESS_ID.fullmatch(access_id):
+        raise read.error("hmac_access_id", "must be an HMAC key's access id (letters and digits)")
+    if not isinstance(secret, str) or not _SECRET.fullmatch(secret):
+        raise read.error("hmac_secret", "must be an HMAC key's secret (printable ASCII)")
+    return access_id, secret
 
 
 def _where(name: str, problem: str) -> ConfigurationError:
@@ -209,10 +243,24 @@ def load_credentials(settings: GCSSettings) -> tuple[Credentials, Credentials | 
     try:
         credentials, _project = google.auth.default(scopes=list(_SCOPES))
     except DefaultCredentialsError:
+        if settings.hmac_access_id is not None:
+            raise ConfigurationError(
+                "an HMAC key ('hmac_access_id') signs URLs and POST policies only: head, "
+                "read, delete and resumable sessions use the JSON API, which needs OAuth "
+                "credentials ('credentials_file' or Application Default Credentials), or "
+                "'anonymous = true' for an endpoint that needs none"
+            ) from None
         raise ConfigurationError(
             "no option 'credentials_file' given and no Application Default Credentials found"
         ) from None
     return credentials, credentials
+
+
+def hmac_signer(settings: GCSSettings) -> HMACSigner | None:
+    """The HMAC key of *settings*, if one is configured."""
+    if settings.hmac_access_id is None or settings.hmac_secret is None:
+        return None
+    return HMACSigner(settings.hmac_access_id, settings.hmac_secret)
 
 
 def signer_for(

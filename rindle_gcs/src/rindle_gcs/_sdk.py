@@ -8,7 +8,7 @@ rely on (and let tests hand in fakes).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from google.api_core.retry import Retry
@@ -48,6 +48,18 @@ class Blob(Protocol):
         timeout: Timeout,
         retry: Retry | None,
     ) -> bytes: ...
+
+    def download_to_file(
+        self,
+        file_obj: Any,
+        *,
+        start: int,
+        end: int,
+        checksum: str | None,
+        if_generation_match: int | None,
+        timeout: Timeout,
+        retry: Retry | None,
+    ) -> None: ...
 
     def delete(self, *, timeout: Timeout, retry: Retry | None) -> None: ...
 

@@ -4,11 +4,13 @@ signed GET."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final, get_args
 
 import boto3
+from botocore.config import Config
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
@@ -77,6 +79,12 @@ S3_PART_LIMITS: Final = PartLimits(
     max_object_size=5 * 1024 * 1024 * _MIB,
     etag_required=True,
 )
+
+#: The least read timeout of CompleteMultipartUpload: S3 may take minutes to
+#: assemble a large object (an S3-compatible server may send nothing until it
+#: is done), and botocore re-sends a request whose answer timed out, which
+#: only doubles the server's work (ADR 0119).
+COMPLETE_READ_TIMEOUT: Final = 60.0
 
 
 class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
@@ -192,12 +200,18 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
         self._endpoint: BucketEndpoint = resolve_bucket_endpoint(
             session, bucket, region=self._region, endpoint_url=endpoint_url, config=config
         )
-        try:
-            self._client: S3Client = session.client(
-                "s3", region_name=self._region, endpoint_url=endpoint_url, config=config
-            )
-        except (BotoCoreError, ValueError) as exc:
-            raise ConfigurationError(f"cannot create the S3 client: {type(exc).__name__}") from None
+        # The API clients are built on first use (ADR 0119): presigning needs
+        # none, and the endpoint probe above already loaded botocore's S3
+        # model, so building one later costs milliseconds. The probe client
+        # was built with these very options, so building them cannot fail on
+        # the options.
+        self._session = session
+        self._config = config
+        self._read_timeout = read_timeout
+        self._api: S3Client | None = None
+        # CompleteMultipartUpload's client (read timeout >= COMPLETE_READ_TIMEOUT).
+        self._completer: S3Client | None = None
+        self._clients_lock = threading.Lock()
         source: FrozenCredentials | CredentialSource
         if type(credentials) is BotoCredentials:  # fixed: snapshot once
             frozen = credentials.get_frozen_credentials()
@@ -250,8 +264,38 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
         return self._client
 
     def close(self) -> None:
-        """Close the boto3 client's pooled connections."""
-        self._client.close()
+        """Close the boto3 clients' pooled connections (those built so far)."""
+        with self._clients_lock:
+            clients = {id(c): c for c in (self._api, self._completer) if c is not None}
+        for client in clients.values():
+            client.close()
+
+    @property
+    def _client(self) -> S3Client:
+        """The boto3 client of every API call but CompleteMultipartUpload (built once)."""
+        client = self._api
+        if client is None:
+            with self._clients_lock:
+                if self._api is None:
+                    self._api = self._new_client(self._config)
+                client = self._api
+        return client
+
+    def _complete_client(self) -> S3Client:
+        """The client for CompleteMultipartUpload: read timeout at least COMPLETE_READ_TIMEOUT."""
+        if self._read_timeout >= COMPLETE_READ_TIMEOUT:
+            return self._client
+        with self._clients_lock:
+            if self._completer is None:
+                config = self._config.merge(Config(read_timeout=COMPLETE_READ_TIMEOUT))
+                self._completer = self._new_client(config)
+            return self._completer
+
+    def _new_client(self, config: Config) -> S3Client:
+        client: S3Client = self._session.client(
+            "s3", region_name=self._region, endpoint_url=self._endpoint_url, config=config
+        )
+        return client
 
     @property
     def presigner(self) -> SigV4Presigner:
@@ -454,9 +498,16 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
                 raise
             body = response["Body"]
             try:
+                status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status == 200 and start > 0:
+                    # The server ignored Range: the body is the whole object.
+                    # Refused unread (closing drops the connection, not the bytes).
+                    raise StorageError("S3 GetObject failed: the server ignored the Range header")
                 if version is not None and not conditions:
                     _same_version(response, version)
-                return body.read()
+                # Never more than the range, even from a server that sent it all.
+                data: bytes = body.read(length)
+                return data
             finally:
                 body.close()
 
@@ -519,7 +570,7 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
         # The base checked every ETag (S3_PART_LIMITS.etag_required).
         manifest = [CompletedPart(PartNumber=p.part_number, ETag=p.etag or "") for p in parts]
         try:
-            response = self._client.complete_multipart_upload(
+            response = self._complete_client().complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=key,
                 UploadId=upload_id,

@@ -28,7 +28,7 @@ __all__ = [
 class StreamingBody(Protocol):
     """A GetObject response body (botocore's ``StreamingBody``)."""
 
-    def read(self) -> bytes: ...
+    def read(self, amt: int | None = None) -> bytes: ...
 
     def close(self) -> None: ...
 
@@ -42,12 +42,19 @@ class HeadObjectOutput(TypedDict, total=False):
     VersionId: str
 
 
+class ResponseMetadata(TypedDict, total=False):
+    """botocore's record of the HTTP answer (the status tells 200 from 206)."""
+
+    HTTPStatusCode: int
+
+
 class GetObjectOutput(TypedDict, total=False):
     """The GetObject fields the adapter reads."""
 
     Body: Required[StreamingBody]
     ETag: str
     VersionId: str
+    ResponseMetadata: ResponseMetadata
 
 
 class CreateMultipartUploadOutput(TypedDict):

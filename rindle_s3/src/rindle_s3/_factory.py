@@ -1,12 +1,17 @@
-"""The ``s3`` storage factory: options in, a ready :class:`S3Storage` out."""
+"""The ``s3`` storage factory: options in, a ready :class:`S3Storage` out.
+
+boto3 is imported when the factory runs, not when the plugin loads: a
+command whose configuration has no ``s3`` storage never imports it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ._adapter import S3Storage
-from ._config import read_options
+if TYPE_CHECKING:
+    from ._adapter import S3Storage
 
 __all__ = ["create_storage"]
 
@@ -28,5 +33,8 @@ def create_storage(
     every factory; no ``s3`` option is a path. Raises
     :class:`~rindle_core.ConfigurationError` naming the offending option.
     """
+    from ._adapter import S3Storage
+    from ._config import read_options
+
     bucket, arguments = read_options({**(options or {}), **keywords}, base_dir=base_dir)
     return S3Storage(bucket, **arguments)

@@ -58,6 +58,10 @@ _UNSIGNED_HEADERS: Final = frozenset(
         "x-amzn-trace-id",
     }
 )
+#: A ``Content-Type`` botocore's query signer leaves out of the signature
+#: (``SigV4QueryAuth._modify_request_before_signing``): it takes this exact
+#: value, compared as given, for the one it adds to form-encoded API calls.
+_UNSIGNED_CONTENT_TYPE: Final = "application/x-www-form-urlencoded; charset=utf-8"
 
 
 class FrozenCredentials(Protocol):
@@ -283,7 +287,10 @@ class SigV4Presigner:
         """Return *url* with SigV4 query authentication added.
 
         *url* has no query and its path is already percent-encoded. *headers*
-        are bound into the signature (the client must send exactly these);
+        are bound into the signature (the client must send exactly these),
+        except those botocore leaves out: hop-by-hop and tracing headers, and
+        a ``Content-Type`` of exactly ``application/x-www-form-urlencoded;
+        charset=utf-8``;
         *params* are operation query parameters (``uploadId``…), unencoded,
         placed before the authentication parameters as botocore does. *now*
         defaults to the current UTC time.
@@ -301,7 +308,9 @@ class SigV4Presigner:
             signed: dict[str, str] = {"host": host}
             for name, value in headers.items():
                 lname = name.lower()
-                if lname in _UNSIGNED_HEADERS:
+                if lname in _UNSIGNED_HEADERS or (
+                    lname == "content-type" and value == _UNSIGNED_CONTENT_TYPE
+                ):
                     continue
                 if lname in signed:
                     raise ValueError(f"header {name!r} given twice")

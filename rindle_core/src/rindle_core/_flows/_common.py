@@ -42,6 +42,7 @@ __all__ = [
     "abort",
     "as_multipart",
     "as_resumable",
+    "check_url_ttl",
     "check_verifiable",
     "fail",
     "last_status",
@@ -164,6 +165,15 @@ def live_session(session: UploadSession, now: dt.datetime) -> UploadSession:
     if session.is_expired(now):
         raise SessionExpired(session.id)
     return session
+
+
+def check_url_ttl(expires_in: object) -> None:
+    """Refuse a bad *expires_in* for a URL before anything is written (the
+    check :func:`rindle_core._decisions.signing_ttl` makes when it signs)."""
+    if expires_in is not None and (
+        isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in < 1
+    ):
+        raise InvalidArgument("expires_in must be a positive number of seconds")
 
 
 def check_verifiable(

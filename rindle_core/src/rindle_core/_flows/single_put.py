@@ -10,7 +10,7 @@ from .._session_store import SessionStore
 from ..models import SignResult, UploadSession
 from ..profiles import Profile
 from ..storage import Capability, StorageAdapter
-from ._common import Opening, Resolve, live_session, plan_session, require
+from ._common import Opening, Resolve, check_url_ttl, live_session, plan_session, require
 
 __all__ = ["SinglePut"]
 
@@ -54,9 +54,16 @@ class SinglePut:
 
     def sign(self, session_id: str, *, expires_in: int | None) -> SignResult:
         """Sign the PUT (binding Content-Type, and Content-Length when declared)
-        for no longer than the session lives; the first signature marks it signed."""
+        for no longer than the session lives.
+
+        The first signature marks the session signed with one compare-and-set
+        that returns the row; signing again only reads it (ADR 0113). The
+        request is checked before anything is written.
+        """
+        check_url_ttl(expires_in)
+        session = self._store.sign(session_id, "presigned_put")
         now = self._clock()
-        session = live_session(self._store.get(session_id, "presigned_put"), now)
+        live_session(session, now)
         profile, storage = self._resolve(session.profile)
         require(storage, Capability.PRESIGNED_PUT, profile)
         presigned = storage.presign_put(
@@ -65,4 +72,4 @@ class SinglePut:
             content_length=session.declared_size,
             expires_in=decide.signing_ttl(profile, now, session.expires_at, expires_in),
         )
-        return SignResult(self._store.mark_signed(session), presigned)
+        return SignResult(session, presigned)

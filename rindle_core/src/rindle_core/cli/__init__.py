@@ -12,6 +12,7 @@ so ``main`` can name the extra instead of failing with a traceback.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,11 @@ def main() -> None:
     Without the ``cli`` extra, prints one line naming it and exits 2.
     """
     try:
+        # Commands import what they use when they run; ask for the whole extra
+        # up front (without importing it) so a missing piece is named here.
+        for name in sorted(_CLI_EXTRA_MODULES):
+            if importlib.util.find_spec(name) is None:
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         from ._main import main as run
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").partition(".")[0]

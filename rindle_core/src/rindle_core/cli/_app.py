@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
+import types
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
-import attrs
 import click
-import pluggy
-import structlog
-from rich.console import Console
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import StaticPool
 
-from .._broker import Broker
 from .._errors import ConfigurationError, DatabaseError, RindleError
-from ..config import Config, load_config
-from ..db import Database
-from ..local import serve_receiver
-from ..plugins import make_plugin_manager
-from ..storage import StorageAdapter
+
+# The rest is imported where it is used, so that `rindle --version` and
+# `--help` load no SQLAlchemy, pluggy or rich (docs/adr/0119-*).
+if TYPE_CHECKING:
+    from importlib.abc import Loader
+    from importlib.machinery import ModuleSpec
+
+    import pluggy
+    from rich.console import Console
+
+    from .._broker import Broker
+    from ..config import Config
+    from ..db import Database
+    from ..storage import StorageAdapter
 
 __all__ = [
     "EXIT_FAILED",
@@ -49,7 +53,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: adapter, so they need no cloud credentials (``doctor`` builds adapters to
 #: probe them, and reports missing credentials as a failed check).
 READ_ONLY_COMMANDS: Final = frozenset(
-    {"sessions list", "sessions show", "assets show", "db current", "doctor"}
+    {"sessions list", "sessions show", "assets show", "db current", "doctor", "metrics"}
 )
 
 
@@ -85,6 +89,8 @@ class App:
     def config(self) -> Config:
         """The loaded configuration (see :func:`rindle_core.config.load_config`)."""
         if self._config is None:
+            from ..config import load_config
+
             self._config = load_config(self.config_path)
         return self._config
 
@@ -119,6 +125,10 @@ class App:
         if self.read_only and config.missing_database_file() is not None:
             # Nothing to read and nothing may be created: an empty in-memory
             # stand-in answers as the absent file would (no tables, no revision).
+            from sqlalchemy.pool import StaticPool
+
+            from ..db import Database
+
             database = Database("sqlite://", poolclass=StaticPool)
         else:
             database = config.database()
@@ -146,6 +156,8 @@ class App:
             config.check_storage_types(plugin_manager=pm)  # config errors first
             database = config.open_database(create=False)
             self.stack.callback(database.dispose)
+            from .._broker import Broker
+
             self._broker = Broker(database, profiles=(), storages={}, plugin_manager=pm)
             self.name_database()
         if self._broker is None:
@@ -165,6 +177,10 @@ class App:
         self, config: Config, pm: pluggy.PluginManager
     ) -> dict[str, StorageAdapter]:
         """Local storages without ``base_url``, bound to a receiver served for this command."""
+        import attrs
+
+        from ..local import serve_receiver
+
         served: dict[str, StorageAdapter] = {}
         for name, storage in config.storages.items():
             if storage.type != "local" or storage.options.get("base_url") is not None:
@@ -192,6 +208,13 @@ class App:
 pass_app = click.make_pass_decorator(App)
 
 
+def make_plugin_manager() -> pluggy.PluginManager:
+    """The installed plugins' manager (:func:`rindle_core.plugins.make_plugin_manager`)."""
+    from ..plugins import make_plugin_manager as make
+
+    return make()
+
+
 # -----------------------------------------------------------------------------
 # Output
 # -----------------------------------------------------------------------------
@@ -199,6 +222,8 @@ pass_app = click.make_pass_decorator(App)
 
 def console(*, stderr: bool = False) -> Console:
     """A rich console on the current stdout (or stderr); wide when not a terminal."""
+    from rich.console import Console
+
     stream = sys.stderr if stderr else sys.stdout
     terminal = stream.isatty()
     return Console(file=stream, width=None if terminal else 120, soft_wrap=not terminal)
@@ -225,13 +250,22 @@ def handle_errors() -> Iterator[None]:
         fail(exc, EXIT_USAGE)
     except RindleError as exc:
         fail(exc, EXIT_FAILED)
-    except SQLAlchemyError as exc:  # one that escaped the library's own typing
-        fail(DatabaseError(_describe_db_error(exc)), EXIT_FAILED)
     except OSError as exc:
         fail(exc, EXIT_FAILED)
+    except Exception as exc:
+        if not _is_sqlalchemy_error(exc):
+            raise
+        # one that escaped the library's own typing
+        fail(DatabaseError(_describe_db_error(exc)), EXIT_FAILED)
 
 
-def _describe_db_error(exc: SQLAlchemyError) -> str:
+def _is_sqlalchemy_error(exc: Exception) -> bool:
+    """Whether *exc* is SQLAlchemy's (never imported just to ask)."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.SQLAlchemyError)
+
+
+def _describe_db_error(exc: Exception) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig) if orig is not None else str(exc)
     first = text.strip().splitlines()[0] if text.strip() else ""
@@ -247,12 +281,18 @@ def _describe_db_error(exc: SQLAlchemyError) -> str:
 def _cli_logging(verbose: int) -> Iterator[None]:
     """rindle's log records to stderr (warnings; info with ``-v``), restored afterwards.
 
-    The library logs through stdlib ``logging``; plugins that still log
-    through structlog get the same stderr output. stdout stays clean for
-    ``--json``.
+    The library logs through stdlib ``logging``. structlog is no dependency
+    of rindle's: where something installed it (a plugin that logs through
+    it), it is pointed at stderr too, so stdout stays clean for ``--json``;
+    where it is not installed it is never imported.
     """
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    with _structlog_to_stderr(level), _stdlib_to_stderr(level):
+    with contextlib.ExitStack() as stack:
+        if "structlog" in sys.modules:
+            stack.enter_context(_structlog_to_stderr(level))
+        elif _structlog_installed():  # configured if and when something imports it
+            stack.enter_context(_on_import("structlog", _structlog_to_stderr(level)))
+        stack.enter_context(_stdlib_to_stderr(level))
         yield
 
 
@@ -273,8 +313,75 @@ def _stdlib_to_stderr(level: int) -> Iterator[None]:
         rindle.propagate = previous_propagate
 
 
+def _structlog_installed() -> bool:
+    """Whether structlog can be imported (without importing it)."""
+    if "structlog" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("structlog") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _on_import(name: str, context: contextlib.AbstractContextManager[None]) -> Iterator[None]:
+    """Enter *context* if and when module *name* is imported; exit it at the end.
+
+    Importing structlog costs a tenth of a second (it loads rich and
+    asyncio), so the CLI does not import it just in case a plugin uses it.
+    """
+    with contextlib.ExitStack() as stack:
+        finder = _ImportHook(name, lambda: stack.enter_context(context))
+        sys.meta_path.insert(0, finder)
+        stack.callback(_remove_finder, finder)
+        yield
+
+
+def _remove_finder(finder: _ImportHook) -> None:
+    if finder in sys.meta_path:
+        sys.meta_path.remove(finder)
+
+
+class _ImportHook:
+    """Runs *then* right after module *name* has been executed (once)."""
+
+    def __init__(self, name: str, then: Callable[[], object]) -> None:
+        self._name, self._then = name, then
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> ModuleSpec | None:
+        if fullname != self._name:
+            return None
+        sys.meta_path.remove(self)  # once; and never finds itself below
+        spec = importlib.util.find_spec(fullname)
+        inner = spec.loader if spec is not None else None
+        if spec is None or inner is None or not hasattr(inner, "exec_module"):
+            return spec
+        loader, then = inner, self._then
+
+        class _Then:
+            def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
+                return loader.create_module(spec)
+
+            def exec_module(self, module: types.ModuleType) -> None:
+                loader.exec_module(module)
+                then()
+
+            def __getattr__(self, name: str) -> Any:  # get_data, resource readers...
+                return getattr(loader, name)
+
+        spec.loader = cast("Loader", _Then())  # duck-typed: importlib.abc costs an import
+        return spec
+
+
 @contextlib.contextmanager
 def _structlog_to_stderr(level: int) -> Iterator[None]:
+    import structlog
+
     previous = structlog.get_config()
     structlog.configure(
         processors=[

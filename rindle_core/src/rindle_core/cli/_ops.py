@@ -6,10 +6,12 @@ import contextlib
 import logging
 import math
 import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 import click
@@ -22,14 +24,13 @@ from ..jobs import JobOutcome
 from ..models import MaintenanceReport
 from ._app import EXIT_FAILED, App, console, pass_app, print_json
 
+if TYPE_CHECKING:
+    from .._broker import Broker
+
 __all__ = ["db", "expire", "worker"]
 
 _log = logging.getLogger("rindle.cli")
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-
-#: Upper bound on batches one ``rindle expire`` run goes through.
-_MAX_BATCHES = 1000
-
 
 # -----------------------------------------------------------------------------
 # worker
@@ -191,19 +192,18 @@ def expire(app: App, dry_run: bool, batch_size: int | None, as_json: bool) -> No
 
     Aborts remote multipart uploads, cancels resumable sessions, deletes
     stray objects and marks staged assets `abandoned`, batch after batch
-    until nothing is due, then reports the whole run. Cleanups are repeated
+    until nothing is due (a counter shows progress on a terminal), then
+    reports the whole run. Cleanups are repeated
     once the last URL of a session has expired, so an object stored late
     is removed too. Safe to run concurrently and from cron. Exits 1 if a
     cleanup or an expiry failed (it is retried on a later run).
     """
     broker = app.broker()
     size = batch_size or app.config().expire_batch_size
-    total = report = broker.expire_sessions(batch_size=size, dry_run=dry_run)
-    for _ in range(_MAX_BATCHES - 1):
-        if dry_run or not report.progressed:
-            break
-        report = broker.expire_sessions(batch_size=size)
-        total += report
+    if dry_run:
+        total = broker.expire_sessions(batch_size=size, dry_run=True)
+    else:
+        total = _drain(broker, size, _Progress.on_terminal(enabled=not as_json))
     if as_json:
         print_json(total.to_dict())
     else:
@@ -222,6 +222,72 @@ def expire(app: App, dry_run: bool, batch_size: int | None, as_json: bool) -> No
         )
     if total.failures:
         raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _drain(broker: Broker, size: int, progress: _Progress) -> MaintenanceReport:
+    """Passes until one moves nothing: the whole backlog, however long.
+
+    Counts are added up pass by pass; the ids are collected once (adding
+    reports would copy them on every pass).
+    """
+    ids: list[str] = []
+    total: MaintenanceReport | None = None
+    try:
+        while True:
+            report = broker.expire_sessions(batch_size=size)
+            ids.extend(report.expired_session_ids)
+            counts = attrs.evolve(report, expired_session_ids=())
+            total = counts if total is None else total + counts
+            progress.show(len(ids), total)
+            if not report.progressed:
+                break
+    finally:
+        progress.close()
+    assert total is not None  # the loop runs at least once
+    return attrs.evolve(total, expired_session_ids=tuple(ids))
+
+
+class _Progress:
+    """A one-line counter on stderr while ``rindle expire`` drains, on a terminal only."""
+
+    def __init__(self, stream: TextIO | None, interval: float = 0.2) -> None:
+        self.stream = stream
+        self.interval = interval
+        self._shown_at = 0.0
+        self._width = 0
+
+    @staticmethod
+    def on_terminal(*, enabled: bool) -> _Progress:
+        stream = sys.stderr
+        return _Progress(stream if enabled and _is_terminal(stream) else None)
+
+    def show(self, expired: int, total: MaintenanceReport) -> None:
+        if self.stream is None:
+            return
+        now = time.monotonic()
+        if now - self._shown_at < self.interval:
+            return
+        self._shown_at = now
+        line = (
+            f"expiring: {expired:,} session(s) expired, "
+            f"{total.cleanups_finished + total.final_sweeps_scheduled:,} cleaned up, "
+            f"{total.failures:,} failed, {total.batches:,} batch(es)"
+        )
+        self.stream.write("\r" + line.ljust(self._width))
+        self.stream.flush()
+        self._width = len(line)
+
+    def close(self) -> None:
+        if self.stream is not None and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _print_report(report: MaintenanceReport) -> None:

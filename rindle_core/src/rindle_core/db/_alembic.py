@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
+from ._dialects import family
 from ._tables import UTCDateTime
 
 if TYPE_CHECKING:
@@ -26,7 +27,8 @@ def render_item(type_: str, obj: object, autogen_context: AutogenContext) -> str
 
     rindle stores timestamps through a small ``TypeDecorator`` (UTC on every
     backend); the database type is ``DateTime(timezone=True)``, which is what
-    a migration needs. Without this hook autogenerate writes
+    a migration needs (on MySQL/MariaDB with a ``DATETIME(6)`` variant, which
+    keeps microseconds). Without this hook autogenerate writes
     ``rindle_core.db._tables.UTCDateTime(...)`` into the revision, which fails
     with ``NameError`` (nothing imports it) and would tie the host's history
     to a private name. Everything else renders as Alembic would
@@ -34,6 +36,13 @@ def render_item(type_: str, obj: object, autogen_context: AutogenContext) -> str
     """
     if type_ == "type" and isinstance(obj, UTCDateTime):
         prefix = autogen_context.opts.get("sqlalchemy_module_prefix") or "sa."
+        if autogen_context.dialect is not None and family(autogen_context.dialect.name) == "mysql":
+            # MySQL's DATETIME keeps microseconds only when told to.
+            autogen_context.imports.add("from sqlalchemy.dialects import mysql")
+            return (
+                f"{prefix}DateTime(timezone=True)"
+                '.with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")'
+            )
         return f"{prefix}DateTime(timezone=True)"
     return False
 

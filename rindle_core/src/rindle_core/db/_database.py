@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, StaticPool
 
-from .._errors import ConfigurationError, DatabaseError
+from .._errors import ConfigurationError, DatabaseError, InvalidArgument
+from ._atomic import Binding, bound_to, current_binding, unbind
+from ._dialects import default_driver, family, missing_driver
+from ._mysql import prepare_mysql_engine
 from ._tables import metadata
 
 if TYPE_CHECKING:
@@ -26,12 +30,15 @@ _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 class Database:
     """rindle's handle on the host app's database.
 
-    Pass a URL (``sqlite:///rindle.db``, ``postgresql+psycopg://…``) or an
-    existing :class:`~sqlalchemy.Engine` to share the app's pool. Engines
-    rindle creates hide statement parameters from error messages (a session
-    URI is a bearer secret); give a shared engine ``hide_parameters=True``
-    too. SQLite gets
-    WAL mode, foreign keys and a busy timeout so that threads can share it.
+    Pass a URL (``sqlite:///rindle.db``, ``postgresql+psycopg://…``,
+    ``mysql://…`` or ``mariadb://…``) or an existing
+    :class:`~sqlalchemy.Engine` to share the app's pool. Engines rindle
+    creates hide statement parameters from error messages (a session URI is
+    a bearer secret); give a shared engine ``hide_parameters=True`` too.
+    SQLite gets WAL mode, foreign keys and a busy timeout so that threads
+    can share it. MySQL and MariaDB run rindle's transactions in ``READ
+    COMMITTED``; a server too old for rindle's SQL raises
+    :class:`~rindle_core.ConfigurationError` here.
     """
 
     def __init__(self, url_or_engine: str | Engine, **engine_options: object) -> None:
@@ -44,25 +51,46 @@ class Database:
                 url = make_url(url_or_engine)
             except Exception:
                 raise ConfigurationError("database_url is not a valid SQLAlchemy URL") from None
-            if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
-                url = url.set(drivername="postgresql+psycopg")
-            if url.get_backend_name() == "sqlite":
+            url = default_driver(url)
+            if url.get_backend_name() == "sqlite" and _in_memory(url):
+                # One database per connection: keep the one connection (ADR 0114).
+                engine_options.setdefault("poolclass", StaticPool)
+                connect_args = dict(engine_options.get("connect_args") or {})  # type: ignore[call-overload]
+                connect_args.setdefault("check_same_thread", False)
+                engine_options["connect_args"] = connect_args
+            elif url.get_backend_name() == "sqlite":
                 engine_options.setdefault("poolclass", NullPool)
+            if family(url.get_backend_name()) == "mysql":
+                # PostgreSQL's default: each statement sees what is committed
+                # (no stale snapshot after a lost compare-and-set, no gap locks).
+                engine_options.setdefault("isolation_level", "READ COMMITTED")
+                engine_options.setdefault("pool_pre_ping", True)
             # Statement parameters can hold session URIs (bearer secrets):
             # keep them out of exception messages and logs.
             engine_options.setdefault("hide_parameters", True)
-            self.engine = create_engine(url, **engine_options)
-        if self.dialect == "sqlite":
+            try:
+                self.engine = create_engine(url, **engine_options)
+            except ImportError as exc:
+                raise missing_driver(url, exc) from None
+        #: Serialises rindle's use of a single shared connection (in-memory SQLite).
+        self._serial = threading.RLock() if isinstance(self.engine.pool, StaticPool) else None
+        if self.dialect == "sqlite" and self.owns_engine:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin_immediate)
+        elif self.dialect == "sqlite":
+            # A host's engine: only the connections rindle opens are changed,
+            # and only while rindle holds them (ADR 0114).
+            event.listen(self.engine, "begin", _sqlite_begin_for_rindle)
+        if self.dialect == "mysql":
+            self.engine = prepare_mysql_engine(self.engine, owned=self.owns_engine)
 
     def __repr__(self) -> str:
         return f"Database({self.engine.url.render_as_string(hide_password=True)!r})"
 
     @property
     def dialect(self) -> str:
-        """``"sqlite"``, ``"postgresql"``…"""
-        return self.engine.dialect.name
+        """``"sqlite"``, ``"postgresql"`` or ``"mysql"`` (MySQL and MariaDB)…"""
+        return family(self.engine.dialect.name)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -71,17 +99,133 @@ class Database:
         SQLAlchemy's errors surface as :class:`~rindle_core.DatabaseError`
         (the original is its ``__cause__``); rindle's own errors pass through.
         """
-        with _typed_errors(), self.engine.begin() as conn:
+        binding = current_binding(self)
+        if binding is not None:  # inside atomic(): a savepoint keeps rindle's write whole
+            with _typed_errors(), binding.connection.begin_nested():
+                yield binding.connection
+            return
+        with self._connection() as conn, conn.begin():
             yield conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection for reads (a short transaction, rolled back)."""
-        with (
-            _typed_errors(),
-            self.engine.connect().execution_options(rindle_read_only=True) as conn,
-        ):
+        """A connection for one-statement reads, in autocommit (see :meth:`autocommit`).
+
+        Each statement sees what was committed when it ran: a read of several
+        statements that needs one snapshot belongs in :meth:`transaction`.
+        Inside :meth:`atomic`, reads join the block's transaction once it is
+        open (and never open it).
+        """
+        binding = current_binding(self)
+        if binding is not None and binding.connection.in_transaction():
+            with _typed_errors():
+                yield binding.connection
+            return
+        with self.autocommit(join=False) as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def autocommit(self, *, join: bool = True) -> Iterator[Connection]:
+        """A connection on which each statement is its own transaction.
+
+        No BEGIN, COMMIT or ROLLBACK is sent: for reads that are one
+        statement, and for writes that one statement makes atomic (one
+        compare-and-set ``UPDATE … RETURNING``). Errors are typed as in
+        :meth:`transaction`. Inside :meth:`atomic` (and *join*), the
+        statements run in the block's transaction instead.
+        """
+        binding = current_binding(self) if join else None
+        if binding is not None:
+            with _typed_errors():
+                yield binding.connection
+            return
+        options: dict[str, object] = {"rindle_autocommit": True}
+        if self.dialect != "sqlite":  # rindle's SQLite connections run in autocommit
+            options["isolation_level"] = "AUTOCOMMIT"
+        with self._connection(options) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def atomic(self, connection: Connection | None = None) -> Iterator[Connection]:
+        """One transaction for the host's own writes and rindle's (ADR 0114).
+
+        Yields a connection (*connection*, the caller's, or one of rindle's)
+        whose transaction is committed when the block ends, or rolled back if
+        it raises. Broker calls made inside the block, in this thread or
+        task, write on it; their telemetry and the hand-off of a promotion
+        job wait for the commit. The transaction opens at the first
+        statement: call rindle before writing your own rows, so that a call
+        that asks storage (``verify_completion``) does so before it opens.
+        """
+        if current_binding(self) is not None:
+            raise InvalidArgument("atomic blocks do not nest")
+        if connection is not None and connection.in_transaction():
+            raise InvalidArgument(
+                "atomic(connection) needs a connection with no transaction open: "
+                "the block is its transaction"
+            )
+        source = (
+            contextlib.nullcontext(connection)
+            if connection is not None
+            else self._connection(typed=False)
+        )
+        with source as conn:
+            binding = Binding(self, conn)
+            token = bound_to(binding)
+            try:
+                yield conn
+                if conn.in_transaction():
+                    with _typed_errors():
+                        conn.commit()
+            except BaseException:
+                if conn.in_transaction():
+                    conn.rollback()
+                raise
+            finally:
+                unbind(token)
+        for effect in binding.after_commit:
+            effect()
+
+    def in_atomic_block(self) -> bool:
+        """Whether this thread or task is inside one of this database's :meth:`atomic` blocks."""
+        return current_binding(self) is not None
+
+    def after_commit(self, effect: Callable[[], None]) -> None:
+        """Run *effect* once what rindle just wrote is committed: now, or when
+        the :meth:`atomic` block it was written in commits (never if it rolls back)."""
+        binding = current_binding(self)
+        if binding is None:
+            effect()
+        else:
+            binding.after_commit.append(effect)
+
+    @contextlib.contextmanager
+    def _connection(
+        self, options: dict[str, object] | None = None, *, typed: bool = True
+    ) -> Iterator[Connection]:
+        """A pooled connection marked as rindle's (``rindle=True``), errors typed.
+
+        On a host's SQLite engine the driver's transaction handling is turned
+        off while rindle holds the connection (rindle sends its own BEGIN
+        IMMEDIATE) and restored before it goes back to the pool.
+        """
+        with (
+            self._serial or contextlib.nullcontext(),
+            _typed_errors() if typed else contextlib.nullcontext(),
+            self.engine.connect().execution_options(rindle=True, **(options or {})) as conn,
+        ):
+            if self.dialect != "sqlite" or self.owns_engine:
+                yield conn
+                return
+            driver = conn.connection.dbapi_connection
+            saved = driver.isolation_level  # type: ignore[union-attr]
+            driver.isolation_level = None  # type: ignore[union-attr]
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction():
+                    conn.rollback()
+                driver.isolation_level = saved  # type: ignore[union-attr]
 
     def create_all(self) -> None:
         """Create rindle's tables directly (tests, throwaway databases).
@@ -187,11 +331,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _in_memory(url: URL) -> bool:
+    """Whether a SQLite URL names an in-memory database (one per connection)."""
+    database = url.database or ""
+    return (
+        database in ("", ":memory:")
+        or (database.startswith("file:") and ("mode=memory" in database or ":memory:" in database))
+        or url.query.get("mode") == "memory"
+    )
+
+
+def _sqlite_begin_for_rindle(conn: Connection) -> None:
+    # On a host's engine, only rindle's own connections get BEGIN IMMEDIATE.
+    if conn.get_execution_options().get("rindle"):
+        _sqlite_begin_immediate(conn)
+
+
 def _sqlite_begin_immediate(conn: Connection) -> None:
     # Writers take the write lock at BEGIN: SQLite cannot upgrade a read lock
-    # without risking "database is locked" when two writers race. Reads
-    # (Database.read) take a plain deferred BEGIN.
-    if conn.get_execution_options().get("rindle_read_only"):
-        conn.exec_driver_sql("BEGIN")
-    else:
+    # without risking "database is locked" when two writers race. Autocommit
+    # connections (Database.autocommit, Database.read) send no BEGIN: each of
+    # their statements is its own transaction.
+    if not conn.get_execution_options().get("rindle_autocommit"):
         conn.exec_driver_sql("BEGIN IMMEDIATE")

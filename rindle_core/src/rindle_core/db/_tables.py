@@ -4,16 +4,22 @@ A host app that runs its own Alembic history includes them with
 ``target_metadata = [app_metadata, rindle_core.db.metadata]`` (see
 docs/migrations.md); otherwise ``rindle db upgrade`` applies the packaged
 migrations.
+
+The tables are SQLAlchemy Core :class:`~sqlalchemy.Table` objects, so that
+importing them does not import ``sqlalchemy.orm``; the ORM row classes
+(:class:`~rindle_core.db.AssetRow` and the others) are mapped onto them in
+``_orm`` and loaded on first use.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Column,
     DateTime,
     ForeignKey,
     Index,
@@ -23,16 +29,19 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    event,
+    text,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+from ._dialects import family
+from ._mysql import exact_text_tables
 
 __all__ = [
-    "AssetRow",
-    "Base",
-    "JobRow",
-    "PartRow",
-    "SessionRow",
+    "EXPIRABLE_STATES",
+    "UTCDateTime",
     "assets_table",
     "jobs_table",
     "metadata",
@@ -57,13 +66,19 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        # MySQL's DATETIME keeps whole seconds unless told otherwise.
+        if family(dialect.name) == "mysql":
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(self.impl)
+
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
 
     def process_result_value(
         self, value: dt.datetime | None, dialect: Dialect
@@ -77,129 +92,150 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 _ID = String(36)
 
+#: Session states that may still expire (``_maintenance_batch.EXPIRABLE``; a test keeps
+#: them equal).
+EXPIRABLE_STATES = ("initialized", "signed", "resuming", "uploading")
 
-class Base(DeclarativeBase):
-    metadata = metadata
+
+def _partial(where: str) -> dict[str, Any]:
+    """A partial index's predicate where the dialect has them (not MariaDB)."""
+    return {"postgresql_where": text(where), "sqlite_where": text(where)}
 
 
-class AssetRow(Base):
-    __tablename__ = "rindle_assets"
+def _utc(name: str, *, nullable: bool = False) -> Column[dt.datetime]:
+    return Column(name, UTCDateTime, nullable=nullable)
 
-    id: Mapped[str] = mapped_column(_ID, primary_key=True)
-    profile: Mapped[str] = mapped_column(String(63))
-    state: Mapped[str] = mapped_column(String(16), index=True)
-    storage: Mapped[str] = mapped_column(String(63))
-    storage_key: Mapped[str] = mapped_column(String(512), unique=True)
-    filename: Mapped[str] = mapped_column(String(255))
-    declared_content_type: Mapped[str | None] = mapped_column(String(255))
-    content_type: Mapped[str | None] = mapped_column(String(255))
-    byte_size: Mapped[int | None] = mapped_column(BigInteger)
-    quarantine_reason: Mapped[str | None] = mapped_column(Text)
+
+def _json_object(name: str) -> Column[Any]:
+    """A JSON object column, ``{}`` when not given."""
+    return Column(name, JSON, nullable=False, default=dict, server_default="{}")
+
+
+# Core tables: importing them needs no ``sqlalchemy.orm`` (about 0.3 s of a
+# command's start-up, ADR 0119); the ORM row classes live in ``_orm``.
+# ``nullable`` is spelled out where the ORM models used to infer it.
+
+assets_table = Table(
+    "rindle_assets",
+    metadata,
+    Column("id", _ID, primary_key=True),
+    Column("profile", String(63), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("storage", String(63), nullable=False),
+    Column("storage_key", String(512), nullable=False, unique=True),
+    Column("filename", String(255), nullable=False),
+    Column("declared_content_type", String(255)),
+    Column("content_type", String(255)),
+    Column("byte_size", BigInteger),
+    Column("quarantine_reason", Text),
     #: The stored object's fingerprint recorded at verification
     #: (:attr:`HeadResult.version`); promotion and downloads are bound to it.
-    stored_version: Mapped[str | None] = mapped_column(String(1024))
+    Column("stored_version", String(1024)),
     #: The type storage serves the object with, seen at verification.
-    served_content_type: Mapped[str | None] = mapped_column(String(255))
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    Column("served_content_type", String(255)),
+    Column("metadata", JSON, nullable=False, default=dict),
     #: Who the upload was for (the session's owner), as the host identifies them.
-    owner: Mapped[str | None] = mapped_column(String(255))
+    Column("owner", String(255)),
     #: The caller's metadata given at initiate (``metadata`` is rindle's own).
-    client_metadata: Mapped[dict[str, object]] = mapped_column(
-        JSON, default=dict, server_default="{}"
-    )
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    _json_object("client_metadata"),
+    _utc("created_at"),
+    _utc("updated_at"),
+    Index("ix_rindle_assets_owner_created_at", "owner", "created_at"),
+)
 
-    __table_args__ = (Index("ix_rindle_assets_owner_created_at", "owner", "created_at"),)
-
-
-class SessionRow(Base):
-    __tablename__ = "rindle_upload_sessions"
-
-    id: Mapped[str] = mapped_column(_ID, primary_key=True)
-    asset_id: Mapped[str] = mapped_column(_ID, ForeignKey("rindle_assets.id"), index=True)
-    profile: Mapped[str] = mapped_column(String(63), index=True)
-    storage: Mapped[str] = mapped_column(String(63))
-    state: Mapped[str] = mapped_column(String(16))
-    upload_key: Mapped[str] = mapped_column(String(512))
-    upload_strategy: Mapped[str] = mapped_column(String(16))
-    content_type: Mapped[str] = mapped_column(String(255))
-    declared_size: Mapped[int | None] = mapped_column(BigInteger)
-    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    failure_reason: Mapped[str | None] = mapped_column(Text)
-    multipart_upload_id: Mapped[str | None] = mapped_column(String(1024))
-    part_size: Mapped[int | None] = mapped_column(BigInteger)
-    committed_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+sessions_table = Table(
+    "rindle_upload_sessions",
+    metadata,
+    Column("id", _ID, primary_key=True),
+    Column("asset_id", _ID, ForeignKey("rindle_assets.id"), nullable=False, index=True),
+    Column("profile", String(63), nullable=False, index=True),
+    Column("storage", String(63), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("upload_key", String(512), nullable=False),
+    Column("upload_strategy", String(16), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("declared_size", BigInteger),
+    _utc("expires_at"),
+    _utc("verified_at", nullable=True),
+    Column("failure_reason", Text),
+    Column("multipart_upload_id", String(1024)),
+    Column("part_size", BigInteger),
+    Column("committed_bytes", BigInteger, nullable=False, default=0),
     #: A bearer credential: never logged (the snapshot's repr hides it).
-    session_uri: Mapped[str | None] = mapped_column(Text)
-    session_uri_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    Column("session_uri", Text),
+    _utc("session_uri_expires_at", nullable=True),
     #: "pending" while a remote abort/cancel/delete after expiry still has to succeed.
-    remote_cleanup: Mapped[str | None] = mapped_column(String(16))
+    Column("remote_cleanup", String(16)),
     #: When the last URL signed for the session expires, recorded where a URL
     #: could still change the completed object (Azure part URLs).
-    urls_expire_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    _utc("urls_expire_at", nullable=True),
     #: When the next remote cleanup attempt is due (backoff, final sweep).
-    cleanup_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    _utc("cleanup_at", nullable=True),
     #: Remote cleanup attempts that failed so far.
-    cleanup_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    Column("cleanup_attempts", Integer, nullable=False, default=0),
     #: Who the upload is for, as the host identifies them (its user or tenant id).
-    owner: Mapped[str | None] = mapped_column(String(255))
+    Column("owner", String(255)),
     #: The caller's own data about the upload, given at initiate (a JSON object).
-    client_metadata: Mapped[dict[str, object]] = mapped_column(
-        JSON, default=dict, server_default="{}"
-    )
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    _json_object("client_metadata"),
+    _utc("created_at"),
+    _utc("updated_at"),
+    Index("ix_rindle_upload_sessions_state_expires_at", "state", "expires_at"),
+    Index("ix_rindle_upload_sessions_remote_cleanup", "remote_cleanup", "cleanup_at"),
+    Index("ix_rindle_upload_sessions_owner_created_at", "owner", "created_at"),
+    # Maintenance candidates (0004): each batch reads the head of its index.
+    Index(
+        "ix_rindle_upload_sessions_expiry_due",
+        "expires_at",
+        "id",
+        **_partial(f"state IN ({', '.join(repr(s) for s in EXPIRABLE_STATES)})"),
+    ),
+    Index(
+        "ix_rindle_upload_sessions_cleanup_due",
+        "cleanup_at",
+        "id",
+        **_partial("remote_cleanup = 'pending'"),
+    ),
+    Index("ix_rindle_upload_sessions_posts_due", "upload_strategy", "state", "expires_at"),
+)
 
-    __table_args__ = (
-        Index("ix_rindle_upload_sessions_state_expires_at", "state", "expires_at"),
-        Index("ix_rindle_upload_sessions_remote_cleanup", "remote_cleanup", "cleanup_at"),
-        Index("ix_rindle_upload_sessions_owner_created_at", "owner", "created_at"),
-    )
+#: The part ledger: parts a client reported or the backend listed.
+parts_table = Table(
+    "rindle_upload_parts",
+    metadata,
+    Column(
+        "session_id",
+        _ID,
+        ForeignKey("rindle_upload_sessions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("part_number", Integer, primary_key=True),
+    Column("etag", String(255)),
+    Column("size", BigInteger),
+)
 
-
-class PartRow(Base):
-    """The part ledger: parts a client reported or the backend listed."""
-
-    __tablename__ = "rindle_upload_parts"
-
-    session_id: Mapped[str] = mapped_column(
-        _ID, ForeignKey("rindle_upload_sessions.id", ondelete="CASCADE"), primary_key=True
-    )
-    part_number: Mapped[int] = mapped_column(Integer, primary_key=True)
-    etag: Mapped[str | None] = mapped_column(String(255))
-    size: Mapped[int | None] = mapped_column(BigInteger)
-
-
-class JobRow(Base):
-    """The transactional outbox."""
-
-    __tablename__ = "rindle_jobs"
-
-    id: Mapped[str] = mapped_column(_ID, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(63))
+#: The transactional outbox.
+jobs_table = Table(
+    "rindle_jobs",
+    metadata,
+    Column("id", _ID, primary_key=True),
+    Column("kind", String(63), nullable=False),
     #: One job per key (e.g. ``promote:<asset id>``): enqueueing twice is a no-op.
-    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    state: Mapped[str] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer)
-    run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    locked_by: Mapped[str | None] = mapped_column(String(255))
+    Column("dedupe_key", String(255), nullable=False, unique=True),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    _utc("run_at"),
+    _utc("locked_until", nullable=True),
+    Column("locked_by", String(255)),
     #: A fresh token per claim: only the claim that holds it may renew the
     #: lease or record the outcome.
-    claim_token: Mapped[str | None] = mapped_column(String(36))
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    Column("claim_token", String(36)),
+    Column("last_error", Text),
+    _utc("created_at"),
+    _utc("updated_at"),
+    Index("ix_rindle_jobs_state_run_at", "state", "run_at"),
+)
 
-    __table_args__ = (Index("ix_rindle_jobs_state_run_at", "state", "run_at"),)
-
-
-#: The Core tables, typed for ``insert``/``update`` statements.
-assets_table = cast(Table, AssetRow.__table__)
-sessions_table = cast(Table, SessionRow.__table__)
-parts_table = cast(Table, PartRow.__table__)
-jobs_table = cast(Table, JobRow.__table__)
+for _table in metadata.sorted_tables:
+    event.listen(_table, "before_create", exact_text_tables)

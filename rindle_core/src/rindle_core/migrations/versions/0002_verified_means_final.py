@@ -11,6 +11,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 from rindle_core.db._tables import UTCDateTime
 
@@ -20,14 +21,17 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
+#: UTC timestamps; MySQL's DATETIME keeps microseconds only when told to.
+_TS = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
 
 def upgrade() -> None:
     with op.batch_alter_table("rindle_assets") as batch:
         batch.add_column(sa.Column("stored_version", sa.String(length=1024), nullable=True))
         batch.add_column(sa.Column("served_content_type", sa.String(length=255), nullable=True))
     with op.batch_alter_table("rindle_upload_sessions") as batch:
-        batch.add_column(sa.Column("urls_expire_at", sa.DateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("cleanup_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("urls_expire_at", _TS, nullable=True))
+        batch.add_column(sa.Column("cleanup_at", _TS, nullable=True))
         batch.add_column(
             sa.Column("cleanup_attempts", sa.Integer(), nullable=False, server_default="0")
         )

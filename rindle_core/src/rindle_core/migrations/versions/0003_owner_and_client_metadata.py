@@ -26,6 +26,13 @@ def _index(table: str) -> str:
     return f"ix_{table}_owner_created_at"
 
 
+def _empty_object() -> sa.TextClause:
+    """``'{}'``; MySQL takes a default for a JSON column only as an expression."""
+    if op.get_bind().dialect.name in ("mysql", "mariadb"):
+        return sa.text("('{}')")
+    return sa.text("'{}'")
+
+
 def upgrade() -> None:
     for table in _TABLES:
         with op.batch_alter_table(table) as batch:
@@ -35,7 +42,7 @@ def upgrade() -> None:
                     "client_metadata",
                     sa.JSON(),
                     nullable=False,
-                    server_default=sa.text("'{}'"),
+                    server_default=_empty_object(),
                 )
             )
             batch.create_index(_index(table), ["owner", "created_at"], unique=False)
