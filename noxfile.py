@@ -164,10 +164,12 @@ def bench(session: nox.Session) -> None:
     record the results in docs/benchmarks.md (`nox -s bench -- lifecycle` runs one)."""
     # psycopg's binary build: the database benchmarks run on PostgreSQL without
     # a system libpq; moto is the S3 server of the upload-client benchmark;
-    # Celery (on a redis-server the relay benchmark starts) is the relay's peer.
+    # Celery (on a redis-server the relay benchmark starts) is the relay's peer;
+    # the testing kit's CheckingFront times the tiny upload's PUT.
     _install_packages(
         session,
-        "./rindle_core[celery]",
+        "-e",
+        "./rindle_core[celery,testing]",
         "cryptography>=42",
         "psycopg[binary]>=3.1",
         "moto[server]>=5.0",

@@ -15,6 +15,7 @@ old section and makes this script exit 1.
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as dt
 import os
 import platform
@@ -69,15 +70,26 @@ def _run(script: Path) -> tuple[int, str]:
     return code, "```text\n" + "".join(lines).strip() + "\n```"
 
 
-def _title(script: Path) -> str:
-    text = script.read_text(encoding="utf-8")
-    match = re.search(r'^"""(.+?)$', text, re.MULTILINE)
-    return match.group(1).strip().rstrip(".") if match else script.stem
+def _docstring(script: Path) -> tuple[str, str]:
+    """The benchmark's title (its docstring's first line) and what it measures
+    (the rest, without the ``Run:`` paragraph), as markdown."""
+    doc = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or script.stem
+    title, _, rest = doc.partition("\n")
+    paragraphs = [p for p in rest.strip().split("\n\n") if not p.startswith(("Run:", "    python"))]
+    body = "\n\n".join(paragraphs).replace("``", "`").replace("\\ ", "")
+    return title.strip().rstrip("."), body
+
+
+def _embed_plots(body: str) -> str:
+    """``Plot: docs/img/NAME`` lines become the image itself."""
+    return re.sub(
+        r"^Plot: docs/(img/\S+)$", lambda m: f"![{m.group(1)}]({m.group(1)})", body, flags=re.M
+    )
 
 
 def _section(script: Path, body: str, started: dt.datetime, machine: str) -> str:
     name = script.stem.removeprefix("bench_")
-    title = _title(script)
+    title, measured = _docstring(script)
     first, _, rest = body.partition("\n")
     if first.startswith("#"):  # the benchmark's own heading becomes the section's
         title, body = first.lstrip("#").strip(), rest.strip()
@@ -86,7 +98,8 @@ def _section(script: Path, body: str, started: dt.datetime, machine: str) -> str
         f"### {title}\n\n"
         f"Command: `python benchmarks/{script.name}` (defaults), recorded by "
         f"`nox -s bench` on {started:%Y-%m-%d %H:%M} UTC; machine: {machine}.\n\n"
-        f"{body}\n"
+        f"{measured}\n\n"
+        f"{_embed_plots(body)}\n"
         f"<!-- /bench:{name} -->"
     )
 
