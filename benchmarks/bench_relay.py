@@ -292,7 +292,7 @@ def main() -> None:
         f"Celery relay / rindle worker: **{ratio:.2f}x**.",
         "",
         f"Machine: {platform.platform()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs (shared with other work while it ran).",
+        f"{os.cpu_count()} CPUs.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -22,7 +22,7 @@ and medians reported:
   (so s3transfer sends one PUT) vs ``UploadClient.put`` on a presigned PUT;
 * 1 KiB: the whole process, start-up included: ``python -c`` boto3
   ``upload_file`` vs ``rindle upload`` (configured for that moto bucket),
-  both through a forwarding front (:class:`~rindle_core.testing.CheckingFront`)
+  both through a forwarding front (``rindle_core.testing.CheckingFront``)
   that records when the upload's PUT reaches it: "start" is the time from
   launching the process to that moment, reported with the whole process's
   time;

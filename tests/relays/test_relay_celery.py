@@ -61,11 +61,12 @@ def test_celery_on_redis_promotes_500_uploads_once(
     assert figures["redispatched"] >= 1
 
 
-def test_celery_on_rabbitmq_promotes_uploads_once(relay_env: RelayEnv, tmp_path: Path) -> None:
+def test_celery_on_rabbitmq_promotes_500_uploads_once(relay_env: RelayEnv, tmp_path: Path) -> None:
     """The shared RabbitMQ (a queue of the test's own, deleted after): no broker restart."""
     engine = _engine(RABBITMQ, None)
     try:
-        run_scenario(relay_env, engine, 200, tmp_path)
+        figures = run_scenario(relay_env, engine, 500, tmp_path)
+        assert figures["uploads"] == 500
     finally:
         queue = engine.env["RELAY_TEST_QUEUE"]
         app = celery.Celery("rindle_relay_test_cleanup", broker=RABBITMQ)

@@ -1,8 +1,7 @@
 """The Dramatiq, RQ, arq and procrastinate relays against their real workers.
 
-Each runs the shared scenario (``relay_harness.run_scenario``) with 200
-uploads (Celery on Redis runs 500) to keep the suite within minutes on two
-cores. The Redis engines run on a redis-server of the test's own, restarted
+Each runs the shared scenario (``relay_harness.run_scenario``) with 500
+uploads, as Celery does. The Redis engines run on a redis-server of the test's own, restarted
 mid-run; Dramatiq also runs on the shared RabbitMQ (a queue of its own, not
 restarted); procrastinate runs on PostgreSQL, which is shared and never
 restarted.
@@ -22,7 +21,7 @@ from relay_worker_support import make_broker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-UPLOADS = 200
+UPLOADS = 500
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/%2F"
 BIN = Path(sys.executable).parent
 
