@@ -233,10 +233,14 @@ def test_ctrl_c_stops_the_parts_in_flight_at_once(
     """KeyboardInterrupt reaches the caller while parts hang on a slow server."""
     release = threading.Event()
     arrived = threading.Semaphore(0)
+    lock, hanging = threading.Lock(), []
 
     def rule(number: int, times: int) -> tuple[int, str] | None:
         arrived.release()
-        if number == 2:
+        with lock:
+            hanging.append(number)
+            both_in_flight = len(hanging) == 2
+        if both_in_flight:  # whichever of the two concurrent parts arrives second
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
         release.wait(30)
         return None
