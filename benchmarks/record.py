@@ -75,7 +75,9 @@ def _docstring(script: Path) -> tuple[str, str]:
     (the rest, without the ``Run:`` paragraph), as markdown."""
     doc = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or script.stem
     title, _, rest = doc.partition("\n")
-    paragraphs = [p for p in rest.strip().split("\n\n") if not p.startswith(("Run:", "    python"))]
+    paragraphs = [
+        p for p in rest.strip().split("\n\n") if not p.lstrip().startswith(("Run:", "python "))
+    ]
     body = "\n\n".join(paragraphs).replace("``", "`").replace("\\ ", "")
     return title.strip().rstrip("."), body
 
