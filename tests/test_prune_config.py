@@ -243,3 +243,17 @@ def test_a_bad_age_is_a_configuration_error_not_a_traceback(
         assert result.stderr.startswith("error: ConfigurationError: "), result.stderr
         assert f"rindle.toml: {key}: must be 1 hour to 3650 days" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0.01", "3651", "1e400", "thirty", ""])
+@pytest.mark.parametrize("flag", ["--older-than", "--quarantined-after", "--abandoned-after"])
+def test_a_bad_age_flag_is_a_usage_error_in_words(run: Run, flag: str, value: str) -> None:
+    result = run("prune", flag, value, code=2)
+    assert f"Invalid value for '{flag}'" in result.stderr
+    assert "one hour" in result.stderr or "not a number of days" in result.stderr
+    assert "Traceback" not in result.stderr and "0.0416666" not in result.stderr
+
+
+def test_the_age_flags_state_their_range_in_words(run: Run) -> None:
+    text = run("prune", "--help").stdout
+    assert text.count("[one hour to 3650") == 3 and "0.0416666" not in text

@@ -7,7 +7,7 @@ Its ages come from the flags, else from the configuration (``prune_after``,
 from __future__ import annotations
 
 import datetime as dt
-from typing import overload
+from typing import Any, overload
 
 import click
 
@@ -16,11 +16,35 @@ from ._app import EXIT_FAILED, App, console, pass_app, print_json
 __all__ = ["prune"]
 
 
+class Days(click.FloatRange):
+    """A number of days from one hour to ten years, said so in words."""
+
+    name = "days"
+
+    def __init__(self) -> None:
+        super().__init__(min=1 / 24, max=3650)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            days = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of days", param, ctx)
+        if not 1 / 24 <= days <= 3650:  # also refuses nan and inf
+            self.fail(f"{value!r} is not from 0.042 (one hour) to 3650 days", param, ctx)
+        return days
+
+    def _describe_range(self) -> str:
+        return "one hour to 3650 days"
+
+
+_DAYS = Days()
+
+
 @click.command()
 @click.option(
     "--older-than",
     "days",
-    type=click.FloatRange(min=1 / 24, max=3650),
+    type=_DAYS,
     default=None,
     metavar="DAYS",
     help="Delete rows finished longer ago than this many days  "
@@ -35,7 +59,7 @@ __all__ = ["prune"]
 )
 @click.option(
     "--quarantined-after",
-    type=click.FloatRange(min=1 / 24, max=3650),
+    type=_DAYS,
     default=None,
     metavar="DAYS",
     help="Also delete quarantined assets (and their objects) untouched this many days  "
@@ -43,7 +67,7 @@ __all__ = ["prune"]
 )
 @click.option(
     "--abandoned-after",
-    type=click.FloatRange(min=1 / 24, max=3650),
+    type=_DAYS,
     default=None,
     metavar="DAYS",
     help="Also delete abandoned (never used) assets untouched this many days  "
