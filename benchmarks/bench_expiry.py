@@ -36,7 +36,6 @@ dropped at the end). Nothing here is asserted in the test suite.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import os
 import platform
@@ -46,11 +45,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from _postgres import own_schema
 
 from rindle_core import Broker, Database, Profile
 from rindle_core.db import assets_table, sessions_table
@@ -272,20 +272,6 @@ def plot(path: Path, sizes: list[int], seconds: dict[str, list[float]]) -> None:
     parts.append("</svg>")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts) + "\n", encoding="utf-8")
-
-
-@contextlib.contextmanager
-def own_schema(url: str) -> Iterator[str]:
-    schema = f"rindle_bench_{secrets.token_hex(6)}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield schema
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def main() -> None:

@@ -41,7 +41,6 @@ import contextlib
 import datetime as dt
 import os
 import platform
-import secrets
 import statistics
 import sys
 import threading
@@ -56,6 +55,7 @@ import attrs
 import boto3
 import botocore
 import sqlalchemy as sa
+from _postgres import own_schema
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
@@ -466,20 +466,6 @@ def plot(path: Path, threads: list[int], rates: dict[str, list[float]]) -> None:
     parts.append("</svg>")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts) + "\n", encoding="utf-8")
-
-
-@contextlib.contextmanager
-def own_schema(url: str) -> Iterator[str]:
-    schema = f"rindle_bench_{secrets.token_hex(6)}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield schema
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def main() -> None:
