@@ -13,11 +13,12 @@ and medians reported:
   ``TransferConfig`` vs ``UploadClient.upload_parts`` on presigned parts of
   the same size (8 MiB, s3transfer's default chunk), with create/complete
   (the storage's API calls get botocore's default 60 s read timeout, as
-  boto3's side does);
+  boto3's side does). Both send a CRC32 with every part of an upload created
+  with ``ChecksumAlgorithm=CRC32`` (boto3's default; rindle's
+  ``part_checksums``, ADR 0135);
 * the same multipart, boto3 with ``request_checksum_calculation="when_required"``
-  (no CRC32, as rindle's presigned parts): moto assembles an upload without
-  checksums with one more whole-object copy, so this row compares equal
-  server work;
+  (no checksums): moto assembles an upload created without a checksum
+  algorithm through one more whole-object copy, which this row shows;
 * single PUT (``--put-mib``): ``upload_file`` with a threshold above the size
   (so s3transfer sends one PUT) vs ``UploadClient.put`` on a presigned PUT;
 * 1 KiB: the whole process, start-up included: ``python -c`` boto3
@@ -72,12 +73,13 @@ print(json.dumps({"seconds": time.perf_counter() - started}))
 RINDLE = """
 import sys, time, json, os
 from rindle_core.client import UploadClient
+from rindle_core.storage import PartChecksum
 from rindle_s3 import S3Storage
 endpoint, path, key, mode = sys.argv[1:5]
 # read_timeout as botocore's default (boto3's side has it): moto takes seconds
 # to assemble a 512 MiB object, and rindle's 10 s default would retry the call.
 storage = S3Storage("{bucket}", endpoint_url=endpoint, region="us-east-1",
-                    addressing_style="path", read_timeout=60)
+                    addressing_style="path", read_timeout=60, part_checksums=True)
 size = os.path.getsize(path)
 part = {part}
 started = time.perf_counter()
@@ -87,12 +89,14 @@ with UploadClient() as client:
                                       content_length=size, expires_in=3600)
         client.put(request, path)
     else:
-        upload = storage.create_multipart(key, content_type="application/octet-stream")
-        def sign(numbers):
+        upload = storage.create_multipart(key, content_type="application/octet-stream",
+                                          checksum_algorithm="crc32")
+        def sign(numbers, checksums):
             return [storage.presign_part(key, upload.upload_id, n, expires_in=3600,
-                                         content_length=min(part, size - (n - 1) * part))
-                    for n in numbers]
-        parts = client.upload_parts(path, part_size=part, sign=sign)
+                                         content_length=min(part, size - (n - 1) * part),
+                                         checksum=PartChecksum("crc32", value))
+                    for n, value in zip(numbers, checksums)]
+        parts = client.upload_parts(path, part_size=part, sign=sign, checksum_algorithm="crc32")
         storage.complete_multipart(key, upload.upload_id, parts,
                                    content_type="application/octet-stream")
 print(json.dumps({"seconds": time.perf_counter() - started}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -58,27 +59,43 @@ def postgres_url() -> str:
     return POSTGRES_URL
 
 
-@pytest.fixture
-def postgres_db(postgres_url: str) -> Iterator[Database]:
-    """A Database on a fresh PostgreSQL schema of its own (safe under xdist)."""
+@contextlib.contextmanager
+def own_schema(postgres_url: str, **options: Any) -> Iterator[tuple[Database, str]]:
+    """A Database on a fresh, empty PostgreSQL schema of its own (safe under xdist),
+    and the schema's name; the schema is dropped afterwards."""
     schema = f"rindle_test_{secrets.token_hex(6)}"
     admin = sa.create_engine(postgres_url)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(
-        postgres_url,
-        connect_args={"options": f"-csearch_path={schema}"},
-        pool_size=20,
-        max_overflow=10,
-    )
-    db.create_all()
+    db = Database(postgres_url, connect_args={"options": f"-csearch_path={schema}"}, **options)
     try:
-        yield db
+        yield db, schema
     finally:
         db.dispose()
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[Database]:
+    """A Database with rindle's tables on a fresh PostgreSQL schema of its own."""
+    with own_schema(postgres_url, pool_size=20, max_overflow=10) as (db, _):
+        db.create_all()
+        yield db
+
+
+@pytest.fixture
+def bare_postgres(postgres_url: str) -> Iterator[tuple[Database, str]]:
+    """A Database on a fresh, empty PostgreSQL schema (no tables), and the schema's name."""
+    with own_schema(postgres_url) as created:
+        yield created
+
+
+@pytest.fixture
+def empty_postgres(bare_postgres: tuple[Database, str]) -> Database:
+    """A Database on a fresh, empty PostgreSQL schema (no tables)."""
+    return bare_postgres[0]
 
 
 def _mariadb_reachable() -> str | None:

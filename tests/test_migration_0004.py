@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -64,22 +62,6 @@ def _roundtrip(db: Database) -> None:
 
 def test_0004_upgrade_and_downgrade_on_sqlite(tmp_path: Path) -> None:
     _roundtrip(Database(f"sqlite:///{tmp_path / 'm.db'}"))
-
-
-@pytest.fixture
-def empty_postgres(postgres_url: str) -> Iterator[Database]:
-    schema = f"rindle_m4_{secrets.token_hex(4)}"
-    admin = sa.create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.mark.postgres

@@ -23,6 +23,7 @@ from botocore.credentials import CredentialProvider, RefreshableCredentials
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rindle_core.storage import PartChecksum
 from rindle_s3 import S3Storage, SigV4Presigner, SnapshotCache, StaticCredentials, object_url
 
 FIXED = dt.datetime(2024, 2, 29, 23, 59, 58, tzinfo=dt.UTC)
@@ -465,6 +466,55 @@ def test_adapter_part_without_length_matches_botocore() -> None:
             ExpiresIn=60,
         )
         assert part.headers == {}
+
+
+@given(data=st.binary(max_size=64), part_number=st.integers(1, 10_000))
+@settings(max_examples=50, deadline=None)
+def test_adapter_part_with_a_checksum_matches_botocore(data: bytes, part_number: int) -> None:
+    """The part's CRC32 is a signed header, as botocore signs ChecksumCRC32."""
+    client = boto_client()
+    storage = adapter("my-bucket")  # on AWS: part checksums on by default
+    checksum = PartChecksum.of("crc32", data)
+    with (
+        mock.patch("botocore.auth.get_current_datetime", return_value=FIXED.replace(tzinfo=None)),
+        mock.patch("rindle_s3._adapter.utcnow", return_value=FIXED),
+    ):
+        part = storage.presign_part(
+            "k", "u", part_number, expires_in=60, content_length=len(data), checksum=checksum
+        )
+        assert part.url == client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": "my-bucket",
+                "Key": "k",
+                "UploadId": "u",
+                "PartNumber": part_number,
+                "ContentLength": len(data),
+                "ChecksumCRC32": checksum.value,
+            },
+            ExpiresIn=60,
+        )
+    assert part.headers == {
+        "Content-Length": str(len(data)),
+        "x-amz-checksum-crc32": checksum.value,
+    }
+    assert "x-amz-checksum-crc32" in part.url  # in X-Amz-SignedHeaders
+
+
+def test_part_checksums_are_on_for_aws_and_off_for_other_endpoints() -> None:
+    assert adapter("b").part_limits.checksum_algorithms == {"crc32"}
+    custom = adapter("b", endpoint_url="http://127.0.0.1:9000", style="path")
+    assert custom.part_limits.checksum_algorithms == frozenset()
+    chosen = S3Storage(
+        "b",
+        region="us-east-1",
+        endpoint_url="http://127.0.0.1:9000",
+        addressing_style="path",
+        aws_access_key_id=ACCESS,
+        aws_secret_access_key=SECRET,
+        part_checksums=True,
+    )
+    assert chosen.part_limits.checksum_algorithms == {"crc32"}
 
 
 @given(st.text(st.characters(exclude_categories=["Cs"]), max_size=80))

@@ -75,7 +75,12 @@ def test_multipart_signs_in_batches_lists_and_completes(
     data = PNG + bytes(300)
     opened = _initiate(client, strategy="multipart", size=len(data), part_size=200)
     session_id = opened["session"]["id"]
-    assert opened["multipart"] == {"part_size": 200, "part_count": 3, "part_headers": {}}
+    assert opened["multipart"] == {
+        "part_size": 200,
+        "part_count": 3,
+        "part_headers": {},
+        "checksum_algorithm": None,
+    }
 
     signed = client.post(f"/uploads/{session_id}/parts", {"part_numbers": [1, 2, 3]})
     assert signed.status == 200, signed.text

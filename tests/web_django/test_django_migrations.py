@@ -67,7 +67,11 @@ def applied(alias: str) -> set[str]:
 def test_the_test_runners_database_has_rindles_tables(alias: str, database: Database) -> None:
     assert tables(database) == TABLES
     assert database.schema_revision() == database.head_revision()
-    assert applied(alias) == {"0001_rindle_schema_0003", "0002_rindle_schema_0004"}
+    assert applied(alias) == {
+        "0001_rindle_schema_0003",
+        "0002_rindle_schema_0004",
+        "0003_rindle_schema_0005",
+    }
 
 
 def test_migrate_zero_removes_them_and_migrate_brings_them_back(

@@ -270,13 +270,16 @@ class Broker:
         expires_in: int | None = None,
         owner: str | None = None,
         metadata: Mapping[str, object] | None = None,
+        checksum_algorithm: str | None = None,
     ) -> MultipartResult:
         """Create the remote multipart upload, then the session (strategy ``multipart``).
 
         If the database write fails, the remote upload is aborted. The part
         size respects the backend's limits for the declared size. *owner* and
         *metadata* are checked before the remote upload is created, as for
-        :meth:`initiate_session`.
+        :meth:`initiate_session`. With *checksum_algorithm* (``"crc32"``, where
+        the storage's ``part_limits.checksum_algorithms`` has it) every part is
+        signed with its checksum, and storage refuses a part whose bytes differ.
         """
         prof, storage = self._resolve(profile)
         return self._open(
@@ -290,6 +293,7 @@ class Broker:
                 expires_in=expires_in,
                 owner=owner,
                 metadata=metadata,
+                checksum_algorithm=checksum_algorithm,
             )
         )
 
@@ -387,18 +391,43 @@ class Broker:
 
     @observed("session_id")
     def sign_multipart_part(
-        self, session_id: str, part_number: int, *, expires_in: int | None = None
+        self,
+        session_id: str,
+        part_number: int,
+        *,
+        expires_in: int | None = None,
+        checksum: str | None = None,
     ) -> SignResult:
-        """Presign one part upload; the first signature moves ``initialized → signed``."""
-        result = self.sign_multipart_parts(session_id, [part_number], expires_in=expires_in)
+        """Presign one part upload; the first signature moves ``initialized → signed``.
+
+        A session opened with a ``checksum_algorithm`` needs the part's
+        *checksum* (base64), which the URL then binds.
+        """
+        result = self.sign_multipart_parts(
+            session_id,
+            [part_number],
+            expires_in=expires_in,
+            checksums=None if checksum is None else [checksum],
+        )
         return SignResult(result.session, result.parts[0])
 
     @observed("session_id")
     def sign_multipart_parts(
-        self, session_id: str, part_numbers: Sequence[int], *, expires_in: int | None = None
+        self,
+        session_id: str,
+        part_numbers: Sequence[int],
+        *,
+        expires_in: int | None = None,
+        checksums: Sequence[str] | None = None,
     ) -> SignBatchResult:
-        """Presign many parts in one call, so clients sign ahead without a round trip each."""
-        return self._multipart.sign_parts(session_id, part_numbers, expires_in=expires_in)
+        """Presign many parts in one call, so clients sign ahead without a round trip each.
+
+        *checksums* (one base64 value per part, in order) are required where
+        the session binds part checksums, and refused where it does not.
+        """
+        return self._multipart.sign_parts(
+            session_id, part_numbers, expires_in=expires_in, checksums=checksums
+        )
 
     @observed("session_id")
     def multipart_status(self, session_id: str) -> MultipartStatusResult:

@@ -7,6 +7,7 @@ is a :class:`~rindle_core._broker_kit.BrokerSelf`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -34,7 +35,12 @@ from rindle_core._broker_kit import (
 from rindle_core._broker_spy import SimulatedCrash, Spy
 from rindle_core._contract_helpers import fail_unless
 from rindle_core.client import UploadClient
-from rindle_core.storage import StorageAdapter, UploadedPart, supports_committed_parts
+from rindle_core.storage import (
+    PartChecksum,
+    StorageAdapter,
+    UploadedPart,
+    supports_committed_parts,
+)
 
 if TYPE_CHECKING:
     from rindle_core._broker_contract import BrokerContract
@@ -326,6 +332,87 @@ class MultipartChecks:
         fail_unless(broker.get_session(sid).state is SessionState.EXPIRED, "not expired")
         assert_upload_gone(storage, key, started.multipart.upload_id)
         assert_no_object(storage, key)
+
+    def test_part_checksums_bind_every_part_and_complete(
+        self: BrokerSelf,
+        adapter: StorageAdapter,
+        broker: Broker,
+        upload_client: UploadClient,
+        clock: BrokerContract.Clock,
+        tmp_path: Path,
+    ) -> None:
+        storage = self.require_multipart(adapter)
+        algorithms = storage.part_limits.checksum_algorithms
+        if not algorithms:
+            pytest.skip(f"{type(adapter).__name__} binds no part checksums")
+        algorithm = sorted(algorithms)[0]
+        part = self.part_size_for(storage)
+        data = pdf(2 * part + 321)
+        path = self.write(tmp_path, data)
+        started = broker.initiate_multipart_session(
+            "contract",
+            filename="sum.pdf",
+            content_type=CONTENT_TYPE,
+            size=len(data),
+            checksum_algorithm=algorithm,
+        )
+        sid = started.session.id
+        fail_unless(started.multipart.checksum_algorithm == algorithm, "the upload lost it")
+        fail_unless(started.session.checksum_algorithm == algorithm, "the session lost it")
+        good = PartChecksum.of(algorithm, data[:part]).value
+        sign: Callable[..., object] = broker.sign_multipart_parts  # refusals of any input
+        for bad in (None, [], [good, good], ["not base64!"], [7]):
+            with pytest.raises(InvalidArgument):
+                sign(sid, [1], checksums=bad)
+        fail_unless(
+            broker.get_session(sid).state is SessionState.INITIALIZED,
+            "a refused signature changed the session",
+        )
+        parts = upload_client.upload_parts(
+            path,
+            part_size=part,
+            sign=lambda numbers, sums: (
+                broker.sign_multipart_parts(sid, numbers, checksums=sums).parts
+            ),
+            checksum_algorithm=algorithm,
+            concurrency=2,
+        )
+        fail_unless(
+            all(p.checksum is not None and p.checksum.algorithm == algorithm for p in parts),
+            "the uploaded parts carry no checksums",
+        )
+        done = broker.complete_multipart_upload(sid, parts)
+        asset = self.settle(broker, clock, done)
+        fail_unless(
+            asset.state is AssetState.AVAILABLE, f"asset {asset.state}: {asset.quarantine_reason}"
+        )
+        fail_unless(stored(storage, asset.storage_key) == data, "storage holds other bytes")
+
+    def test_a_checksum_the_backend_cannot_bind_is_refused_before_anything_is_created(
+        self: BrokerSelf, adapter: StorageAdapter, make_broker: BrokerContract.BrokerFactory
+    ) -> None:
+        storage = self.require_multipart(adapter)
+        spy = Spy(storage)
+        broker = make_broker(spy)
+        unbound = ["md5"] + (
+            [] if "crc32" in storage.part_limits.checksum_algorithms else ["crc32"]
+        )
+        for algorithm in unbound:
+            with pytest.raises(InvalidArgument):
+                broker.initiate_multipart_session(
+                    "contract",
+                    filename="f.pdf",
+                    content_type=CONTENT_TYPE,
+                    size=10,
+                    checksum_algorithm=algorithm,
+                )
+        fail_unless(spy.opened == [], f"{len(spy.opened)} remote uploads were created")
+        fail_unless(broker.list_sessions() == [], "a refused initiate wrote a session")
+        plain = broker.initiate_multipart_session(
+            "contract", filename="p.pdf", content_type=CONTENT_TYPE, size=10
+        )
+        with pytest.raises(InvalidArgument):  # this session binds none
+            broker.sign_multipart_parts(plain.session.id, [1], checksums=["AAAAAA=="])
 
     def test_a_failed_database_write_aborts_the_remote_upload(
         self: BrokerSelf,

@@ -10,6 +10,7 @@ from rindle_core.storage import (
     HeadResult,
     MultipartStorage,
     MultipartUpload,
+    PartChecksum,
     PartLimits,
     PresignedRequest,
     ResumableStatus,
@@ -102,8 +103,16 @@ class Spy:
     def part_limits(self) -> PartLimits:
         return self._multipart().part_limits
 
-    def create_multipart(self, key: str, *, content_type: str) -> MultipartUpload:
-        upload = self._multipart().create_multipart(key, content_type=content_type)
+    def create_multipart(
+        self, key: str, *, content_type: str, checksum_algorithm: str | None = None
+    ) -> MultipartUpload:
+        inner = self._multipart()
+        if checksum_algorithm is None:
+            upload = inner.create_multipart(key, content_type=content_type)
+        else:
+            upload = inner.create_multipart(
+                key, content_type=content_type, checksum_algorithm=checksum_algorithm
+            )
         self.opened.append((key, upload.upload_id))
         return upload
 
@@ -115,9 +124,20 @@ class Spy:
         *,
         expires_in: int,
         content_length: int | None = None,
+        checksum: PartChecksum | None = None,
     ) -> PresignedRequest:
-        return self._multipart().presign_part(
-            key, upload_id, part_number, expires_in=expires_in, content_length=content_length
+        inner = self._multipart()
+        if checksum is None:
+            return inner.presign_part(
+                key, upload_id, part_number, expires_in=expires_in, content_length=content_length
+            )
+        return inner.presign_part(
+            key,
+            upload_id,
+            part_number,
+            expires_in=expires_in,
+            content_length=content_length,
+            checksum=checksum,
         )
 
     def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:

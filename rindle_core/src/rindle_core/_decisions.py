@@ -20,7 +20,7 @@ from ._errors import InvalidArgument, InvalidParts, PolicyViolation
 from ._mimetypes import canonical, compatible, types_for_extension
 from .profiles import Profile
 from .states import SessionState
-from .storage import PartLimits, UploadedPart
+from .storage import PartChecksum, PartLimits, UploadedPart
 
 __all__ = [
     "check_declared_upload",
@@ -274,13 +274,17 @@ _WIRE_NAMES: Final = {"PartNumber": "part_number", "ETag": "etag"}
 
 
 def normalise_parts(
-    parts: Sequence[UploadedPart | Mapping[str, object]], limits: PartLimits
+    parts: Sequence[UploadedPart | Mapping[str, object]],
+    limits: PartLimits,
+    *,
+    checksum_algorithm: str | None = None,
 ) -> list[UploadedPart]:
     """A client's part list as checked :class:`UploadedPart` objects, in order.
 
-    Mappings carry ``part_number`` and ``etag``. The S3 wire names
-    ``PartNumber``/``ETag`` still work, deprecated: a web layer that speaks a
-    client's protocol (Uppy's S3 plugin) translates them itself.
+    Mappings carry ``part_number``, ``etag`` and, where the upload binds part
+    checksums (*checksum_algorithm*), ``checksum`` (its base64 value). The S3
+    wire names ``PartNumber``/``ETag`` still work, deprecated: a web layer
+    that speaks a client's protocol (Uppy's S3 plugin) translates them itself.
     """
     if isinstance(parts, str | bytes) or not isinstance(parts, Sequence):
         raise InvalidParts("parts must be a list")
@@ -288,7 +292,7 @@ def normalise_parts(
     wire_names = False
     for item in parts:
         if isinstance(item, UploadedPart):
-            out.append(item)
+            out.append(_same_checksum_algorithm(item, checksum_algorithm))
             continue
         if not isinstance(item, Mapping):
             raise InvalidParts("each part must be an UploadedPart or a mapping")
@@ -302,7 +306,8 @@ def normalise_parts(
             raise InvalidParts("etag must be a string")
         if isinstance(number, bool) or not isinstance(number, int):
             raise InvalidParts("each part needs an integer part_number")
-        out.append(UploadedPart(part_number=number, etag=etag))
+        checksum = _part_checksum(fields.get("checksum"), checksum_algorithm)
+        out.append(UploadedPart(part_number=number, etag=etag, checksum=checksum))
     if wire_names:
         warnings.warn(
             "part lists with 'PartNumber'/'ETag' are deprecated: use 'part_number'/'etag'",
@@ -310,6 +315,29 @@ def normalise_parts(
             stacklevel=3,
         )
     return check_part_list(out, limits)
+
+
+def _part_checksum(value: object, algorithm: str | None) -> PartChecksum | None:
+    """A mapping's ``checksum``, read in the upload's algorithm."""
+    if value is None:
+        return None
+    if algorithm is None:
+        raise InvalidParts("this upload binds no part checksums: leave 'checksum' out")
+    if not isinstance(value, str):
+        raise InvalidParts("checksum must be a string")
+    try:
+        return PartChecksum(algorithm, value)
+    except InvalidArgument as exc:
+        raise InvalidParts(str(exc)) from None
+
+
+def _same_checksum_algorithm(part: UploadedPart, algorithm: str | None) -> UploadedPart:
+    if part.checksum is not None and part.checksum.algorithm != algorithm:
+        raise InvalidParts(
+            f"part {part.part_number} carries a {part.checksum.algorithm} checksum;"
+            f" this upload binds {algorithm or 'none'}"
+        )
+    return part
 
 
 def content_range_parts(size: int, part_size: int) -> list[tuple[int, int, int]]:

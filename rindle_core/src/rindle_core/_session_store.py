@@ -63,6 +63,8 @@ class NewSession:
     #: The backend's multipart upload id, or the resumable session's id.
     remote_upload_id: str | None = None
     part_size: int | None = None
+    #: The algorithm every part is signed with its checksum in (multipart), or None.
+    checksum_algorithm: str | None = None
     #: A bearer secret: never in the repr.
     session_uri: str | None = attrs.field(default=None, repr=False)
     session_uri_expires_at: dt.datetime | None = None
@@ -351,6 +353,7 @@ def _rows(new: NewSession) -> tuple[dict[str, object], dict[str, object]]:
         "cleanup_attempts": 0,
         "multipart_upload_id": new.remote_upload_id,
         "part_size": new.part_size,
+        "checksum_algorithm": new.checksum_algorithm,
         "session_uri": new.session_uri,
         "session_uri_expires_at": new.session_uri_expires_at,
         "owner": new.owner,

@@ -103,6 +103,11 @@ class StorageAdapterContract(ObjectChecks, MultipartChecks, ResumableChecks, Pos
     #: Whether ``presign_get`` can set the served Content-Type and
     #: Content-Disposition (response-header overrides in the URL).
     sets_response_headers: ClassVar[bool] = True
+    #: Whether the server refuses a part whose bytes do not match the checksum
+    #: its URL binds (for adapters whose ``part_limits`` name checksum
+    #: algorithms). Set it False only for an emulator that stores parts
+    #: unchecked, and prove the checksum is signed (``checks_signatures``).
+    verifies_part_checksums: ClassVar[bool] = True
     #: The content type uploads are signed for, and another one.
     content_type: ClassVar[str] = "application/pdf"
     other_content_type: ClassVar[str] = "image/png"

@@ -8,14 +8,30 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from urllib.parse import quote
 
+import attrs
 import pytest
 
 from ._contract_helpers import fail_unless, payload
-from ._errors import InvalidParts, StorageConflict, StorageNotFound
+from ._errors import (
+    InvalidArgument,
+    InvalidParts,
+    StorageConflict,
+    StorageNotFound,
+    TransferFailed,
+)
 from ._storage_checks import ContractSelf, assert_unchanged, require_create_only
 from .client import UploadClient
-from .storage import Capability, MultipartStorage, StorageAdapter, UploadedPart, capabilities_of
+from .storage import (
+    Capability,
+    MultipartStorage,
+    PartChecksum,
+    PresignedRequest,
+    StorageAdapter,
+    UploadedPart,
+    capabilities_of,
+)
 
 __all__ = ["MultipartChecks", "ResumableChecks", "upload_one_part"]
 
@@ -72,6 +88,65 @@ class MultipartChecks:
         if Capability.RANGE_READ in capabilities_of(storage):
             seam = storage.read_range(key, part_size - 8, 16)
             fail_unless(seam == data[part_size - 8 : part_size + 8], "parts joined out of order")
+
+    def test_part_checksums_are_bound_and_complete(
+        self: ContractSelf, adapter: StorageAdapter, upload_client: UploadClient
+    ) -> None:
+        storage = self.require_multipart(adapter, Capability.HEAD)
+        limits = storage.part_limits
+        if not limits.checksum_algorithms:
+            pytest.skip(f"{type(adapter).__name__} binds no part checksums")
+        part_size, tail = max(limits.min_part_size, 64), 500
+        for algorithm in sorted(limits.checksum_algorithms):
+            key, data = self.key(), payload(part_size + tail, seed=31)
+            init = storage.create_multipart(
+                key, content_type=self.content_type, checksum_algorithm=algorithm
+            )
+            chunks = {1: data[:part_size], 2: data[part_size:]}
+            parts = []
+            for number, chunk in chunks.items():
+                checksum = PartChecksum.of(algorithm, chunk)
+                request = storage.presign_part(
+                    key,
+                    init.upload_id,
+                    number,
+                    expires_in=self.expires_in,
+                    content_length=len(chunk),
+                    checksum=checksum,
+                )
+                if self.checks_signatures:  # the URL binds the checksum it was signed with
+                    other = PartChecksum.of(algorithm, chunk + b"!")
+                    forged = _with_other_checksum(request, checksum.value, other.value)
+                    _refused(upload_client, forged, chunk, f"part {number} under another checksum")
+                if self.verifies_part_checksums:  # storage checks the bytes against it
+                    flipped = bytes([chunk[0] ^ 1]) + chunk[1:]
+                    _refused(upload_client, request, flipped, f"part {number} with other bytes")
+                response = upload_client.put_bytes(request, chunk)
+                parts.append(
+                    UploadedPart(number, response.headers.get("ETag"), len(chunk), checksum)
+                )
+            for listed in storage.list_parts(key, init.upload_id):
+                expected = parts[listed.part_number - 1].checksum
+                fail_unless(
+                    listed.checksum in (None, expected),
+                    f"list_parts: part {listed.part_number} has checksum {listed.checksum!r}",
+                )
+            storage.complete_multipart(key, init.upload_id, parts, content_type=self.content_type)
+            fail_unless(storage.head(key).size == len(data), "the checksummed upload is incomplete")
+
+    def test_an_algorithm_the_backend_does_not_bind_is_refused(
+        self: ContractSelf, adapter: StorageAdapter
+    ) -> None:
+        storage = self.require_multipart(adapter)
+        with pytest.raises(InvalidArgument):
+            storage.create_multipart(
+                self.key(), content_type=self.content_type, checksum_algorithm="md5"
+            )
+        if "crc32" not in storage.part_limits.checksum_algorithms:
+            with pytest.raises(InvalidArgument):
+                storage.create_multipart(
+                    self.key(), content_type=self.content_type, checksum_algorithm="crc32"
+                )
 
     def test_completing_twice_converges(
         self: ContractSelf, adapter: StorageAdapter, upload_client: UploadClient
@@ -181,6 +256,28 @@ class ResumableChecks:
         except StorageNotFound:
             return
         fail_unless(after.state == "expired", f"a cancelled session reports {after.state!r}")
+
+
+def _with_other_checksum(request: PresignedRequest, signed: str, other: str) -> PresignedRequest:
+    """*request* carrying *other* where it carried the checksum it was signed with
+    (a header, or the URL's query)."""
+    headers = {k: (other if v == signed else v) for k, v in request.headers.items()}
+    url = request.url
+    for form in (quote(signed, safe=""), signed):
+        url = url.replace(form, quote(other, safe=""))
+    forged = attrs.evolve(request, url=url, headers=headers)
+    fail_unless(forged != request, "the part request carries its checksum nowhere")
+    return forged
+
+
+def _refused(client: UploadClient, request: PresignedRequest, data: bytes, what: str) -> None:
+    """Fail unless storage refuses *request* with *data* (a 4xx, not a retryable error)."""
+    try:
+        client.put_bytes(request, data)
+    except TransferFailed as exc:
+        fail_unless(exc.status is not None and 400 <= exc.status < 500, f"{what}: {exc}")
+        return
+    fail_unless(False, f"storage accepted {what}")
 
 
 def upload_one_part(

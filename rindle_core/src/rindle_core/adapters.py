@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Final
 
 from ._checks import (
@@ -49,6 +49,7 @@ from .storage import (
     Capability,
     HeadResult,
     MultipartUpload,
+    PartChecksum,
     PartLimits,
     PresignedPost,
     PresignedRequest,
@@ -248,12 +249,20 @@ class BaseMultipartStorage(BaseStorage):
     def part_limits(self) -> PartLimits:
         """The backend's part sizes and counts."""
 
-    def create_multipart(self, key: str, *, content_type: str) -> MultipartUpload:
-        """Start a multipart upload of *key*."""
+    def create_multipart(
+        self, key: str, *, content_type: str, checksum_algorithm: str | None = None
+    ) -> MultipartUpload:
+        """Start a multipart upload of *key*; with *checksum_algorithm* (one of
+        :attr:`PartLimits.checksum_algorithms`) every part is signed with its checksum."""
         self._require(Capability.MULTIPART_UPLOAD)
-        return self._create_multipart(
-            check_key(key), content_type=check_header("content_type", content_type)
-        )
+        key = check_key(key)
+        content_type = check_header("content_type", content_type)
+        if checksum_algorithm is None:  # subclasses that bind no checksums take no such argument
+            return self._create_multipart(key, content_type=content_type)
+        self._check_checksum_algorithm(checksum_algorithm)
+        # Only adapters that name checksum algorithms take the argument (see below).
+        create: Callable[..., MultipartUpload] = self._create_multipart
+        return create(key, content_type=content_type, checksum_algorithm=checksum_algorithm)
 
     def presign_part(
         self,
@@ -263,21 +272,40 @@ class BaseMultipartStorage(BaseStorage):
         *,
         expires_in: int,
         content_length: int | None = None,
+        checksum: PartChecksum | None = None,
     ) -> PresignedRequest:
-        """Sign the upload of part *part_number*."""
+        """Sign the upload of part *part_number*; a *checksum* is bound into the
+        signature (the upload must have been created with its algorithm)."""
         self._require(Capability.MULTIPART_UPLOAD)
         check_key(key)
         _check_upload_id(upload_id)
         check_part_number(part_number, self.part_limits)
         if content_length is not None:
             check_size("content_length", content_length, maximum=self.part_limits.max_part_size)
-        return self._presign_part(
+        expires_in = check_expires_in(expires_in, self.max_expires_in)
+        if checksum is None:
+            return self._presign_part(
+                key, upload_id, part_number, expires_in=expires_in, content_length=content_length
+            )
+        if not isinstance(checksum, PartChecksum):
+            raise InvalidArgument("checksum must be a PartChecksum")
+        self._check_checksum_algorithm(checksum.algorithm)
+        presign: Callable[..., PresignedRequest] = self._presign_part
+        return presign(
             key,
             upload_id,
             part_number,
-            expires_in=check_expires_in(expires_in, self.max_expires_in),
+            expires_in=expires_in,
             content_length=content_length,
+            checksum=checksum,
         )
+
+    def _check_checksum_algorithm(self, algorithm: str) -> None:
+        if algorithm not in self.part_limits.checksum_algorithms:
+            raise InvalidArgument(
+                f"{self.backend} does not bind {algorithm!r} part checksums"
+                f" (it binds: {', '.join(sorted(self.part_limits.checksum_algorithms)) or 'none'})"
+            )
 
     def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
         """The parts uploaded so far, by number (``StorageNotFound``: unknown upload)."""
@@ -304,7 +332,9 @@ class BaseMultipartStorage(BaseStorage):
             self._abort_multipart(key, upload_id)
 
     @abc.abstractmethod
-    def _create_multipart(self, key: str, *, content_type: str) -> MultipartUpload: ...
+    def _create_multipart(self, key: str, *, content_type: str) -> MultipartUpload:
+        """Create the upload. An adapter whose ``part_limits.checksum_algorithms``
+        names any also takes ``checksum_algorithm: str | None = None``."""
 
     @abc.abstractmethod
     def _presign_part(
@@ -315,7 +345,9 @@ class BaseMultipartStorage(BaseStorage):
         *,
         expires_in: int,
         content_length: int | None,
-    ) -> PresignedRequest: ...
+    ) -> PresignedRequest:
+        """Sign one part. An adapter whose ``part_limits.checksum_algorithms``
+        names any also takes ``checksum: PartChecksum | None = None`` and binds it."""
 
     @abc.abstractmethod
     def _list_parts(self, key: str, upload_id: str) -> list[UploadedPart]: ...

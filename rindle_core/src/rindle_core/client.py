@@ -24,12 +24,13 @@ import re
 import secrets
 import signal
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, overload
 
+from ._checksums import check_algorithm
 from ._decisions import content_range_parts
 from ._errors import TransferFailed
 from ._redaction import redact_url
@@ -41,6 +42,7 @@ from ._transfer import (
     Reply,
     RetryPolicy,
     SendError,
+    SignChecksummedParts,
     SignParts,
     Transport,
     send,
@@ -52,7 +54,14 @@ from .storage import PresignedPost, PresignedRequest, UploadedPart
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["Reply", "RetryPolicy", "SignParts", "UploadClient", "default_concurrency"]
+__all__ = [
+    "Reply",
+    "RetryPolicy",
+    "SignChecksummedParts",
+    "SignParts",
+    "UploadClient",
+    "default_concurrency",
+]
 
 _RANGE: Final = re.compile(r"bytes=0-([0-9]+)")
 
@@ -172,6 +181,7 @@ class UploadClient:
 
     # -- parts (S3 multipart, Azure blocks) -------------------------------------
 
+    @overload
     def upload_parts(
         self,
         path: Path | str,
@@ -181,6 +191,32 @@ class UploadClient:
         concurrency: int | None = None,
         skip: Collection[int] = (),
         sign_batch: int = 100,
+        checksum_algorithm: None = None,
+    ) -> list[UploadedPart]: ...
+
+    @overload
+    def upload_parts(
+        self,
+        path: Path | str,
+        *,
+        part_size: int,
+        sign: SignChecksummedParts,
+        concurrency: int | None = None,
+        skip: Collection[int] = (),
+        sign_batch: int = 100,
+        checksum_algorithm: str,
+    ) -> list[UploadedPart]: ...
+
+    def upload_parts(
+        self,
+        path: Path | str,
+        *,
+        part_size: int,
+        sign: SignParts | SignChecksummedParts,
+        concurrency: int | None = None,
+        skip: Collection[int] = (),
+        sign_batch: int = 100,
+        checksum_algorithm: str | None = None,
     ) -> list[UploadedPart]:
         """Upload every part of *path* not in *skip*; return them in order.
 
@@ -190,7 +226,14 @@ class UploadClient:
         persistent connection. A failed part is retried alone; on a fatal
         error or ``KeyboardInterrupt`` the parts in flight are stopped at once
         and the exception raised (the remote upload is left as it is).
+
+        With *checksum_algorithm* (the session's, e.g. ``"crc32"``) each
+        part's checksum is computed before it is signed and *sign* is called
+        with the part numbers and their checksums (a
+        :data:`SignChecksummedParts`); the parts returned carry them, for
+        completing the upload.
         """
+        signer = _signer(sign, checksum_algorithm)
         workers = max(1, concurrency or default_concurrency())
         with _opened(path) as (fd, size):
             plan = [
@@ -206,11 +249,12 @@ class UploadClient:
                     self._pool(workers),
                     fd,
                     plan,
-                    sign=sign,
+                    sign=signer,
                     concurrency=workers,
                     sign_batch=max(1, sign_batch),
                     policy=self._retry,
                     progress=self._progress,
+                    checksum_algorithm=checksum_algorithm,
                 )
             except BaseException:
                 self._transport.reset()  # usable again for the next transfer
@@ -381,6 +425,17 @@ class _HttpxTransport:
 
     def close(self) -> None:
         """The caller owns its client."""
+
+
+def _signer(
+    sign: SignParts | SignChecksummedParts, checksum_algorithm: str | None
+) -> SignChecksummedParts:
+    """*sign* as the engine calls it: with the checksums (none without an algorithm)."""
+    call: Callable[..., Sequence[PresignedRequest]] = sign  # the overloads typed the pairing
+    if checksum_algorithm is not None:
+        check_algorithm(checksum_algorithm)
+        return lambda numbers, checksums: call(numbers, checksums)
+    return lambda numbers, _checksums: call(numbers)
 
 
 def _ignore_interrupts() -> None:

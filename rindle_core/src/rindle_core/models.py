@@ -103,6 +103,8 @@ class UploadSession:
     #: The backend's id of the multipart upload or resumable session.
     remote_upload_id: str | None = None
     part_size: int | None = None
+    #: The checksum algorithm every part is signed with (``"crc32"``), or None.
+    checksum_algorithm: str | None = None
     committed_bytes: int = 0
     session_uri: str | None = attrs.field(default=None, eq=False)
     session_uri_expires_at: dt.datetime | None = None

@@ -27,12 +27,13 @@ import datetime as dt
 import enum
 import inspect
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, Literal, Protocol, TypeGuard, runtime_checkable
 
 import attrs
 
 from . import _redaction
+from ._checksums import PartChecksum
 from ._frozen import FrozenMapping
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "HeadResult",
     "MultipartStorage",
     "MultipartUpload",
+    "PartChecksum",
     "PartLimits",
     "PostPolicyStorage",
     "PresignedPost",
@@ -156,6 +158,10 @@ class HeadResult:
     version: str | None = None
 
 
+def _names(names: Iterable[str]) -> frozenset[str]:
+    return frozenset(names)
+
+
 @attrs.frozen
 class PartLimits:
     """A backend's multipart limits; the broker picks part sizes within them."""
@@ -171,15 +177,21 @@ class PartLimits:
     #: Blob). The broker then records when the last part URL expires and
     #: promotes only after that, so nothing can change an available asset.
     part_urls_outlive_completion: bool = False
+    #: Checksum algorithms a part URL can bind, so the backend refuses a part
+    #: whose bytes do not match (S3: ``{"crc32"}``; empty: none). A session
+    #: opened with one of them signs every part with its checksum.
+    checksum_algorithms: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
 
 
 @attrs.frozen
 class UploadedPart:
-    """One uploaded part: its number, the ETag the backend returned, its size if known."""
+    """One uploaded part: its number, the ETag the backend returned, its size if
+    known, and its checksum when the upload binds part checksums."""
 
     part_number: int
     etag: str | None = None
     size: int | None = None
+    checksum: PartChecksum | None = None
 
 
 @attrs.frozen
@@ -190,7 +202,9 @@ class MultipartUpload:
     ``upload_id`` and ``part_headers`` (headers every part upload must carry,
     bound into each part signature); the broker's
     :meth:`~rindle_core.Broker.initiate_multipart_session` adds where the
-    parts go (``storage_key``), their size and, for a declared size, how many.
+    parts go (``storage_key``), their size and, for a declared size, how many,
+    and ``checksum_algorithm`` when every part must be signed with its
+    checksum (:class:`PartChecksum`).
     """
 
     upload_id: str
@@ -198,6 +212,7 @@ class MultipartUpload:
     storage_key: str | None = None
     part_size: int | None = None
     part_count: int | None = None
+    checksum_algorithm: str | None = None
 
     @property
     def upload_key(self) -> str | None:
@@ -307,12 +322,20 @@ class MultipartStorage(StorageAdapter, Protocol):
     :class:`~rindle_core.InvalidParts`, and an unknown upload
     :class:`~rindle_core.StorageNotFound`; ``abort_multipart`` treats an
     unknown upload as aborted.
+
+    Part checksums are optional: an adapter whose
+    :attr:`PartLimits.checksum_algorithms` names an algorithm takes
+    ``checksum_algorithm`` in ``create_multipart`` and a part's ``checksum``
+    in ``presign_part`` (bound into the signature), and completes with each
+    part's checksum. The broker passes neither to an adapter that names none.
     """
 
     @property
     def part_limits(self) -> PartLimits: ...
 
-    def create_multipart(self, key: str, *, content_type: str) -> MultipartUpload: ...
+    def create_multipart(
+        self, key: str, *, content_type: str, checksum_algorithm: str | None = None
+    ) -> MultipartUpload: ...
 
     def presign_part(
         self,
@@ -322,6 +345,7 @@ class MultipartStorage(StorageAdapter, Protocol):
         *,
         expires_in: int,
         content_length: int | None = None,
+        checksum: PartChecksum | None = None,
     ) -> PresignedRequest: ...
 
     def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]: ...

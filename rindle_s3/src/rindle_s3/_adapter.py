@@ -7,12 +7,9 @@ import datetime as dt
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Final, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Final, get_args
 
-import boto3
-from botocore.config import Config
-from botocore.credentials import Credentials as BotoCredentials
-from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+import attrs
 
 from rindle_core import (
     ConfigurationError,
@@ -36,8 +33,9 @@ from rindle_core.adapters import (
     utcnow,
 )
 from rindle_core.plugins import check_string
+from rindle_core.storage import PartChecksum
 
-from ._client import CompletedPart, GetObjectOutput, S3Client
+from ._client import CompletedPart, GetObjectOutput, ListedPart, S3Client
 from ._config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
@@ -50,6 +48,7 @@ from ._config import (
 )
 from ._endpoint import BucketEndpoint, resolve_bucket_endpoint
 from ._errors import error_code, http_status, s3_errors, translate
+from ._fast_start import fast_start
 from ._post_policy import SigV4PostSigner, post_url
 from ._signer import (
     MAX_EXPIRES,
@@ -61,6 +60,10 @@ from ._signer import (
     object_url,
 )
 from ._versions import is_etag, multipart_etag, object_version
+
+if TYPE_CHECKING:  # boto3 and botocore load with the first API client (ADR 0119)
+    import boto3
+    from botocore.config import Config
 
 __all__ = ["S3_PART_LIMITS", "AddressingStyle", "S3Storage"]
 
@@ -78,7 +81,13 @@ S3_PART_LIMITS: Final = PartLimits(
     max_parts=10_000,
     max_object_size=5 * 1024 * 1024 * _MIB,
     etag_required=True,
+    checksum_algorithms=frozenset({"crc32"}),
 )
+
+#: S3's names of each part checksum rindle binds: the algorithm and the part
+#: header the signature binds (ListParts and CompleteMultipartUpload call
+#: the value ``ChecksumCRC32``).
+_S3_CHECKSUMS: Final = {"crc32": ("CRC32", "x-amz-checksum-crc32")}
 
 #: The least read timeout of CompleteMultipartUpload: S3 may take minutes to
 #: assemble a large object (an S3-compatible server may send nothing until it
@@ -97,6 +106,11 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
     :class:`~rindle_s3.SigV4Presigner` (identical to botocore's, much faster);
     every other call goes through boto3, with bounded waits
     (``connect_timeout``, ``read_timeout``) and ``max_attempts`` attempts.
+    boto3 loads with the first such call when the configuration is the plain
+    explicit one (``addressing_style="path"``, ``endpoint_url`` and
+    ``region`` given, credentials given or in ``AWS_ACCESS_KEY_ID`` /
+    ``AWS_SECRET_ACCESS_KEY``): building the adapter and presigning then
+    compute botocore's answers without it (ADR 0119).
 
     Uploads are create-only: a presigned PUT signs ``If-None-Match: *`` and
     ``complete_multipart`` sends it, so no signed upload replaces an object.
@@ -134,8 +148,18 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        part_checksums: bool | None = None,
     ) -> None:
         _check_str("bucket", bucket, required=True)
+        if part_checksums is not None and not isinstance(part_checksums, bool):
+            raise ConfigurationError("option 'part_checksums' must be true or false")
+        # CRC32 part checksums (ADR 0135): on AWS by default; S3-compatible
+        # stores differ in their support, so there they are chosen explicitly.
+        self._part_limits = (
+            S3_PART_LIMITS
+            if (endpoint_url is None if part_checksums is None else part_checksums)
+            else attrs.evolve(S3_PART_LIMITS, checksum_algorithms=frozenset())
+        )
         if bucket.startswith("arn:") or bucket.endswith("--x-s3"):
             raise ConfigurationError(
                 "option 'bucket': access point ARNs and directory buckets are not supported"
@@ -166,60 +190,51 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
         connect_timeout = check_seconds("connect_timeout", connect_timeout)
         read_timeout = check_seconds("read_timeout", read_timeout)
 
-        if session is None:
-            try:
-                session = boto3.Session(
-                    aws_access_key_id=aws_access_key_id,
-                    aws_secret_access_key=aws_secret_access_key,
-                    aws_session_token=aws_session_token,
-                    profile_name=profile,
-                )
-            except ProfileNotFound:
-                raise ConfigurationError(
-                    f"option 'profile': AWS profile {profile!r} not found"
-                ) from None
         self._bucket = bucket
-        self._region = region or session.region_name or "us-east-1"
         self._endpoint_url = endpoint_url
         self._addressing_style = addressing_style
-        config = client_config(
-            addressing_style=addressing_style,
-            max_attempts=max_attempts,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
-        try:
-            credentials = session.get_credentials()
-        except BotoCoreError as exc:  # e.g. an expired SSO token, a failing role
-            raise ConfigurationError(f"cannot load AWS credentials: {type(exc).__name__}") from None
-        if credentials is None:
-            raise ConfigurationError(
-                "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-                "choose a profile, or give aws_access_key_id/aws_secret_access_key"
-            )
-        self._endpoint: BucketEndpoint = resolve_bucket_endpoint(
-            session, bucket, region=self._region, endpoint_url=endpoint_url, config=config
-        )
-        # The API clients are built on first use (ADR 0119): presigning needs
-        # none, and the endpoint probe above already loaded botocore's S3
-        # model, so building one later costs milliseconds. The probe client
-        # was built with these very options, so building them cannot fail on
-        # the options.
-        self._session = session
-        self._config = config
+        self._max_attempts = max_attempts
+        self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        # On the fast start botocore is not loaded until the first API call:
+        # its loggers exist from then on, and _new_client covers them too.
+        install_redaction(*_SDK_LOGGERS)
+        fast = None
+        if session is None:
+            fast = fast_start(
+                bucket,
+                region=region,
+                endpoint_url=endpoint_url,
+                addressing_style=addressing_style,
+                profile=profile,
+                aws_access_key_id=aws_access_key_id,
+                aws_secret_access_key=aws_secret_access_key,
+                aws_session_token=aws_session_token,
+            )
+        source: FrozenCredentials | CredentialSource
+        if fast is not None:
+            # botocore's answers without botocore (see _fast_start): the session
+            # is built with the first API client, from these very credentials.
+            self._region = fast.region
+            self._endpoint: BucketEndpoint = fast.endpoint
+            self._session: boto3.Session | None = None
+            self._session_credentials: StaticCredentials | None = fast.credentials
+            source = fast.credentials
+        else:
+            self._session, self._region, self._endpoint, source = self._start_with_botocore(
+                session,
+                profile=profile,
+                aws_access_key_id=aws_access_key_id,
+                aws_secret_access_key=aws_secret_access_key,
+                aws_session_token=aws_session_token,
+                region=region,
+            )
+            self._session_credentials = None
+        # The API clients are built on first use (ADR 0119): presigning needs none.
         self._api: S3Client | None = None
         # CompleteMultipartUpload's client (read timeout >= COMPLETE_READ_TIMEOUT).
         self._completer: S3Client | None = None
         self._clients_lock = threading.Lock()
-        source: FrozenCredentials | CredentialSource
-        if type(credentials) is BotoCredentials:  # fixed: snapshot once
-            frozen = credentials.get_frozen_credentials()
-            if not frozen.access_key or not frozen.secret_key:
-                raise ConfigurationError("the AWS credentials lack an access key or secret key")
-            source = StaticCredentials(frozen.access_key, frozen.secret_key, frozen.token)
-        else:  # refreshable (STS, SSO, instance roles): a snapshot at most 5 s old
-            source = SnapshotCache(credentials.get_frozen_credentials)
         self._presigner = SigV4Presigner(
             source,
             region=self._endpoint.signing_region,
@@ -230,9 +245,66 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
             region=self._endpoint.signing_region,
             service=self._endpoint.signing_service,
         )
-        # After the client exists, so every SDK logger it uses exists too:
+
+    def _start_with_botocore(
+        self,
+        session: boto3.Session | None,
+        *,
+        profile: str | None,
+        aws_access_key_id: str | None,
+        aws_secret_access_key: str | None,
+        aws_session_token: str | None,
+        region: str | None,
+    ) -> tuple[boto3.Session, str, BucketEndpoint, FrozenCredentials | CredentialSource]:
+        """The session, region, endpoint and credentials, as botocore resolves them.
+
+        Loads boto3 and botocore's S3 model (the endpoint probe builds a
+        client): every configuration the fast start does not cover.
+        """
+        from botocore.credentials import Credentials as BotoCredentials
+        from botocore.exceptions import BotoCoreError, ProfileNotFound
+
+        if session is None:
+            try:
+                session = _new_session(
+                    aws_access_key_id=aws_access_key_id,
+                    aws_secret_access_key=aws_secret_access_key,
+                    aws_session_token=aws_session_token,
+                    profile_name=profile,
+                )
+            except ProfileNotFound:
+                raise ConfigurationError(
+                    f"option 'profile': AWS profile {profile!r} not found"
+                ) from None
+        region = region or session.region_name or "us-east-1"
+        try:
+            credentials = session.get_credentials()
+        except BotoCoreError as exc:  # e.g. an expired SSO token, a failing role
+            raise ConfigurationError(f"cannot load AWS credentials: {type(exc).__name__}") from None
+        if credentials is None:
+            raise ConfigurationError(
+                "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                "choose a profile, or give aws_access_key_id/aws_secret_access_key"
+            )
+        endpoint = resolve_bucket_endpoint(
+            session,
+            self._bucket,
+            region=region,
+            endpoint_url=self._endpoint_url,
+            config=self._client_config(self._read_timeout),
+        )
+        # After the probe client exists, so every SDK logger it uses exists too:
         # botocore prints the Authorization header and signing dumps at DEBUG.
         install_redaction(*_SDK_LOGGERS)
+        source: FrozenCredentials | CredentialSource
+        if type(credentials) is BotoCredentials:  # fixed: snapshot once
+            frozen = credentials.get_frozen_credentials()
+            if not frozen.access_key or not frozen.secret_key:
+                raise ConfigurationError("the AWS credentials lack an access key or secret key")
+            source = StaticCredentials(frozen.access_key, frozen.secret_key, frozen.token)
+        else:  # refreshable (STS, SSO, instance roles): a snapshot at most 5 s old
+            source = SnapshotCache(credentials.get_frozen_credentials)
+        return session, region, endpoint, source
 
     @classmethod
     def from_options(cls, **options: object) -> S3Storage:
@@ -277,7 +349,7 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
         if client is None:
             with self._clients_lock:
                 if self._api is None:
-                    self._api = self._new_client(self._config)
+                    self._api = self._new_client(self._read_timeout)
                 client = self._api
         return client
 
@@ -287,15 +359,42 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
             return self._client
         with self._clients_lock:
             if self._completer is None:
-                config = self._config.merge(Config(read_timeout=COMPLETE_READ_TIMEOUT))
-                self._completer = self._new_client(config)
+                self._completer = self._new_client(COMPLETE_READ_TIMEOUT)
             return self._completer
 
-    def _new_client(self, config: Config) -> S3Client:
-        client: S3Client = self._session.client(
-            "s3", region_name=self._region, endpoint_url=self._endpoint_url, config=config
+    def _new_client(self, read_timeout: float) -> S3Client:
+        """A boto3 client with the adapter's options and *read_timeout* (under the lock).
+
+        On the fast start the first one loads boto3 and builds the session,
+        with the credentials the presigner signs with.
+        """
+        session = self._session
+        if session is None:
+            credentials = self._session_credentials
+            assert credentials is not None  # the fast start keeps them for this
+            session = self._session = _new_session(
+                aws_access_key_id=credentials.access_key,
+                aws_secret_access_key=credentials.secret_key,
+                aws_session_token=credentials.token,
+            )
+        client: S3Client = session.client(
+            "s3",
+            region_name=self._region,
+            endpoint_url=self._endpoint_url,
+            config=self._client_config(read_timeout),
         )
+        # The loggers of the modules the client loaded (see _start_with_botocore).
+        install_redaction(*_SDK_LOGGERS)
         return client
+
+    def _client_config(self, read_timeout: float) -> Config:
+        """The botocore configuration of the adapter's clients (built per client)."""
+        return client_config(
+            addressing_style=self._addressing_style,
+            max_attempts=self._max_attempts,
+            connect_timeout=self._connect_timeout,
+            read_timeout=read_timeout,
+        )
 
     @property
     def presigner(self) -> SigV4Presigner:
@@ -304,8 +403,8 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
 
     @property
     def part_limits(self) -> PartLimits:
-        """S3's multipart limits."""
-        return S3_PART_LIMITS
+        """S3's multipart limits; CRC32 part checksums where ``part_checksums`` is on."""
+        return self._part_limits
 
     def object_url(self, key: str) -> str:
         """The unsigned URL of *key*."""
@@ -414,11 +513,14 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
         *,
         expires_in: int,
         content_length: int | None,
+        checksum: PartChecksum | None = None,
     ) -> PresignedRequest:
-        """A presigned UploadPart, binding Content-Length when given."""
+        """A presigned UploadPart, binding Content-Length and the part's checksum when given."""
         headers: dict[str, str] = {}
         if content_length is not None:
             headers["Content-Length"] = str(content_length)
+        if checksum is not None:
+            headers[_S3_CHECKSUMS[checksum.algorithm][1]] = checksum.value
         url, expires_at = self._presign(
             "PUT",
             key,
@@ -444,6 +546,8 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
         StorageError (a HEAD's 404 has no body, so a one-byte GET tells
         the two apart).
         """
+        from botocore.exceptions import BotoCoreError, ClientError  # loaded with the client
+
         try:
             response = self._client.head_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
@@ -462,6 +566,8 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
 
     def _missing(self, operation: str, key: str) -> StorageError:
         """The error for a 404 without a body: StorageNotFound, unless the bucket is missing."""
+        from botocore.exceptions import BotoCoreError, ClientError  # loaded with the client
+
         try:
             probe = self._client.get_object(Bucket=self._bucket, Key=key, Range="bytes=0-0")
         except ClientError as exc:
@@ -483,6 +589,8 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
         the object is now another one: an ETag is sent as ``If-Match``; a
         version id is compared with the one S3 returns with the bytes.
         """
+        from botocore.exceptions import ClientError  # loaded with the client
+
         conditions = {"IfMatch": version} if version is not None and is_etag(version) else {}
         with s3_errors("GetObject"):
             try:
@@ -518,11 +626,17 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
 
     # -- multipart -----------------------------------------------------------
 
-    def _create_multipart(self, key: str, *, content_type: str) -> MultipartUpload:
-        """CreateMultipartUpload with the object's Content-Type; no part headers."""
+    def _create_multipart(
+        self, key: str, *, content_type: str, checksum_algorithm: str | None = None
+    ) -> MultipartUpload:
+        """CreateMultipartUpload with the object's Content-Type (and the parts'
+        checksum algorithm: S3 then refuses a part without its checksum)."""
+        algorithm = {} if checksum_algorithm is None else {
+            "ChecksumAlgorithm": _S3_CHECKSUMS[checksum_algorithm][0]
+        }  # fmt: skip
         with s3_errors("CreateMultipartUpload"):
             response = self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=key, ContentType=content_type
+                Bucket=self._bucket, Key=key, ContentType=content_type, **algorithm
             )
         return MultipartUpload(upload_id=str(response["UploadId"]))
 
@@ -541,7 +655,10 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
                 )
                 parts.extend(
                     UploadedPart(
-                        part_number=int(p["PartNumber"]), etag=p.get("ETag"), size=p.get("Size")
+                        part_number=int(p["PartNumber"]),
+                        etag=p.get("ETag"),
+                        size=p.get("Size"),
+                        checksum=_listed_checksum(p),
                     )
                     for p in response.get("Parts", ())
                 )
@@ -567,8 +684,10 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
         make, and the call converges. *content_type* was fixed when the
         upload was created.
         """
+        from botocore.exceptions import BotoCoreError, ClientError  # loaded with the client
+
         # The base checked every ETag (S3_PART_LIMITS.etag_required).
-        manifest = [CompletedPart(PartNumber=p.part_number, ETag=p.etag or "") for p in parts]
+        manifest = [_completed_part(p) for p in parts]
         try:
             response = self._complete_client().complete_multipart_upload(
                 Bucket=self._bucket,
@@ -592,6 +711,8 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
 
     def _converge_or_conflict(self, key: str, part_etags: list[str]) -> None:
         """After a 412: return if *key* holds what these parts make, else raise StorageConflict."""
+        from botocore.exceptions import BotoCoreError, ClientError  # loaded with the client
+
         conflict = StorageConflict(
             "S3 CompleteMultipartUpload failed: PreconditionFailed (HTTP 412): "
             "an object already exists at the key"
@@ -614,6 +735,28 @@ class S3Storage(BaseMultipartStorage, BasePostPolicyStorage):
         """AbortMultipartUpload (``NoSuchUpload`` is StorageNotFound, which the base ignores)."""
         with s3_errors("AbortMultipartUpload"):
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
+
+
+def _listed_checksum(part: ListedPart) -> PartChecksum | None:
+    """The checksum ListParts reports for a part (S3 reports it where the upload binds one)."""
+    value = part.get("ChecksumCRC32")
+    return None if value is None else PartChecksum("crc32", value)
+
+
+def _completed_part(part: UploadedPart) -> CompletedPart:
+    """One entry of CompleteMultipartUpload's list, with the part's checksum if it has one."""
+    entry = CompletedPart(PartNumber=part.part_number, ETag=part.etag or "")
+    if part.checksum is not None:
+        entry["ChecksumCRC32"] = part.checksum.value
+    return entry
+
+
+def _new_session(**arguments: str | None) -> boto3.Session:
+    """A boto3 session (importing boto3, then covering the SDK's loggers with redaction)."""
+    import boto3
+
+    install_redaction(*_SDK_LOGGERS)
+    return boto3.Session(**arguments)
 
 
 def _check_str(name: str, value: object, *, required: bool = False) -> None:

@@ -69,6 +69,7 @@ class ListedPart(TypedDict, total=False):
     PartNumber: Required[int]
     ETag: str
     Size: int
+    ChecksumCRC32: str
 
 
 class ListPartsOutput(TypedDict, total=False):
@@ -79,11 +80,12 @@ class ListPartsOutput(TypedDict, total=False):
     NextPartNumberMarker: int
 
 
-class CompletedPart(TypedDict):
-    """One part of a CompleteMultipartUpload request."""
+class CompletedPart(TypedDict, total=False):
+    """One part of a CompleteMultipartUpload request (its checksum where the upload binds one)."""
 
-    PartNumber: int
-    ETag: str
+    PartNumber: Required[int]
+    ETag: Required[str]
+    ChecksumCRC32: str
 
 
 class CompletedMultipartUpload(TypedDict):
@@ -110,7 +112,7 @@ class S3Client(Protocol):
     def delete_object(self, *, Bucket: str, Key: str) -> object: ...
 
     def create_multipart_upload(
-        self, *, Bucket: str, Key: str, ContentType: str
+        self, *, Bucket: str, Key: str, ContentType: str, ChecksumAlgorithm: str = ...
     ) -> CreateMultipartUploadOutput: ...
 
     def list_parts(

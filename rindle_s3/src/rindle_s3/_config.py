@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Final, Literal, TypedDict
-
-from botocore.config import Config
+from typing import TYPE_CHECKING, Final, Literal, TypedDict
 
 from rindle_core.plugins import Options, check_integer
 from rindle_core.plugins import check_seconds as _check_seconds
+
+if TYPE_CHECKING:
+    from botocore.config import Config
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -67,7 +68,13 @@ def check_attempts(value: object) -> int:
 def client_config(
     *, addressing_style: str, max_attempts: int, connect_timeout: float, read_timeout: float
 ) -> Config:
-    """The configuration of the adapter's boto3 client (see ADR 0014 and 0019)."""
+    """The configuration of the adapter's boto3 client (see ADR 0014 and 0019).
+
+    Imports botocore: the adapter calls it when it builds a client, not
+    before (ADR 0119).
+    """
+    from botocore.config import Config
+
     return Config(
         signature_version="s3v4",
         s3={"addressing_style": addressing_style},
@@ -94,6 +101,7 @@ OPTIONS: Final = (
     "max_attempts",
     "connect_timeout",
     "read_timeout",
+    "part_checksums",
 )
 _STYLES: Final[Mapping[str, AddressingStyle]] = {
     "auto": "auto",
@@ -115,6 +123,7 @@ class StorageArguments(TypedDict):
     max_attempts: int
     connect_timeout: float
     read_timeout: float
+    part_checksums: bool | None
 
 
 def read_options(
@@ -137,4 +146,5 @@ def read_options(
             "connect_timeout", DEFAULT_CONNECT_TIMEOUT, maximum=MAX_SECONDS
         ),
         read_timeout=read.seconds("read_timeout", DEFAULT_READ_TIMEOUT, maximum=MAX_SECONDS),
+        part_checksums=read.boolean("part_checksums"),
     )

@@ -5,20 +5,23 @@ bucket names, FIPS, dual-stack, custom endpoints with a path) belong to
 botocore's endpoint ruleset. Rather than re-implement them, the adapter asks
 botocore once, by presigning a probe URL, and keeps the result: every object
 URL is then ``base_url + encoded key`` and is signed by the fast presigner
-with the region and service botocore chose.
+with the region and service botocore chose. One plain configuration, path
+style on an explicit endpoint and region, is answered without botocore
+(``_fast_start``); the tests check that its answers are these.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 from rindle_core import ConfigurationError
+
+if TYPE_CHECKING:
+    import boto3
+    from botocore.config import Config
 
 __all__ = ["BucketEndpoint", "resolve_bucket_endpoint"]
 
@@ -54,6 +57,8 @@ def resolve_bucket_endpoint(
     sign object requests with plain SigV4 (directory buckets, multi-region
     access points).
     """
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         client = session.client(
             "s3",

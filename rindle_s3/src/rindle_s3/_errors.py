@@ -9,19 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Final
-
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    HTTPClientError,
-    IncompleteReadError,
-    NoCredentialsError,
-    PartialCredentialsError,
-    ResponseStreamingError,
-)
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from typing import TYPE_CHECKING, Final
 
 from rindle_core import (
     InvalidParts,
@@ -30,6 +18,9 @@ from rindle_core import (
     StorageNotFound,
     StorageUnavailable,
 )
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 __all__ = ["CONFLICT_CODES", "error_code", "http_status", "s3_errors", "translate"]
 
@@ -61,14 +52,6 @@ INVALID_PARTS_CODES: Final = frozenset({"InvalidPart", "InvalidPartOrder", "Enti
 #: ``If-Match`` found another ETag, or a concurrent conditional write won.
 CONFLICT_CODES: Final = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
-_TRANSIENT_SDK: Final = (
-    BotoConnectionError,
-    HTTPClientError,
-    ConnectionClosedError,
-    IncompleteReadError,
-    ResponseStreamingError,
-)
-
 
 def error_code(exc: ClientError) -> str:
     """The S3 error code of *exc* (``"404"`` for a HEAD, which has no body)."""
@@ -89,7 +72,10 @@ def translate(exc: BaseException, operation: str, *, invalid_parts: bool = False
     :class:`~rindle_core.InvalidArgument`, not a storage error, so it is
     raised rather than returned.
     """
-    if isinstance(exc, ClientError):
+    # Imported here: botocore is loaded once a client exists (ADR 0119).
+    from botocore import exceptions as sdk
+
+    if isinstance(exc, sdk.ClientError):
         code = error_code(exc)
         status = http_status(exc)
         message = f"S3 {operation} failed: {code or 'error'}" + (
@@ -104,9 +90,16 @@ def translate(exc: BaseException, operation: str, *, invalid_parts: bool = False
         if code in TRANSIENT_CODES or status == 429 or (status is not None and status >= 500):
             return StorageUnavailable(message)
         return StorageError(message)
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+    if isinstance(exc, sdk.NoCredentialsError | sdk.PartialCredentialsError):
         return StorageError(f"S3 {operation} failed: no usable AWS credentials")
-    if isinstance(exc, _TRANSIENT_SDK):
+    transient = (
+        sdk.ConnectionError,
+        sdk.HTTPClientError,
+        sdk.ConnectionClosedError,
+        sdk.IncompleteReadError,
+        sdk.ResponseStreamingError,
+    )
+    if isinstance(exc, transient):
         return StorageUnavailable(f"S3 {operation} failed: {type(exc).__name__}")
     return StorageError(f"S3 {operation} failed: {type(exc).__name__}")
 
@@ -116,5 +109,9 @@ def s3_errors(operation: str, *, invalid_parts: bool = False) -> Iterator[None]:
     """Raise botocore exceptions from the block as rindle errors (unchained)."""
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except Exception as exc:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not isinstance(exc, ClientError | BotoCoreError):
+            raise
         raise translate(exc, operation, invalid_parts=invalid_parts) from None

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 import attrs
 
 from .. import _decisions as decide
+from .._checksums import check_algorithm
 from .._errors import InvalidArgument, StorageConflict, StorageNotFound, StorageObjectMissing
 from .._maintenance import Maintenance
 from .._session_store import SessionStore
@@ -24,6 +25,8 @@ from ..profiles import Profile
 from ..states import SessionState, is_terminal
 from ..storage import (
     MultipartStorage,
+    PartChecksum,
+    PartLimits,
     PresignedRequest,
     ResumableStatus,
     StorageAdapter,
@@ -79,11 +82,14 @@ class Multipart:
         expires_in: int | None,
         owner: str | None = None,
         metadata: Mapping[str, object] | None = None,
+        checksum_algorithm: str | None = None,
     ) -> Opening[MultipartResult]:
         """Choose the part size within the backend's limits, decide the session,
         then create the remote upload (aborted if the rows cannot be written)."""
         multipart = as_multipart(storage, profile)
         limits = multipart.part_limits
+        if checksum_algorithm is not None:
+            _check_binds(checksum_algorithm, limits, profile.storage)
         if part_size is not None and (
             isinstance(part_size, bool) or not isinstance(part_size, int) or part_size < 1
         ):
@@ -104,21 +110,43 @@ class Multipart:
             owner=owner,
             metadata=metadata,
         )
-        init = multipart.create_multipart(new.key, content_type=new.content_type)
+        if checksum_algorithm is None:
+            init = multipart.create_multipart(new.key, content_type=new.content_type)
+        else:
+            init = multipart.create_multipart(
+                new.key, content_type=new.content_type, checksum_algorithm=checksum_algorithm
+            )
         count = decide.part_count(size, chosen) if size is not None else None
-        upload = attrs.evolve(init, storage_key=new.key, part_size=chosen, part_count=count)
+        upload = attrs.evolve(
+            init,
+            storage_key=new.key,
+            part_size=chosen,
+            part_count=count,
+            checksum_algorithm=checksum_algorithm,
+        )
         return Opening(
-            attrs.evolve(new, remote_upload_id=init.upload_id, part_size=chosen),
+            attrs.evolve(
+                new,
+                remote_upload_id=init.upload_id,
+                part_size=chosen,
+                checksum_algorithm=checksum_algorithm,
+            ),
             finish=lambda session: MultipartResult(session, upload),
             undo=lambda: multipart.abort_multipart(new.key, init.upload_id),
         )
 
     def sign_parts(
-        self, session_id: str, part_numbers: Sequence[int], *, expires_in: int | None
+        self,
+        session_id: str,
+        part_numbers: Sequence[int],
+        *,
+        expires_in: int | None,
+        checksums: Sequence[str] | None = None,
     ) -> SignBatchResult:
         """Presign parts for no longer than the session lives; the first signature
         marks it signed. Where part URLs outlive completion, their expiry is
-        recorded so promotion waits for it."""
+        recorded so promotion waits for it. A session that binds part checksums
+        needs one per part (*checksums*, in the order of *part_numbers*)."""
         now = self._clock()
         session = live_session(self._store.get(session_id, "multipart"), now)
         profile, storage = self._resolve(session.profile)
@@ -129,18 +157,26 @@ class Multipart:
             raise InvalidArgument(f"sign between 1 and {_MAX_SIGNED} parts per call")
         limits = multipart.part_limits
         numbers = [decide.check_part_number(n, limits) for n in part_numbers]
+        bound = _part_checksums(session.checksum_algorithm, checksums, len(numbers))
         upload_id, part_size = multipart_of(session)
         ttl = decide.signing_ttl(profile, now, session.expires_at, expires_in)
-        signed: list[PresignedRequest] = [
-            multipart.presign_part(
+
+        def sign(number: int, checksum: PartChecksum | None) -> PresignedRequest:
+            length = decide.part_length(session.declared_size, part_size, number)
+            if checksum is None:  # adapters that bind no checksums take no such argument
+                return multipart.presign_part(
+                    session.storage_key, upload_id, number, expires_in=ttl, content_length=length
+                )
+            return multipart.presign_part(
                 session.storage_key,
                 upload_id,
                 number,
                 expires_in=ttl,
-                content_length=decide.part_length(session.declared_size, part_size, number),
+                content_length=length,
+                checksum=checksum,
             )
-            for number in numbers
-        ]
+
+        signed = [sign(number, checksum) for number, checksum in zip(numbers, bound, strict=True)]
         urls_expire = now + dt.timedelta(seconds=ttl)
         current = self._store.mark_signed(
             session, urls_expire=urls_expire if limits.part_urls_outlive_completion else None
@@ -197,7 +233,9 @@ class Multipart:
             if not listed:
                 return self._converge(session, multipart)
             parts = listed
-        checked = decide.normalise_parts(parts, multipart.part_limits)
+        checked = decide.normalise_parts(
+            parts, multipart.part_limits, checksum_algorithm=session.checksum_algorithm
+        )
         decide.check_part_geometry(checked, session.declared_size, part_size)
         try:
             multipart.complete_multipart(
@@ -247,6 +285,38 @@ class Multipart:
             for p in parts
         ]
         self._store.replace_parts(session.id, sized)
+
+
+def _check_binds(algorithm: str, limits: PartLimits, storage: str) -> None:
+    """InvalidArgument unless *algorithm* is known and the backend binds it."""
+    check_algorithm(algorithm)
+    if algorithm not in limits.checksum_algorithms:
+        binds = ", ".join(sorted(limits.checksum_algorithms)) or "none"
+        raise InvalidArgument(
+            f"storage {storage!r} cannot bind {algorithm} part checksums (it binds: {binds})"
+        )
+
+
+def _part_checksums(
+    algorithm: str | None, checksums: Sequence[str] | None, count: int
+) -> list[PartChecksum | None]:
+    """One checksum per part to sign: required where the session binds them, else refused."""
+    if algorithm is None:
+        if checksums is not None:
+            raise InvalidArgument("this session binds no part checksums: leave checksums out")
+        return [None] * count
+    if checksums is None:
+        raise InvalidArgument(f"this session signs every part with its {algorithm} checksum")
+    if isinstance(checksums, str | bytes) or not isinstance(checksums, Sequence):
+        raise InvalidArgument("checksums must be a list of strings")
+    if len(checksums) != count:
+        raise InvalidArgument("give one checksum per part number, in the same order")
+    out: list[PartChecksum | None] = []
+    for value in checksums:
+        if not isinstance(value, str):
+            raise InvalidArgument("checksums must be a list of strings")
+        out.append(PartChecksum(algorithm, value))
+    return out
 
 
 def _held_parts(storage: MultipartStorage, key: str, upload_id: str) -> list[UploadedPart]:

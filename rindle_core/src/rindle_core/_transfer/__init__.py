@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ._http import Body, Cancelled, ConnectionPool, FileSlice, Reply, SendError, Transport
-from ._parts import Part, SignParts, upload_parts
+from ._parts import Part, SignChecksummedParts, SignParts, upload_parts
 from ._retry import RetryPolicy
 from ._single import failure, send
 
@@ -19,6 +19,7 @@ __all__ = [
     "Reply",
     "RetryPolicy",
     "SendError",
+    "SignChecksummedParts",
     "SignParts",
     "Transport",
     "failure",

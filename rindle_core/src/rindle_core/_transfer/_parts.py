@@ -1,12 +1,15 @@
 """Parallel parts: signed lazily, sent by worker threads, retried and re-signed one by one.
 
 The calling thread schedules; workers only send. The caller signs URLs in
-batches just before their parts are sent (so none expires waiting), keeps at
-most ``concurrency`` parts in flight, schedules a failed part again after a
-jittered backoff, signs a refused or expired part's URL again, and on a
-fatal error or an interrupt (``KeyboardInterrupt`` reaches the calling
-thread at once: it only ever waits on futures) aborts the transport — every
-socket in flight is shut down — and raises without waiting for the rest.
+batches just before their parts are sent (so none expires waiting). Where the
+upload binds part checksums it computes each part's checksum first, and does
+so for the next batch while the current one is in flight (the workers' sends
+release the GIL meanwhile). It keeps at most ``concurrency`` parts in flight,
+schedules a failed part again after a jittered backoff, signs a refused or
+expired part's URL again, and on a fatal error or an interrupt
+(``KeyboardInterrupt`` reaches the calling thread at once: it only ever waits
+on futures) aborts the transport — every socket in flight is shut down — and
+raises without waiting for the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 
 import attrs
 
+from .._checksums import PartChecksum, file_checksum
 from .._errors import TransferFailed
 from .._redaction import redact_url
 from ..storage import PresignedRequest, UploadedPart
@@ -27,10 +31,13 @@ from ._http import FileSlice, Progress, Reply, SendError, Transport
 from ._retry import Outcome, RetryPolicy, classify, expiring
 from ._single import failure
 
-__all__ = ["Part", "SignParts", "upload_parts"]
+__all__ = ["Part", "SignChecksummedParts", "SignParts", "upload_parts"]
 
 #: Called with the part numbers to sign; returns one request per number.
 SignParts = Callable[[Sequence[int]], Sequence[PresignedRequest]]
+#: Called with the part numbers to sign and their checksums (base64, in the
+#: same order); returns one request per number, each binding its checksum.
+SignChecksummedParts = Callable[[Sequence[int], Sequence[str]], Sequence[PresignedRequest]]
 
 #: Seconds the scheduler waits for workers to notice a cancellation.
 _DRAIN_TIMEOUT = 10.0
@@ -61,16 +68,26 @@ def upload_parts(
     fd: int,
     parts: Sequence[Part],
     *,
-    sign: SignParts,
+    sign: SignChecksummedParts,
     concurrency: int,
     sign_batch: int,
     policy: RetryPolicy,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.monotonic,
+    checksum_algorithm: str | None = None,
 ) -> list[UploadedPart]:
-    """Upload *parts* of the open file *fd*; return them in part-number order."""
+    """Upload *parts* of the open file *fd*; return them in part-number order.
+
+    With *checksum_algorithm*, *sign* gets each part's checksum and the parts
+    returned carry them; without, it gets an empty list.
+    """
     queue: deque[Part] = deque(parts)
     signed: dict[int, PresignedRequest] = {}
+    checksums: dict[int, PartChecksum] = {}
+    if checksum_algorithm is not None:
+        # Checksums are computed just before a batch is signed: keep batches
+        # to what is about to be sent, so the first part leaves early.
+        sign_batch = min(sign_batch, concurrency)
     delayed: list[tuple[float, int, Part]] = []
     tiebreak = itertools.count()
     attempts: dict[int, int] = {}
@@ -80,17 +97,30 @@ def upload_parts(
 
     def sign_ahead(first: Part) -> None:
         """Sign *first* and the next queued parts without a fresh URL, one batch."""
-        wanted = [first.number]
+        wanted = [first]
         for part in queue:
             if len(wanted) >= sign_batch:
                 break
             current = signed.get(part.number)
-            if current is None or expiring(current.expires_at):
-                wanted.append(part.number)
-        requests = sign(wanted)
+            if part is not first and (current is None or expiring(current.expires_at)):
+                wanted.append(part)
+        values: list[str] = []
+        if checksum_algorithm is not None:
+            for part in wanted:
+                if part.number not in checksums:
+                    checksums[part.number] = file_checksum(
+                        checksum_algorithm, fd, part.offset, part.length
+                    )
+                values.append(checksums[part.number].value)
+        numbers = [part.number for part in wanted]
+        requests = sign(numbers, values)
         if len(requests) != len(wanted):
             raise TransferFailed("the signer returned the wrong number of part requests")
-        signed.update(zip(wanted, requests, strict=True))
+        signed.update(zip(numbers, requests, strict=True))
+
+    def needs_url(part: Part) -> bool:
+        request = signed.get(part.number)
+        return request is None or expiring(request.expires_at)
 
     try:
         while queue or delayed or in_flight:
@@ -99,12 +129,12 @@ def upload_parts(
                 queue.append(heapq.heappop(delayed)[2])
             while queue and len(in_flight) < concurrency:
                 part = queue.popleft()
-                request = signed.get(part.number)
-                if request is None or expiring(request.expires_at):
+                if needs_url(part):
                     sign_ahead(part)
-                    request = signed[part.number]
-                future = executor.submit(_send, transport, fd, request, part, progress)
+                future = executor.submit(_send, transport, fd, signed[part.number], part, progress)
                 in_flight[future] = part
+            if checksum_algorithm is not None and queue and in_flight and needs_url(queue[0]):
+                sign_ahead(queue[0])  # checksum the next batch while this one is sent
             # Wake up now and then: a signal that reached another thread is
             # handled only when this one runs Python code.
             timeout = min(_POLL, max(0.0, delayed[0][0] - clock())) if delayed else _POLL
@@ -120,7 +150,8 @@ def upload_parts(
                 if outcome is Outcome.DONE:
                     assert result.reply is not None
                     etag = result.reply.headers.get("ETag")
-                    done[part.number] = UploadedPart(part.number, etag, part.length)
+                    checksum = checksums.get(part.number)
+                    done[part.number] = UploadedPart(part.number, etag, part.length, checksum)
                     signed.pop(part.number, None)
                     continue
                 if progress is not None and result.sent:

@@ -179,8 +179,6 @@ class App:
         """Local storages without ``base_url``, bound to a receiver served for this command."""
         import attrs
 
-        from ..local import serve_receiver
-
         served: dict[str, StorageAdapter] = {}
         for name, storage in config.storages.items():
             if storage.type != "local" or storage.options.get("base_url") is not None:
@@ -197,6 +195,8 @@ class App:
             root = getattr(built, "root", None)
             if not isinstance(root, Path):
                 continue
+            from ..local import serve_receiver  # only when a local storage is served
+
             server = self.stack.enter_context(
                 serve_receiver(root, storage.options.get("secret"), "127.0.0.1", 0)
             )

@@ -216,6 +216,7 @@ class _Uploader:
             content_type=self.content_type,
             size=self.size,
             part_size=part_size,
+            checksum_algorithm=self._checksum_algorithm(),
         )
         chosen = started.multipart.part_size
         assert chosen is not None  # the broker always says which part size it chose
@@ -270,6 +271,15 @@ class _Uploader:
             )
         return self.broker.verify_completion(session.id)
 
+    def _checksum_algorithm(self) -> str | None:
+        """CRC32 part checksums where the profile's storage binds them (S3 on AWS)."""
+        from ..storage import supports_multipart
+
+        storage = self.broker.storage_for(self.profile)
+        if supports_multipart(storage) and "crc32" in storage.part_limits.checksum_algorithms:
+            return "crc32"
+        return None
+
     def _send_parts(
         self,
         client: UploadClient,
@@ -278,17 +288,29 @@ class _Uploader:
         concurrency: int | None,
         held: Sequence[UploadedPart],
     ) -> VerifyResult:
-        def sign(numbers: Sequence[int]) -> Sequence[PresignedRequest]:
-            return self.broker.sign_multipart_parts(session.id, numbers).parts
+        def sign(numbers: Sequence[int], checksums: Sequence[str]) -> Sequence[PresignedRequest]:
+            bound = checksums if session.checksum_algorithm is not None else None
+            return self.broker.sign_multipart_parts(session.id, numbers, checksums=bound).parts
 
         with self._on_failure(session, keep=True):
-            sent = client.upload_parts(
-                self.path,
-                part_size=part_size,
-                sign=sign,
-                concurrency=concurrency,
-                skip={p.part_number for p in held},
-            )
+            skip = {p.part_number for p in held}
+            if session.checksum_algorithm is None:
+                sent = client.upload_parts(
+                    self.path,
+                    part_size=part_size,
+                    sign=lambda numbers: sign(numbers, ()),
+                    concurrency=concurrency,
+                    skip=skip,
+                )
+            else:
+                sent = client.upload_parts(
+                    self.path,
+                    part_size=part_size,
+                    sign=sign,
+                    concurrency=concurrency,
+                    skip=skip,
+                    checksum_algorithm=session.checksum_algorithm,
+                )
             parts = sorted([*held, *sent], key=lambda p: p.part_number)
             return self.broker.complete_multipart_upload(session.id, parts)
 

@@ -65,6 +65,7 @@ class SessionRow(Base):
     failure_reason: Mapped[str | None]
     multipart_upload_id: Mapped[str | None]
     part_size: Mapped[int | None]
+    checksum_algorithm: Mapped[str | None]
     committed_bytes: Mapped[int]
     session_uri: Mapped[str | None]
     session_uri_expires_at: Mapped[dt.datetime | None]

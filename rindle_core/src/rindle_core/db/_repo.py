@@ -98,6 +98,7 @@ def _session(m: Mapping[Any, Any]) -> UploadSession:
         failure_reason=m["failure_reason"],
         remote_upload_id=m["multipart_upload_id"],
         part_size=m["part_size"],
+        checksum_algorithm=m["checksum_algorithm"],
         committed_bytes=m["committed_bytes"] or 0,
         session_uri=m["session_uri"],
         session_uri_expires_at=m["session_uri_expires_at"],

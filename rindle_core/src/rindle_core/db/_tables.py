@@ -160,6 +160,8 @@ sessions_table = Table(
     Column("failure_reason", Text),
     Column("multipart_upload_id", String(1024)),
     Column("part_size", BigInteger),
+    #: The algorithm every part is signed with its checksum in (0005), or NULL.
+    Column("checksum_algorithm", String(16)),
     Column("committed_bytes", BigInteger, nullable=False, default=0),
     #: A bearer credential: never logged (the snapshot's repr hides it).
     Column("session_uri", Text),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from rindle_core._hookimpl import hookimpl
 from rindle_core._options import Options
 from rindle_core.storage import StorageFactory
 
-from ._storage import LocalStorage
+if TYPE_CHECKING:
+    from ._storage import LocalStorage
 
 __all__ = ["OPTIONS", "create_storage", "rindle_register_storage"]
 
@@ -26,7 +27,13 @@ def create_storage(
     **keywords: object,
 ) -> LocalStorage:
     """The ``local`` factory: ``root`` (a directory, relative to *base_dir*),
-    ``base_url`` (where the receiver is mounted), ``secret``, ``fsync``."""
+    ``base_url`` (where the receiver is mounted), ``secret``, ``fsync``.
+
+    The storage module loads when the factory runs, not when the plugin
+    registers (ADR 0119).
+    """
+    from ._storage import LocalStorage
+
     read = Options({**(options or {}), **keywords}, known=OPTIONS, base_dir=base_dir)
     root = read.path("root", required=True, kind="dir")
     secret = read.get("secret")

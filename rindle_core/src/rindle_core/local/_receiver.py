@@ -275,7 +275,9 @@ class UploadReceiver:
         if isinstance(declared, _Response):
             return declared
         try:
-            part = self._staging.write_part(key, upload_id, number, body, length=declared)
+            part = self._staging.write_part(
+                key, upload_id, number, body, length=declared, checksum=claims.checksum
+            )
         except WriteRefused as exc:
             logger.info("local receiver: refused part %d of %r (%s)", number, key, exc.code)
             return _error(exc.status, exc.code, str(exc))

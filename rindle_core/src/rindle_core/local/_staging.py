@@ -40,6 +40,7 @@ from typing import BinaryIO, Final
 
 import attrs
 
+from rindle_core._checksums import RunningChecksum
 from rindle_core._errors import InvalidParts, StorageConflict, StorageError, StorageNotFound
 from rindle_core.storage import PartLimits, UploadedPart
 
@@ -57,7 +58,7 @@ from ._disk import (
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["PART_LIMITS", "UPLOADS_DIR", "Staging", "UploadGone", "parts_etag"]
+__all__ = ["PART_LIMITS", "UPLOADS_DIR", "BadDigest", "Staging", "UploadGone", "parts_etag"]
 
 MiB: Final = 1024**2
 #: S3's limits, so clients tuned for S3 (Uppy's 5 MiB chunks) work unchanged.
@@ -66,6 +67,7 @@ PART_LIMITS: Final = PartLimits(
     max_part_size=5 * 1024 * MiB,
     max_parts=10_000,
     max_object_size=5 * 1024 * 1024 * MiB,
+    checksum_algorithms=frozenset({"crc32"}),
 )
 UPLOADS_DIR: Final = ".rindle-multipart"
 MANIFEST: Final = "upload.json"
@@ -88,6 +90,12 @@ class UploadGone(WriteRefused):
     code = "NoSuchUpload"
 
 
+class BadDigest(WriteRefused):
+    """The part's bytes do not have the checksum its URL binds (S3's ``BadDigest``)."""
+
+    code = "BadDigest"
+
+
 class _PartVanished(Exception):
     """A part file disappeared while the upload was being assembled."""
 
@@ -99,6 +107,8 @@ class Manifest:
     key: str
     content_type: str
     created: int
+    #: The algorithm every part's checksum is bound in, or None (then none may be).
+    checksum_algorithm: str | None = None
 
 
 def parts_etag(parts: Sequence[UploadedPart]) -> str:
@@ -128,8 +138,9 @@ class Staging:
 
     # -- create -----------------------------------------------------------------
 
-    def create(self, key: str, content_type: str) -> str:
-        """Open a multipart upload of *key*; its new, unguessable upload id."""
+    def create(self, key: str, content_type: str, checksum_algorithm: str | None = None) -> str:
+        """Open a multipart upload of *key*; its new, unguessable upload id. With
+        *checksum_algorithm*, every part must arrive with its checksum, verified."""
         self._disk.path(key)  # the local key rules
         self._disk.check_root()
         upload_id = secrets.token_hex(16)
@@ -137,7 +148,7 @@ class Staging:
         try:
             self.base.mkdir(mode=0o700, exist_ok=True)
             directory.mkdir(mode=0o700)
-            record = attrs.asdict(Manifest(key, content_type, int(time.time())))
+            record = attrs.asdict(Manifest(key, content_type, int(time.time()), checksum_algorithm))
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".upload.", suffix=TMP_SUFFIX)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(json.dumps(record).encode("utf-8"))
@@ -186,18 +197,35 @@ class Staging:
     # -- parts --------------------------------------------------------------------
 
     def write_part(
-        self, key: str, upload_id: str, number: int, source: Reader, *, length: int
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        source: Reader,
+        *,
+        length: int,
+        checksum: str | None = None,
     ) -> UploadedPart:
-        """Receive part *number*: exactly *length* bytes read from *source*.
+        """Receive part *number*: exactly *length* bytes read from *source*,
+        whose *checksum* (in the upload's algorithm) the URL bound.
 
         Raises :class:`UploadGone` (no such upload of *key*, or it completed
         or was aborted meanwhile), :class:`IncompleteBody` when *source* ends
-        early, and whatever *source* raises; nothing is kept in those cases.
+        early, :class:`BadDigest` when the bytes do not match *checksum* (or
+        a checksum is missing or unexpected), and whatever *source* raises;
+        nothing is kept in those cases.
         """
         try:
-            self.manifest(key, upload_id)
+            manifest = self.manifest(key, upload_id)
         except StorageNotFound:
             raise UploadGone("the multipart upload does not exist") from None
+        algorithm = manifest.checksum_algorithm
+        if (algorithm is None) != (checksum is None):
+            raise BadDigest(
+                f"this upload binds {algorithm} part checksums: the URL binds none"
+                if algorithm is not None
+                else "this upload binds no part checksums"
+            )
         directory = self.base / upload_id
         try:
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".part.", suffix=TMP_SUFFIX)
@@ -206,6 +234,7 @@ class Staging:
         leftover: str | None = tmp
         try:
             digest = hashlib.md5(usedforsecurity=False)
+            running = None if algorithm is None else RunningChecksum(algorithm)
             size = 0
             with os.fdopen(fd, "wb") as fh:
                 while size < length:
@@ -214,9 +243,13 @@ class Staging:
                         break
                     size += len(chunk)
                     digest.update(chunk)
+                    if running is not None:
+                        running.update(chunk)
                     fh.write(chunk)
                 if size < length:
                     raise IncompleteBody(f"the body ended after {size} of {length} bytes")
+                if running is not None and running.result().value != checksum:
+                    raise BadDigest(f"the part's {algorithm} is not the one its URL binds")
                 self._disk.sync_file(fh)
             name = f"{number:05d}.{digest.hexdigest()}.part"
             try:
@@ -283,6 +316,7 @@ class Staging:
                 key=str(record["key"]),
                 content_type=str(record["content_type"]),
                 created=int(record["created"]),
+                checksum_algorithm=record.get("checksum_algorithm"),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise StorageError(

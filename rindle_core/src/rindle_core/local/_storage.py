@@ -29,6 +29,7 @@ from rindle_core.storage import (
     Capability,
     HeadResult,
     MultipartUpload,
+    PartChecksum,
     PartLimits,
     PresignedPost,
     PresignedRequest,
@@ -196,9 +197,14 @@ class LocalStorage(BaseMultipartStorage, BasePostPolicyStorage):
         """S3's limits: parts of 5 MiB (the last may be smaller) to 5 GiB, at most 10,000."""
         return PART_LIMITS
 
-    def _create_multipart(self, key: str, *, content_type: str) -> MultipartUpload:
-        """A staging directory for *key*; the object will be served as *content_type*."""
-        return MultipartUpload(upload_id=self._staging.create(key, content_type))
+    def _create_multipart(
+        self, key: str, *, content_type: str, checksum_algorithm: str | None = None
+    ) -> MultipartUpload:
+        """A staging directory for *key*; the object will be served as *content_type*.
+        With *checksum_algorithm*, the receiver verifies each part's bound checksum."""
+        return MultipartUpload(
+            upload_id=self._staging.create(key, content_type, checksum_algorithm)
+        )
 
     def _presign_part(
         self,
@@ -208,8 +214,10 @@ class LocalStorage(BaseMultipartStorage, BasePostPolicyStorage):
         *,
         expires_in: int,
         content_length: int | None,
+        checksum: PartChecksum | None = None,
     ) -> PresignedRequest:
-        """A PUT of one part to the receiver, bound to the upload and number (and length).
+        """A PUT of one part to the receiver, bound to the upload and number (and
+        length, and checksum).
 
         StorageNotFound unless *upload_id* is an open upload of *key*.
         """
@@ -218,6 +226,7 @@ class LocalStorage(BaseMultipartStorage, BasePostPolicyStorage):
             self._claims("PUT", key, expires_in, content_length=content_length),
             upload_id=upload_id,
             part_number=part_number,
+            checksum=None if checksum is None else checksum.value,
         )
         headers = {} if content_length is None else {"Content-Length": str(content_length)}
         request = self._request(claims, headers)

@@ -76,6 +76,8 @@ class Claims:
     part_number: int | None = None
     min_size: int | None = None
     max_size: int | None = None
+    #: The part's checksum (base64, in its upload's algorithm), when bound.
+    checksum: str | None = None
 
     @property
     def is_part(self) -> bool:
@@ -97,6 +99,8 @@ class Claims:
         ]
         if self.upload_id is not None or self.part_number is not None:
             fields += ["part", self.upload_id, self.part_number]
+        if self.checksum is not None:  # absent from older tokens' messages, unchanged
+            fields += ["sum", self.checksum]
         if self.min_size is not None or self.max_size is not None:
             fields += ["post", self.min_size, self.max_size]
         return json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode("ascii")
@@ -116,6 +120,7 @@ class Claims:
             ("pn", self.part_number),
             ("min", self.min_size),
             ("max", self.max_size),
+            ("ck", self.checksum),
         ):
             if value is not None:
                 params[name] = str(value)
@@ -180,7 +185,10 @@ def verify(
         part_number=numbers["pn"],
         min_size=numbers["min"],
         max_size=numbers["max"],
+        checksum=query.get("ck"),
     )
+    if claims.checksum is not None and not claims.is_part:
+        return TokenError.MALFORMED
     expected = sign(secret, claims)
     if not hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace")):
         return TokenError.BAD_SIGNATURE

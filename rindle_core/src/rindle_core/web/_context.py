@@ -98,6 +98,11 @@ class Call:
         return value
 
     @staticmethod
+    def optional_text(body: Mapping[str, object], name: str) -> str | None:
+        """Optional string field *name* (``null`` or absent: None)."""
+        return None if body.get(name) is None else Call.text(body, name)
+
+    @staticmethod
     def integer(body: Mapping[str, object], name: str) -> int | None:
         """Optional integer field *name* (``null`` or absent: None)."""
         value = body.get(name)

@@ -10,7 +10,6 @@ from typing import Final
 from .._downloads import Disposition
 from .._errors import InvalidArgument, InvalidParts
 from ..models import UploadSession
-from ..storage import UploadedPart
 from ._access import Action
 from ._context import Call
 from ._http import Response, json_response
@@ -35,6 +34,7 @@ _INITIATE_FIELDS: Final = (
     "content_type",
     "size",
     "part_size",
+    "checksum_algorithm",
     "metadata",
 )
 
@@ -54,9 +54,11 @@ def initiate(call: Call) -> Response:
         size=call.integer(body, "size"),
         part_size=call.integer(body, "part_size"),
         metadata=call.mapping(body, "metadata"),
+        checksum_algorithm=call.optional_text(body, "checksum_algorithm"),
     )
-    if declared.part_size is not None and strategy != "multipart":
-        raise InvalidArgument("'part_size' is only for the multipart strategy")
+    for field in ("part_size", "checksum_algorithm"):
+        if getattr(declared, field) is not None and strategy != "multipart":
+            raise InvalidArgument(f"'{field}' is only for the multipart strategy")
     owner = call.owner(Action.INITIATE, profile)
     session, extra = _OPENERS[strategy](call, profile, declared, owner)
     return json_response(
@@ -75,6 +77,7 @@ class _Declared:
     size: int | None
     part_size: int | None
     metadata: Mapping[str, object] | None
+    checksum_algorithm: str | None = None
 
 
 _Opened = tuple[UploadSession, dict[str, object]]
@@ -115,6 +118,7 @@ def _open_multipart(call: Call, profile: str, d: _Declared, owner: str) -> _Open
         part_size=d.part_size,
         owner=owner,
         metadata=d.metadata,
+        checksum_algorithm=d.checksum_algorithm,
     )
     upload = result.multipart
     return result.session, {
@@ -122,6 +126,7 @@ def _open_multipart(call: Call, profile: str, d: _Declared, owner: str) -> _Open
             "part_size": upload.part_size or result.session.part_size or 0,
             "part_count": upload.part_count,
             "part_headers": dict(upload.part_headers),
+            "checksum_algorithm": upload.checksum_algorithm,
         }
     }
 
@@ -180,12 +185,14 @@ def sign(call: Call) -> Response:
 def sign_parts(call: Call) -> Response:
     """``POST /uploads/{session_id}/parts``: sign many parts in one round trip."""
     body = call.body()
-    call.only(body, ("part_numbers",))
-    numbers = body.get("part_numbers")
+    call.only(body, ("part_numbers", "checksums"))
+    numbers, checksums = body.get("part_numbers"), body.get("checksums")
     if not isinstance(numbers, list):
         raise InvalidArgument("'part_numbers' must be a list of integers")
+    if checksums is not None and not isinstance(checksums, list):
+        raise InvalidArgument("'checksums' must be a list of strings")
     session = call.session(Action.SIGN, call.params["session_id"])
-    signed = call.broker.sign_multipart_parts(session.id, numbers)
+    signed = call.broker.sign_multipart_parts(session.id, numbers, checksums=checksums)
     return json_response(
         200,
         {
@@ -242,21 +249,18 @@ def complete(call: Call) -> Response:
     )
 
 
-def _parts(value: object) -> list[UploadedPart]:
-    """A client's ``[{part_number, etag}]`` as parts (the broker checks the list)."""
+def _parts(value: object) -> list[Mapping[str, object]]:
+    """A client's ``[{part_number, etag, checksum}]``, its fields named as the API names
+    them (the broker checks the rest: numbers, ETags, checksums in the session's algorithm)."""
     if not isinstance(value, list):
         raise InvalidParts("'parts' must be a list")
-    parts: list[UploadedPart] = []
     for item in value:
-        if not isinstance(item, dict) or set(item) - {"part_number", "etag"}:
-            raise InvalidParts("each part is an object with 'part_number' and 'etag'")
-        number, etag = item.get("part_number"), item.get("etag")
-        if isinstance(number, bool) or not isinstance(number, int):
-            raise InvalidParts("each part needs an integer 'part_number'")
-        if etag is not None and not isinstance(etag, str):
-            raise InvalidParts("'etag' must be a string")
-        parts.append(UploadedPart(number, etag))
-    return parts
+        if not isinstance(item, dict) or set(item) - {"part_number", "etag", "checksum"}:
+            raise InvalidParts(
+                "each part is an object with 'part_number', 'etag' and, where the"
+                " session binds checksums, 'checksum'"
+            )
+    return value
 
 
 def abort(call: Call) -> Response:

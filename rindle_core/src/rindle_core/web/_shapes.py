@@ -44,6 +44,7 @@ def session_json(session: UploadSession) -> dict[str, object]:
         "content_type": session.content_type,
         "declared_size": session.declared_size,
         "part_size": session.part_size,
+        "checksum_algorithm": session.checksum_algorithm,
         "committed_bytes": session.committed_bytes,
         "expires_at": _time(session.expires_at),
         "created_at": _time(session.created_at),
@@ -93,7 +94,12 @@ def signed_form_json(post: PresignedPost) -> dict[str, object]:
 
 def part_json(part: UploadedPart) -> dict[str, object]:
     """The ``Part`` shape."""
-    return {"part_number": part.part_number, "etag": part.etag, "size": part.size}
+    return {
+        "part_number": part.part_number,
+        "etag": part.etag,
+        "size": part.size,
+        "checksum": part.checksum.value if part.checksum is not None else None,
+    }
 
 
 def ref(name: str) -> dict[str, str]:
@@ -102,6 +108,7 @@ def ref(name: str) -> dict[str, str]:
 
 
 _STRING: Final = {"type": "string"}
+_OPT_STRING: Final = {"type": ["string", "null"]}
 _TIME: Final = {"type": "string", "format": "date-time"}
 _OPT_TIME: Final = {"type": ["string", "null"], "format": "date-time"}
 _OPT_INT: Final = {"type": ["integer", "null"], "minimum": 0}
@@ -134,6 +141,7 @@ SCHEMAS: Final[Mapping[str, Mapping[str, object]]] = {
             "content_type": _STRING,
             "declared_size": _OPT_INT,
             "part_size": _OPT_INT,
+            "checksum_algorithm": _OPT_STRING,
             "committed_bytes": _COUNT,
             "expires_at": _TIME,
             "created_at": _TIME,
@@ -178,6 +186,7 @@ SCHEMAS: Final[Mapping[str, Mapping[str, object]]] = {
             "part_number": {"type": "integer", "minimum": 1},
             "etag": {"type": ["string", "null"]},
             "size": _OPT_INT,
+            "checksum": _OPT_STRING,
         }
     ),
     "Problem": {
@@ -202,9 +211,10 @@ SCHEMAS: Final[Mapping[str, Mapping[str, object]]] = {
             "content_type": _STRING,
             "size": _OPT_INT,
             "part_size": {"type": ["integer", "null"], "minimum": 1},
+            "checksum_algorithm": {"enum": ["crc32", None]},
             "metadata": {"type": "object"},
         },
-        optional=("strategy", "size", "part_size", "metadata"),
+        optional=("strategy", "size", "part_size", "checksum_algorithm", "metadata"),
     ),
     "SignPartsRequest": _object(
         {
@@ -213,16 +223,22 @@ SCHEMAS: Final[Mapping[str, Mapping[str, object]]] = {
                 "items": {"type": "integer", "minimum": 1},
                 "minItems": 1,
                 "maxItems": 1000,
-            }
-        }
+            },
+            "checksums": {"type": "array", "items": _STRING, "minItems": 1, "maxItems": 1000},
+        },
+        optional=("checksums",),
     ),
     "CompleteRequest": _object(
         {
             "parts": {
                 "type": "array",
                 "items": _object(
-                    {"part_number": {"type": "integer", "minimum": 1}, "etag": _STRING},
-                    optional=("etag",),
+                    {
+                        "part_number": {"type": "integer", "minimum": 1},
+                        "etag": _STRING,
+                        "checksum": _STRING,
+                    },
+                    optional=("etag", "checksum"),
                 ),
             }
         },
@@ -235,7 +251,12 @@ SCHEMAS: Final[Mapping[str, Mapping[str, object]]] = {
             "upload": ref("SignedRequest"),
             "form": ref("SignedForm"),
             "multipart": _object(
-                {"part_size": _COUNT, "part_count": _OPT_INT, "part_headers": _STRING_MAP}
+                {
+                    "part_size": _COUNT,
+                    "part_count": _OPT_INT,
+                    "part_headers": _STRING_MAP,
+                    "checksum_algorithm": _OPT_STRING,
+                }
             ),
             "resumable": _object({"session_uri": _STRING, "expires_at": _TIME}),
         },
