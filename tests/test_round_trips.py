@@ -174,3 +174,22 @@ def test_a_bad_expiry_is_refused_before_anything_is_written(broker: Broker) -> N
     with pytest.raises(InvalidArgument):
         broker.sign_url(session.id, expires_in=0)
     assert broker.get_session(session.id).state is SessionState.INITIALIZED
+
+
+def test_a_multipart_first_signature_is_one_read_and_one_compare_and_set(
+    broker: Broker, any_db: Database
+) -> None:
+    opened = broker.initiate_multipart_session(
+        "any", filename="big.bin", content_type="application/octet-stream", size=10
+    )
+    counter = RoundTrips(broker.database.engine)
+    with counter.counting() as first:
+        signed = broker.sign_multipart_parts(opened.session.id, [1])
+    with counter.counting() as again:
+        broker.sign_multipart_parts(opened.session.id, [1])
+    assert signed.session.state is SessionState.SIGNED
+    budget = {"postgresql": 2, "sqlite": 2, "mysql": 3}[_family(any_db)]
+    assert len(first) == budget, first
+    assert len(again) == 1, again  # signed already: one read, nothing written
+    if _family(any_db) == "postgresql":
+        assert not any(s.startswith("BEGIN") or s == "COMMIT" for s in first), first

@@ -258,6 +258,11 @@ class SessionStore:
         """
         if session.state is not SessionState.INITIALIZED and urls_expire is None:
             return session
+        if urls_expire is None:  # one compare-and-set that returns the row (ADR 0113)
+            signed = self.sign(session.id, session.upload_strategy)
+            if signed.state is SessionState.INITIALIZED or is_terminal(signed.state):
+                raise InvalidTransition(signed.state.value, SessionState.SIGNED.value)
+            return signed
         now = self._clock()
         events: list[Event] = []
         with self._db.transaction() as conn:
