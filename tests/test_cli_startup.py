@@ -30,7 +30,9 @@ def _loaded(code: str, cwd: Path) -> tuple[list[str], str]:
         import json as _json, sys as _sys
         _names = ("boto3", "botocore", "google.cloud", "google.auth", "azure", "rich",
                   "sqlalchemy", "httpx", "rindle_s3._adapter", "rindle_gcs._adapter",
-                  "rindle_azure._adapter", "sqlalchemy.orm", "alembic")
+                  "rindle_azure._adapter", "sqlalchemy.orm", "alembic",
+                  "sqlalchemy.dialects.postgresql", "sqlalchemy.dialects.mysql",
+                  "sqlalchemy.dialects.sqlite")
         print("\\nLOADED=" + _json.dumps(sorted(
             n for n in _names if any(m == n or m.startswith(n + ".") for m in _sys.modules))))
         """
@@ -90,6 +92,31 @@ def test_an_upload_on_local_storage_loads_no_cloud_sdk(tmp_path: Path) -> None:
     assert not [name for name in loaded if name.startswith("google")], loaded
     assert not [name for name in loaded if name.endswith("._adapter")], loaded
     assert "httpx" not in loaded  # the client sends over the standard library
+    again, _ = _loaded(
+        'sys.argv = ["rindle", "upload", "a.txt", "--json"]\n'
+        "from rindle_core.cli import main\nmain()",
+        tmp_path,
+    )  # on the migrated database: only its own dialect, no Alembic
+    assert "sqlalchemy.dialects.sqlite" in again and "alembic" not in again, again
+    assert "sqlalchemy.dialects.postgresql" not in again, again
+    assert "sqlalchemy.dialects.mysql" not in again, again
+
+
+def test_the_schema_holds_its_partial_indexes_once_asked_for(tmp_path: Path) -> None:
+    """Statements need no index; ``rindle_core.db.metadata`` (creating or comparing
+    the schema) has them all, which loads the dialects their predicates name."""
+    loaded, _ = _loaded("import rindle_core.db._repo, rindle_core._broker", tmp_path)
+    assert "sqlalchemy.dialects.postgresql" not in loaded, loaded
+    code = textwrap.dedent(
+        """
+        from rindle_core.db import metadata
+        names = {i.name for i in metadata.tables["rindle_upload_sessions"].indexes}
+        assert {"ix_rindle_upload_sessions_expiry_due",
+                "ix_rindle_upload_sessions_cleanup_due"} <= names, names
+        """
+    )
+    loaded, _ = _loaded(code, tmp_path)
+    assert "sqlalchemy.dialects.postgresql" in loaded
 
 
 def test_an_upload_loads_the_sdk_of_a_configured_storage_only(tmp_path: Path) -> None:

@@ -14,13 +14,14 @@ from ._database import Database
 from ._tables import (
     assets_table,
     jobs_table,
-    metadata,
     parts_table,
     sessions_table,
+    with_partial_indexes,
 )
 
 if TYPE_CHECKING:
     from ._orm import AssetRow, JobRow, PartRow, SessionRow
+    from ._tables import metadata
 
 __all__ = [
     "AssetRow",
@@ -40,6 +41,8 @@ _ORM_NAMES = frozenset({"AssetRow", "JobRow", "PartRow", "SessionRow"})
 
 
 def __getattr__(name: str) -> Any:
+    if name == "metadata":  # the whole schema, for creating or comparing it
+        return with_partial_indexes()
     if name in _ORM_NAMES:
         from . import _orm
 

@@ -17,7 +17,7 @@ from .._errors import ConfigurationError, DatabaseError, InvalidArgument
 from ._atomic import Binding, bound_to, current_binding, unbind
 from ._dialects import default_driver, family, missing_driver
 from ._mysql import prepare_mysql_engine
-from ._tables import metadata
+from ._tables import metadata, with_partial_indexes
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -233,7 +233,7 @@ class Database:
         Production databases should use :meth:`upgrade`, which records the
         schema version for later migrations.
         """
-        metadata.create_all(self.engine)
+        with_partial_indexes().create_all(self.engine)
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply rindle's packaged Alembic migrations up to *revision*.

@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property
 
-from ._tables import assets_table, jobs_table, metadata, parts_table, sessions_table
+from ._tables import assets_table, jobs_table, parts_table, sessions_table, with_partial_indexes
 
 __all__ = ["AssetRow", "Base", "JobRow", "PartRow", "SessionRow"]
 
 
 class Base(DeclarativeBase):
-    metadata = metadata
+    metadata = with_partial_indexes()
 
 
 class AssetRow(Base):

@@ -39,7 +39,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.selectable import CTE
 
 from ..models import Asset, Job, UploadSession
@@ -462,6 +461,8 @@ def _complete(
         type_=UTCDateTime(),
     )
     values = [bindparam("j_" + k, type_=_jobs.c[k].type) for k in job]
+    from sqlalchemy.dialects import postgresql  # built for PostgreSQL only
+
     j = (
         postgresql.insert(_jobs)
         .from_select(

@@ -8,12 +8,17 @@ migrations.
 The tables are SQLAlchemy Core :class:`~sqlalchemy.Table` objects, so that
 importing them does not import ``sqlalchemy.orm``; the ORM row classes
 (:class:`~rindle_core.db.AssetRow` and the others) are mapped onto them in
-``_orm`` and loaded on first use.
+``_orm`` and loaded on first use. The two partial indexes are attached by
+:func:`with_partial_indexes`, which whatever creates or compares the schema
+calls (``rindle_core.db.metadata`` does): their ``postgresql_where`` /
+``sqlite_where`` make SQLAlchemy load both dialects, about 0.1 s that a
+command which only reads and writes rows never needs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +37,6 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
@@ -69,6 +73,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         # MySQL's DATETIME keeps whole seconds unless told otherwise.
         if family(dialect.name) == "mysql":
+            from sqlalchemy.dialects import mysql  # loaded only where MySQL is used
+
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(self.impl)
 
@@ -184,21 +190,28 @@ sessions_table = Table(
     Index("ix_rindle_upload_sessions_state_expires_at", "state", "expires_at"),
     Index("ix_rindle_upload_sessions_remote_cleanup", "remote_cleanup", "cleanup_at"),
     Index("ix_rindle_upload_sessions_owner_created_at", "owner", "created_at"),
-    # Maintenance candidates (0004): each batch reads the head of its index.
-    Index(
-        "ix_rindle_upload_sessions_expiry_due",
-        "expires_at",
-        "id",
-        **_partial(f"state IN ({', '.join(repr(s) for s in EXPIRABLE_STATES)})"),
-    ),
-    Index(
-        "ix_rindle_upload_sessions_cleanup_due",
-        "cleanup_at",
-        "id",
-        **_partial("remote_cleanup = 'pending'"),
-    ),
     Index("ix_rindle_upload_sessions_posts_due", "upload_strategy", "state", "expires_at"),
 )
+
+
+@functools.cache
+def with_partial_indexes() -> MetaData:
+    """:data:`metadata` with the maintenance candidates' partial indexes (0004),
+    each batch reading the head of its index; attached once, on first call."""
+    Index(
+        "ix_rindle_upload_sessions_expiry_due",
+        sessions_table.c.expires_at,
+        sessions_table.c.id,
+        **_partial(f"state IN ({', '.join(repr(s) for s in EXPIRABLE_STATES)})"),
+    )
+    Index(
+        "ix_rindle_upload_sessions_cleanup_due",
+        sessions_table.c.cleanup_at,
+        sessions_table.c.id,
+        **_partial("remote_cleanup = 'pending'"),
+    )
+    return metadata
+
 
 #: The part ledger: parts a client reported or the backend listed.
 parts_table = Table(

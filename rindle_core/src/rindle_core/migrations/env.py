@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from rindle_core.db import metadata
+from rindle_core.db import metadata  # with every index (see rindle_core.db._tables)
 
 config = context.config
 VERSION_TABLE = config.get_main_option("version_table") or "rindle_alembic_version"
