@@ -13,6 +13,7 @@ import pluggy
 import pytest
 import sqlalchemy as sa
 from hypothesis import settings
+from pg_schema import own_schema
 
 from fakes import MemoryStorage, broker_factory
 from rindle_core import Broker, Database
@@ -60,27 +61,20 @@ def postgres_url() -> str:
 
 
 @contextlib.contextmanager
-def own_schema(postgres_url: str, **options: Any) -> Iterator[tuple[Database, str]]:
-    """A Database on a fresh, empty PostgreSQL schema of its own (safe under xdist),
-    and the schema's name; the schema is dropped afterwards."""
-    schema = f"rindle_test_{secrets.token_hex(6)}"
-    admin = sa.create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(postgres_url, connect_args={"options": f"-csearch_path={schema}"}, **options)
-    try:
-        yield db, schema
-    finally:
-        db.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def _schema_database(postgres_url: str, **options: Any) -> Iterator[tuple[Database, str]]:
+    """A Database on a fresh, empty PostgreSQL schema of its own, and the schema's name."""
+    with own_schema(postgres_url) as schema:
+        db = Database(postgres_url, connect_args={"options": f"-csearch_path={schema}"}, **options)
+        try:
+            yield db, schema
+        finally:
+            db.dispose()
 
 
 @pytest.fixture
 def postgres_db(postgres_url: str) -> Iterator[Database]:
     """A Database with rindle's tables on a fresh PostgreSQL schema of its own."""
-    with own_schema(postgres_url, pool_size=20, max_overflow=10) as (db, _):
+    with _schema_database(postgres_url, pool_size=20, max_overflow=10) as (db, _):
         db.create_all()
         yield db
 
@@ -88,7 +82,7 @@ def postgres_db(postgres_url: str) -> Iterator[Database]:
 @pytest.fixture
 def bare_postgres(postgres_url: str) -> Iterator[tuple[Database, str]]:
     """A Database on a fresh, empty PostgreSQL schema (no tables), and the schema's name."""
-    with own_schema(postgres_url) as created:
+    with _schema_database(postgres_url) as created:
         yield created
 
 

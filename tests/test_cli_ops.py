@@ -314,17 +314,11 @@ def test_profiles_of_the_past_broker_match(configured: Path) -> None:
 @pytest.mark.postgres
 def test_the_commands_on_postgresql(run: Run, tmp_path: Path, postgres_url: str) -> None:
     """db upgrade, doctor, upload, worker, sessions, expire on a schema of their own."""
-    import secrets
-
     import sqlalchemy as sa
+    from pg_schema import own_schema, schema_url
 
-    schema = f"rindle_cli_{secrets.token_hex(6)}"
-    admin = sa.create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        joiner = "&" if "?" in postgres_url else "?"
-        url = f"{postgres_url}{joiner}options=-csearch_path%3D{schema}"
+    with own_schema(postgres_url, "rindle_cli") as schema:
+        url = schema_url(postgres_url, schema)
         (tmp_path / "rindle.toml").write_text(
             textwrap.dedent(CONFIG).replace("sqlite:///rindle.db", url)
         )
@@ -341,6 +335,7 @@ def test_the_commands_on_postgresql(run: Run, tmp_path: Path, postgres_url: str)
         asset = json.loads(run("assets", "show", data["asset"]["id"], "--json").stdout)
         assert asset["asset"]["state"] == "available"
         assert json.loads(run("expire", "--json").stdout)["expired_session_ids"] == []
+        admin = sa.create_engine(postgres_url)
         with admin.connect() as conn:
             tables = set(
                 conn.execute(
@@ -350,11 +345,8 @@ def test_the_commands_on_postgresql(run: Run, tmp_path: Path, postgres_url: str)
                     {"s": schema},
                 ).scalars()
             )
-        assert "rindle_upload_sessions" in tables
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+        assert "rindle_upload_sessions" in tables
 
 
 def test_expire_exits_1_when_a_remote_cleanup_fails(

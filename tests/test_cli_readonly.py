@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 import pytest
-import sqlalchemy as sa
 from click.testing import Result
-from sqlalchemy.engine import make_url
+from pg_schema import own_schema, schema_url
 
 from fakes import MemoryStorage
 from rindle_core import Broker, Database
@@ -380,18 +378,8 @@ def test_it_replaces_the_embedded_defaults_database_too(run: Run, tmp_path: Path
 @pytest.fixture
 def postgres_schema_url(postgres_url: str) -> Iterator[str]:
     """A URL with a password, on a fresh PostgreSQL schema (the server trusts local users)."""
-    schema = f"rindle_ro_{secrets.token_hex(4)}"
-    admin = sa.create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_url).set(password="hunter2-secret")
-    url = url.update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with own_schema(postgres_url, "rindle_ro") as schema:
+        yield schema_url(postgres_url, schema, password="hunter2-secret")
 
 
 @pytest.mark.postgres

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rindle_core import UploadUnsupported
+from rindle_core._checksums import with_checksum_keywords
 from rindle_core.storage import (
     Capability,
     HeadResult,
@@ -106,13 +107,12 @@ class Spy:
     def create_multipart(
         self, key: str, *, content_type: str, checksum_algorithm: str | None = None
     ) -> MultipartUpload:
-        inner = self._multipart()
-        if checksum_algorithm is None:
-            upload = inner.create_multipart(key, content_type=content_type)
-        else:
-            upload = inner.create_multipart(
-                key, content_type=content_type, checksum_algorithm=checksum_algorithm
-            )
+        upload = with_checksum_keywords(
+            self._multipart().create_multipart,
+            key,
+            content_type=content_type,
+            checksums={"checksum_algorithm": checksum_algorithm},
+        )
         self.opened.append((key, upload.upload_id))
         return upload
 
@@ -126,18 +126,14 @@ class Spy:
         content_length: int | None = None,
         checksum: PartChecksum | None = None,
     ) -> PresignedRequest:
-        inner = self._multipart()
-        if checksum is None:
-            return inner.presign_part(
-                key, upload_id, part_number, expires_in=expires_in, content_length=content_length
-            )
-        return inner.presign_part(
+        return with_checksum_keywords(
+            self._multipart().presign_part,
             key,
             upload_id,
             part_number,
             expires_in=expires_in,
             content_length=content_length,
-            checksum=checksum,
+            checksums={"checksum": checksum},
         )
 
     def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import ClassVar, Final
 
 from ._checks import (
@@ -40,6 +40,7 @@ from ._checks import (
     check_optional_header,
     check_size,
 )
+from ._checksums import with_checksum_keywords
 from ._clock import expiry, utcnow
 from ._decisions import check_part_list, check_part_number, choose_part_size, content_range_parts
 from ._error_mapping import describe_http_error, map_exceptions
@@ -257,12 +258,14 @@ class BaseMultipartStorage(BaseStorage):
         self._require(Capability.MULTIPART_UPLOAD)
         key = check_key(key)
         content_type = check_header("content_type", content_type)
-        if checksum_algorithm is None:  # subclasses that bind no checksums take no such argument
-            return self._create_multipart(key, content_type=content_type)
-        self._check_checksum_algorithm(checksum_algorithm)
-        # Only adapters that name checksum algorithms take the argument (see below).
-        create: Callable[..., MultipartUpload] = self._create_multipart
-        return create(key, content_type=content_type, checksum_algorithm=checksum_algorithm)
+        if checksum_algorithm is not None:
+            self._check_checksum_algorithm(checksum_algorithm)
+        return with_checksum_keywords(
+            self._create_multipart,
+            key,
+            content_type=content_type,
+            checksums={"checksum_algorithm": checksum_algorithm},
+        )
 
     def presign_part(
         self,
@@ -282,22 +285,18 @@ class BaseMultipartStorage(BaseStorage):
         check_part_number(part_number, self.part_limits)
         if content_length is not None:
             check_size("content_length", content_length, maximum=self.part_limits.max_part_size)
-        expires_in = check_expires_in(expires_in, self.max_expires_in)
-        if checksum is None:
-            return self._presign_part(
-                key, upload_id, part_number, expires_in=expires_in, content_length=content_length
-            )
-        if not isinstance(checksum, PartChecksum):
-            raise InvalidArgument("checksum must be a PartChecksum")
-        self._check_checksum_algorithm(checksum.algorithm)
-        presign: Callable[..., PresignedRequest] = self._presign_part
-        return presign(
+        if checksum is not None:
+            if not isinstance(checksum, PartChecksum):
+                raise InvalidArgument("checksum must be a PartChecksum")
+            self._check_checksum_algorithm(checksum.algorithm)
+        return with_checksum_keywords(
+            self._presign_part,
             key,
             upload_id,
             part_number,
-            expires_in=expires_in,
+            expires_in=check_expires_in(expires_in, self.max_expires_in),
             content_length=content_length,
-            checksum=checksum,
+            checksums={"checksum": checksum},
         )
 
     def _check_checksum_algorithm(self, algorithm: str) -> None:

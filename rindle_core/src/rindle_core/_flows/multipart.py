@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 import attrs
 
 from .. import _decisions as decide
-from .._checksums import check_algorithm
+from .._checksums import check_algorithm, with_checksum_keywords
 from .._errors import InvalidArgument, StorageConflict, StorageNotFound, StorageObjectMissing
 from .._maintenance import Maintenance
 from .._session_store import SessionStore
@@ -110,12 +110,12 @@ class Multipart:
             owner=owner,
             metadata=metadata,
         )
-        if checksum_algorithm is None:
-            init = multipart.create_multipart(new.key, content_type=new.content_type)
-        else:
-            init = multipart.create_multipart(
-                new.key, content_type=new.content_type, checksum_algorithm=checksum_algorithm
-            )
+        init = with_checksum_keywords(
+            multipart.create_multipart,
+            new.key,
+            content_type=new.content_type,
+            checksums={"checksum_algorithm": checksum_algorithm},
+        )
         count = decide.part_count(size, chosen) if size is not None else None
         upload = attrs.evolve(
             init,
@@ -160,23 +160,18 @@ class Multipart:
         bound = _part_checksums(session.checksum_algorithm, checksums, len(numbers))
         upload_id, part_size = multipart_of(session)
         ttl = decide.signing_ttl(profile, now, session.expires_at, expires_in)
-
-        def sign(number: int, checksum: PartChecksum | None) -> PresignedRequest:
-            length = decide.part_length(session.declared_size, part_size, number)
-            if checksum is None:  # adapters that bind no checksums take no such argument
-                return multipart.presign_part(
-                    session.storage_key, upload_id, number, expires_in=ttl, content_length=length
-                )
-            return multipart.presign_part(
+        signed: list[PresignedRequest] = [
+            with_checksum_keywords(
+                multipart.presign_part,
                 session.storage_key,
                 upload_id,
                 number,
                 expires_in=ttl,
-                content_length=length,
-                checksum=checksum,
+                content_length=decide.part_length(session.declared_size, part_size, number),
+                checksums={"checksum": checksum},
             )
-
-        signed = [sign(number, checksum) for number, checksum in zip(numbers, bound, strict=True)]
+            for number, checksum in zip(numbers, bound, strict=True)
+        ]
         urls_expire = now + dt.timedelta(seconds=ttl)
         current = self._store.mark_signed(
             session, urls_expire=urls_expire if limits.part_urls_outlive_completion else None
