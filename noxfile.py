@@ -165,11 +165,12 @@ def bench(session: nox.Session) -> None:
     # psycopg's binary build: the database benchmarks run on PostgreSQL without
     # a system libpq; moto is the S3 server of the upload-client benchmark;
     # Celery (on a redis-server the relay benchmark starts) is the relay's peer;
-    # the testing kit's CheckingFront times the tiny upload's PUT.
+    # the testing kit's CheckingFront times the tiny upload's PUT; `rindle serve`
+    # (the web extra) is the app of its --api row.
     _install_packages(
         session,
         "-e",
-        "./rindle_core[celery,testing]",
+        "./rindle_core[celery,testing,web]",
         "cryptography>=42",
         "psycopg[binary]>=3.1",
         "moto[server]>=5.0",

@@ -27,6 +27,11 @@ and medians reported:
   that records when the upload's PUT reaches it: "start" is the time from
   launching the process to that moment, reported with the whole process's
   time;
+* 1 KiB through an app: ``rindle upload --api`` against a running
+  ``rindle serve`` (the same configuration, its demo cookie sent with
+  ``--header``): the command talks to the app's upload API and imports
+  neither SQLAlchemy nor a cloud SDK; compared with boto3's process the
+  same way;
 * ``rindle --version``: the process's wall time.
 
 Times of the module calls are measured inside the child around the upload
@@ -39,6 +44,7 @@ directory, removed at the end. Nothing here is asserted by the test suite.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -49,7 +55,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 BUCKET = "bench"
 KEYS = {"AWS_ACCESS_KEY_ID": "AKIDBENCH", "AWS_SECRET_ACCESS_KEY": "not-a-secret"}
@@ -150,6 +159,34 @@ def _measured(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
     return wall, peak_kib / 1024, done.stdout.decode()
 
 
+class _App(NamedTuple):
+    """A running ``rindle serve``: its upload API's URL and the demo cookie it admits."""
+
+    api: str
+    cookie: str
+
+
+@contextlib.contextmanager
+def _serving(rindle: str, work: Path, env: dict[str, str]) -> Iterator[_App]:
+    """``rindle serve --port 0`` in *work* until the block ends (the app of the --api row)."""
+    proc = subprocess.Popen(
+        [rindle, "serve", "--port", "0"],
+        cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "rindle serve: open http://127.0.0.1:PORT/ ..."
+        if not line.startswith("rindle serve: open "):
+            raise SystemExit(f"rindle serve did not start: {line!r}")
+        base = line.split()[3].rstrip("/")
+        with urllib.request.urlopen(base + "/") as page:  # the page hands out the cookie
+            cookie = page.headers["Set-Cookie"].split(";", 1)[0]
+        yield _App(base + "/api", cookie)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def _file(path: Path, mib: float) -> Path:
     block = os.urandom(1024 * 1024)
     with path.open("wb") as fh:
@@ -200,6 +237,7 @@ def main() -> None:
     )  # fmt: skip
     admin.create_bucket(Bucket=BUCKET)
     work = Path(tempfile.mkdtemp(prefix="rindle-bench-"))
+    stack = contextlib.ExitStack()
     env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     py = sys.executable
     rindle = str(Path(py).with_name("rindle"))
@@ -212,6 +250,9 @@ def main() -> None:
         )
         subprocess.run([rindle, "db", "upgrade"], cwd=work, env=env, check=True,
                        capture_output=True)  # fmt: skip
+        app = stack.enter_context(_serving(rindle, work, env))
+        api = [py, "-c", CLI, "upload", "--json", "--no-progress", "--api", app.api, "-p",
+               "bench", "--header", f"Cookie: {app.cookie}", str(tiny)]  # fmt: skip
         rows: dict[str, list[tuple[float, float]]] = {}
 
         def record(name: str, seconds: float, rss: float) -> None:
@@ -229,7 +270,8 @@ def main() -> None:
         ]
         for argv in [*(warm_ups if big_cases else []),
                      [py, "-c", BOTO3_TINY, front.url, str(tiny), "warm-t"],
-                     [py, "-c", CLI, "upload", "--json", "--no-progress", str(tiny)]]:  # fmt: skip
+                     [py, "-c", CLI, "upload", "--json", "--no-progress", str(tiny)],
+                     api]:  # fmt: skip
             _measured(argv, env, work)
             clear()
         for n in range(args.rounds):
@@ -254,6 +296,7 @@ def main() -> None:
                 ("1 KiB boto3 (process)", [py, "-c", BOTO3_TINY, front.url, str(tiny), key + "t"]),
                 ("1 KiB rindle upload (process)",
                  [py, "-c", CLI, "upload", "--json", "--no-progress", str(tiny)]),
+                ("1 KiB rindle upload --api (process)", api),
                 ("rindle --version (process)", [py, "-c", CLI, "--version"]),
             ]  # fmt: skip
             if n % 2:
@@ -267,6 +310,7 @@ def main() -> None:
                     record(name + " start", arrivals[0] - launched, rss)
             clear()
     finally:
+        stack.close()
         shutil.rmtree(work, ignore_errors=True)
         front.close()
         server.stop()
@@ -291,10 +335,13 @@ def main() -> None:
         (f"{args.put_mib:g} MiB single PUT", "put rindle", "put boto3"),
     ]
     tiny_rindle, tiny_boto3 = "1 KiB rindle upload (process)", "1 KiB boto3 (process)"
+    tiny_api = "1 KiB rindle upload --api (process)"
     rows_shown = [
         *(rows_shown if big_cases else []),
         ("1 KiB, process start to PUT at server", tiny_rindle + " start", tiny_boto3 + " start"),
         ("1 KiB, whole process", tiny_rindle, tiny_boto3),
+        ("1 KiB --api, process start to PUT at server", tiny_api + " start", tiny_boto3 + " start"),
+        ("1 KiB --api, whole process", tiny_api, tiny_boto3),
     ]
     for label, ours, theirs in rows_shown:
         (rs, rr), (bs, br) = medians[ours], medians[theirs]

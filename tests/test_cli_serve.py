@@ -287,6 +287,32 @@ def test_a_browser_upload_through_rindle_serve(tmp_path: Path) -> None:
     assert "sig=" not in served.output
 
 
+def test_rindle_upload_through_rindle_serve(tmp_path: Path) -> None:
+    """The command as the app's client (``--api``), in one process, the app in another:
+    the single PUT and, interrupted by nothing, the multipart path, both available."""
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"from the command line\n" * 100)
+    large = tmp_path / "large.bin"
+    large.write_bytes(bytes(range(256)) * (5 * MIB // 256) + b"tail")
+    with serving(tmp_path) as served:
+        cookie = httpx.get(served.url + "/").headers["set-cookie"].split(";", 1)[0]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RINDLE_")}
+        for path, strategy in ((small, "put"), (large, "multipart")):
+            done = subprocess.run(
+                [str(SCRIPT), "upload", path.name, "--api", f"{served.url}/api", "-p",
+                 "default", "--header", f"Cookie: {cookie}", "--strategy", strategy,
+                 "--json", "--no-progress"],
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            status = json.loads(done.stdout)
+            assert status["asset"]["state"] == "available"
+            assert status["asset"]["byte_size"] == path.stat().st_size
+            assert cookie.split("=", 1)[1] not in done.stderr
+        assert served.stop() == 0
+    assert "Traceback" not in served.output
+
+
 def test_sigterm_stops_it_too(tmp_path: Path) -> None:
     with serving(tmp_path) as served:
         assert httpx.get(served.url + "/").status_code == 200

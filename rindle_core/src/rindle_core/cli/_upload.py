@@ -1,7 +1,8 @@
 """``rindle upload``: be the client: initiate, send the bytes over HTTP, verify.
 
 Heavy modules (the broker and SQLAlchemy, rich's progress bar) are imported
-when the command runs, not when the command group is built.
+when the command runs, not when the command group is built; with ``--api``
+they are never imported (``_upload_sessions`` says who keeps the sessions).
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from .._errors import RindleError, TransferFailed
-from ._app import App, console, pass_app, print_json
+from ._app import App, console, pass_app
+from ._upload_sessions import APISessions, BrokerSessions, Declared, Sessions
 
 if TYPE_CHECKING:
-    from .._broker import Broker
     from ..client import UploadClient
-    from ..models import UploadSession, VerifyResult
     from ..storage import PresignedRequest, UploadedPart
 
 __all__ = ["SIZE", "upload"]
@@ -97,6 +97,22 @@ class Interrupted(RindleError):
     help="Declared content type  [default: guessed from the extension]",
 )
 @click.option("--filename", metavar="NAME", help="File name recorded on the asset.")
+@click.option(
+    "--api",
+    "api_url",
+    metavar="URL",
+    envvar="RINDLE_API_URL",
+    help="Upload through a running app's upload API at URL (its mount point, e.g. "
+    "https://app.example/api) instead of the configured database; a bearer token is "
+    "read from $RINDLE_API_TOKEN.  [env: RINDLE_API_URL]",
+)
+@click.option(
+    "--header",
+    "headers",
+    metavar="'NAME: VALUE'",
+    multiple=True,
+    help="A header sent with every API call (--api only; repeatable).",
+)
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 @pass_app
@@ -110,6 +126,8 @@ def upload(
     resume_id: str | None,
     content_type: str | None,
     filename: str | None,
+    api_url: str | None,
+    headers: tuple[str, ...],
     no_progress: bool,
     as_json: bool,
 ) -> None:
@@ -119,6 +137,9 @@ def upload(
     in worker mode it waits for `rindle worker`. The file is streamed, so
     memory stays flat whatever its size. With the local backend and no
     `base_url`, a receiver is served on 127.0.0.1 for the command.
+
+    With --api the sessions are the app's: the command needs no database
+    or cloud credentials, only what the app's API asks for.
 
     Failed requests are retried with backoff. A multipart or resumable
     upload that is interrupted (Ctrl-C) or runs out of retries keeps its
@@ -137,21 +158,25 @@ def upload(
         raise click.BadParameter(
             "must be a multiple of 256 KiB for resumable", param_hint="--part-size"
         )
-    config = app.config()
-    if profile_name is None and resume_id is None:
-        if len(config.profiles) != 1:
-            names = ", ".join(p.name for p in config.profiles)
-            raise click.UsageError(f"--profile is required (configured profiles: {names})")
-        profile_name = config.profiles[0].name
-    content_type = content_type or guess_type(path.name) or "application/octet-stream"
-    broker = app.broker(serve_local=True)
-    size = path.stat().st_size
-    show_progress = not no_progress and console(stderr=True).is_terminal
-    uploader = _Uploader(
-        broker, profile_name or "", path, filename or path.name, content_type, size
+    if headers and api_url is None:
+        raise click.UsageError("--header applies to --api")
+    sessions: Sessions
+    if api_url is not None:
+        sessions = _api_sessions(app, api_url, headers)
+    else:  # configuration errors come before anything is opened
+        if profile_name is None and resume_id is None:
+            profile_name = _only_profile(app)
+        sessions = BrokerSessions(app.broker(serve_local=True))
+    declared = Declared(
+        profile=profile_name,
+        filename=filename or path.name,
+        content_type=content_type or guess_type(path.name) or "application/octet-stream",
+        size=path.stat().st_size,
     )
+    show_progress = not no_progress and console(stderr=True).is_terminal
+    uploader = _Uploader(sessions, path, declared)
     with (
-        _progress_bar(size, path.name, show_progress) as advance,
+        _progress_bar(declared.size, path.name, show_progress) as advance,
         UploadClient(progress=advance) as client,
     ):
         if resume_id is not None:
@@ -164,137 +189,152 @@ def upload(
             result = uploader.multipart(client, part_size, concurrency)
         else:
             result = uploader.resumable(client, part_size)
-    _report(result, as_json, inline=broker.job_mode == "inline")
+    sessions.report(result, as_json)
+
+
+def _only_profile(app: App) -> str:
+    """The one configured profile; a usage error when there are several."""
+    config = app.config()
+    if len(config.profiles) != 1:
+        names = ", ".join(p.name for p in config.profiles)
+        raise click.UsageError(f"--profile is required (configured profiles: {names})")
+    return config.profiles[0].name
+
+
+def _api_sessions(app: App, url: str, headers: tuple[str, ...]) -> Sessions:
+    """The upload API at *url*, with the token from ``$RINDLE_API_TOKEN``."""
+    import os
+
+    from .._redaction import redact_url
+    from ..api_client import APIClient
+
+    sent: dict[str, str] = {}
+    for header in headers:
+        name, colon, value = header.partition(":")
+        if not colon or not name.strip() or not name.strip().isascii() or " " in name.strip():
+            raise click.BadParameter("expected 'NAME: VALUE'", param_hint="--header")
+        sent[name.strip()] = value.strip()
+    try:
+        api = APIClient(url, token=os.environ.get("RINDLE_API_TOKEN") or None, headers=sent)
+    except ValueError as exc:
+        hint = "--api" if "URL" in str(exc) else "--header or $RINDLE_API_TOKEN"
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+    app.stack.callback(api.close)
+    click.echo(f"api: {redact_url(url)}", err=True)
+    return APISessions(api)
 
 
 class _Uploader:
-    """The four client flows and resume.
+    """The four client flows and resume, over whoever keeps the sessions.
 
     A failed single PUT or POST aborts its session. A multipart or
     resumable transfer that is interrupted, or fails for a transient
     reason, keeps its session for ``--resume``; any other failure aborts it.
     """
 
-    def __init__(
-        self, broker: Broker, profile: str, path: Path, filename: str, content_type: str, size: int
-    ) -> None:
-        self.broker = broker
-        self.profile = profile
+    def __init__(self, sessions: Sessions, path: Path, declared: Declared) -> None:
+        self.sessions = sessions
         self.path = path
-        self.filename = filename
-        self.content_type = content_type
-        self.size = size
+        self.declared = declared
 
-    def put(self, client: UploadClient) -> VerifyResult:
-        session = self.broker.initiate_session(
-            self.profile, filename=self.filename, content_type=self.content_type, size=self.size
-        )
-        with self._on_failure(session, keep=False):
-            signed = self.broker.sign_url(session.id)
-            client.put(
-                signed.presigned,
-                self.path,
-                resign=lambda: self.broker.sign_url(session.id).presigned,
-            )
-        return self.broker.verify_completion(session.id)
+    def put(self, client: UploadClient) -> Any:
+        opened = self.sessions.open("presigned_put", self.declared)
+        session_id = opened.session_id
+        with self._on_failure(session_id, keep=False):
+            assert opened.upload is not None  # a single PUT comes signed
+            client.put(opened.upload, self.path, resign=lambda: self.sessions.sign_put(session_id))
+        return self.sessions.complete(session_id)
 
-    def post(self, client: UploadClient) -> VerifyResult:
-        session = self.broker.initiate_post_session(
-            self.profile, filename=self.filename, content_type=self.content_type, size=self.size
-        )
-        with self._on_failure(session, keep=False):
-            signed = self.broker.sign_post(session.id)
-            client.post_form(signed.post, self.path)
-        return self.broker.verify_completion(session.id)
+    def post(self, client: UploadClient) -> Any:
+        opened = self.sessions.open("presigned_post", self.declared)
+        with self._on_failure(opened.session_id, keep=False):
+            assert opened.form is not None  # a form POST comes signed
+            client.post_form(opened.form, self.path)
+        return self.sessions.complete(opened.session_id)
 
     def multipart(
         self, client: UploadClient, part_size: int | None, concurrency: int | None
-    ) -> VerifyResult:
-        started = self.broker.initiate_multipart_session(
-            self.profile,
-            filename=self.filename,
-            content_type=self.content_type,
-            size=self.size,
+    ) -> Any:
+        opened = self.sessions.open(
+            "multipart",
+            self.declared,
             part_size=part_size,
-            checksum_algorithm=self._checksum_algorithm(),
+            checksum_algorithm=self.sessions.checksum_algorithm(self.declared.profile),
         )
-        chosen = started.multipart.part_size
+        chosen = opened.part_size
         assert chosen is not None  # the broker always says which part size it chose
-        return self._send_parts(client, started.session, chosen, concurrency, held=())
-
-    def resumable(self, client: UploadClient, chunk_size: int | None) -> VerifyResult:
-        started = self.broker.initiate_resumable_session(
-            self.profile, filename=self.filename, content_type=self.content_type, size=self.size
+        return self._send_parts(
+            client, opened.session_id, chosen, opened.checksum_algorithm, concurrency, held=()
         )
-        session = started.session
+
+    def resumable(self, client: UploadClient, chunk_size: int | None) -> Any:
+        opened = self.sessions.open("resumable", self.declared)
         if chunk_size is None:
-            preferred = self.broker.profiles[self.profile].part_size
+            preferred = self.sessions.chunk_size(self.declared.profile)
             chunk_size = max(1, -(-preferred // _RESUMABLE_QUANTUM)) * _RESUMABLE_QUANTUM
-        with self._on_failure(session, keep=True):
-            client.upload_resumable(started.resumable.session_uri, self.path, chunk_size=chunk_size)
-        return self.broker.verify_completion(session.id)
+        assert opened.session_uri is not None  # a resumable session comes with its URI
+        with self._on_failure(opened.session_id, keep=True):
+            client.upload_resumable(opened.session_uri, self.path, chunk_size=chunk_size)
+        return self.sessions.complete(opened.session_id)
 
-    def resume(
-        self, client: UploadClient, session_id: str, concurrency: int | None
-    ) -> VerifyResult:
+    def resume(self, client: UploadClient, session_id: str, concurrency: int | None) -> Any:
         """Continue *session_id*: send only the parts (or bytes) storage lacks."""
-        from ..states import is_terminal
-
-        session = self.broker.get_session(session_id)
-        strategy = str(session.upload_strategy)
-        if strategy not in _RESUMABLE_STRATEGIES:
+        session = self.sessions.resumption(session_id)
+        if session.strategy not in _RESUMABLE_STRATEGIES:
             raise click.UsageError(
-                f"session {session.id} is a {strategy} upload: only multipart and "
-                "resumable sessions can be resumed"
+                f"session {session.session_id} is a {session.strategy} upload: only multipart "
+                "and resumable sessions can be resumed"
             )
-        if is_terminal(session.state):
+        if session.terminal:
             raise click.UsageError(
-                f"session {session.id} is {session.state.value}: it cannot be resumed"
+                f"session {session.session_id} is {session.state}: it cannot be resumed"
             )
-        if session.declared_size is not None and session.declared_size != self.size:
+        size = self.declared.size
+        if session.declared_size is not None and session.declared_size != size:
             raise click.UsageError(
-                f"{self.path.name} is {self.size} bytes; session {session.id} "
+                f"{self.path.name} is {size} bytes; session {session.session_id} "
                 f"expects {session.declared_size}"
             )
-        if strategy == "multipart":
-            status = self.broker.multipart_status(session.id)
-            part_size = status.session.part_size
+        if session.strategy == "multipart":
+            part_size = session.part_size
             assert part_size is not None  # a multipart session records its part size
-            return self._send_parts(client, status.session, part_size, concurrency, status.parts)
+            return self._send_parts(
+                client,
+                session.session_id,
+                part_size,
+                session.checksum_algorithm,
+                concurrency,
+                session.held,
+            )
         uri = session.session_uri
         if uri is None:
-            raise click.UsageError(f"session {session.id} has no resumable session to continue")
+            raise click.UsageError(
+                f"session {session.session_id} has no resumable session to continue here"
+                " (the upload API hands its URI only to the command that opened it)"
+            )
         chunk = max(1, -(-(session.part_size or 8 * 2**20) // _RESUMABLE_QUANTUM))
-        with self._on_failure(session, keep=True):
+        with self._on_failure(session.session_id, keep=True):
             client.upload_resumable(
                 uri, self.path, chunk_size=chunk * _RESUMABLE_QUANTUM, resume=True
             )
-        return self.broker.verify_completion(session.id)
-
-    def _checksum_algorithm(self) -> str | None:
-        """CRC32 part checksums where the profile's storage binds them (S3 on AWS)."""
-        from ..storage import supports_multipart
-
-        storage = self.broker.storage_for(self.profile)
-        if supports_multipart(storage) and "crc32" in storage.part_limits.checksum_algorithms:
-            return "crc32"
-        return None
+        return self.sessions.complete(session.session_id)
 
     def _send_parts(
         self,
         client: UploadClient,
-        session: UploadSession,
+        session_id: str,
         part_size: int,
+        checksum_algorithm: str | None,
         concurrency: int | None,
         held: Sequence[UploadedPart],
-    ) -> VerifyResult:
+    ) -> Any:
         def sign(numbers: Sequence[int], checksums: Sequence[str]) -> Sequence[PresignedRequest]:
-            bound = checksums if session.checksum_algorithm is not None else None
-            return self.broker.sign_multipart_parts(session.id, numbers, checksums=bound).parts
+            bound = checksums if checksum_algorithm is not None else None
+            return self.sessions.sign_parts(session_id, numbers, bound)
 
-        with self._on_failure(session, keep=True):
+        with self._on_failure(session_id, keep=True):
             skip = {p.part_number for p in held}
-            if session.checksum_algorithm is None:
+            if checksum_algorithm is None:
                 sent = client.upload_parts(
                     self.path,
                     part_size=part_size,
@@ -309,40 +349,32 @@ class _Uploader:
                     sign=sign,
                     concurrency=concurrency,
                     skip=skip,
-                    checksum_algorithm=session.checksum_algorithm,
+                    checksum_algorithm=checksum_algorithm,
                 )
             parts = sorted([*held, *sent], key=lambda p: p.part_number)
-            return self.broker.complete_multipart_upload(session.id, parts)
+            return self.sessions.complete(session_id, parts)
 
     @contextlib.contextmanager
-    def _on_failure(self, session: UploadSession, *, keep: bool) -> Iterator[None]:
+    def _on_failure(self, session_id: str, *, keep: bool) -> Iterator[None]:
         """Abort the session when the transfer fails, unless *keep* and it can resume."""
         try:
             yield
         except (KeyboardInterrupt, TransferFailed) as exc:
             resumable = isinstance(exc, KeyboardInterrupt) or exc.retryable
             if keep and resumable:
-                self._say_resume(session, exc)
+                self._say_resume(session_id, exc)
             else:
-                self._abort(session)
+                self.sessions.abort(session_id)
             raise
         except BaseException:
-            self._abort(session)
+            self.sessions.abort(session_id)
             raise
 
-    def _abort(self, session: UploadSession) -> None:
-        from ..states import is_terminal
-
-        with contextlib.suppress(RindleError):
-            current = self.broker.get_session(session.id)
-            if not is_terminal(current.state):
-                self.broker.abort_session(session.id)
-
-    def _say_resume(self, session: UploadSession, exc: BaseException) -> None:
+    def _say_resume(self, session_id: str, exc: BaseException) -> None:
         what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped"
         click.echo(
-            f"{what}: session {session.id} is kept; continue it with "
-            f"`rindle upload --resume {session.id} {self.path}`",
+            f"{what}: session {session_id} is kept; continue it with "
+            f"`rindle upload --resume {session_id} {self.path}`",
             err=True,
         )
 
@@ -378,33 +410,3 @@ def _progress_bar(size: int, name: str, enabled: bool) -> Iterator[Callable[[int
             progress.advance(task, sent)
 
         yield advance
-
-
-def _report(result: VerifyResult, as_json: bool, *, inline: bool) -> None:
-    session, asset = result.session, result.asset
-    if as_json:
-        print_json({"session": session.to_dict(), "asset": asset.to_dict()})
-        return
-    from rich.text import Text
-
-    from ..states import AssetState
-    from ._render import asset_table, human_size
-
-    out = console()
-    out.print(
-        f"session [bold]{session.id}[/] {session.state.value} "
-        f"({session.upload_strategy}, {human_size(asset.byte_size)})",
-        highlight=False,
-    )
-    out.print(asset_table(asset))
-    if asset.state is AssetState.QUARANTINED:
-        out.print(Text.assemble(("quarantined: ", "red"), asset.quarantine_reason or ""))
-    elif asset.state is AssetState.VALIDATING and session.urls_expire_at is not None:
-        out.print(
-            "promotion waits until the signed URLs or form expire "
-            f"({session.urls_expire_at:%Y-%m-%d %H:%M:%S} UTC, plus the clock-skew grace): "
-            "run `rindle worker` after that to promote the asset",
-            highlight=False,
-        )
-    elif not inline and asset.state is AssetState.VALIDATING:
-        out.print("promotion is queued: run `rindle worker` to promote the asset", highlight=False)
