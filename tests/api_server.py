@@ -13,12 +13,15 @@ import hmac
 import socketserver
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import attrs
+import pluggy
 
-from rindle_core import Broker
+from rindle_core import Broker, Database, Profile
+from rindle_core.local import LocalStorage
 from rindle_core.models import UploadSession
 from rindle_core.web import Action, Denied, Request, UploadAPI
 from rindle_core.web.wsgi import create_app
@@ -48,6 +51,18 @@ def bearer(token: str = TOKEN, owner: str = OWNER) -> Any:
         return owner
 
     return authorize
+
+
+def local_broker(db: Database, root: Path, receiver_url: str, pm: pluggy.PluginManager) -> Broker:
+    """The app's broker: profile ``files`` (up to 64 MiB) on local storage under *root*,
+    served by the receiver at *receiver_url*; promotion runs inline."""
+    return Broker(
+        db,
+        profiles=[Profile(name="files", storage="disk", max_bytes=64 * 1024 * 1024)],
+        storages={"disk": LocalStorage(root, base_url=receiver_url, fsync=False)},
+        plugin_manager=pm,
+        job_mode="inline",
+    )
 
 
 @attrs.define

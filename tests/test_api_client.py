@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import http.server
+import json
 import logging
 import socket
 import threading
@@ -21,12 +22,12 @@ from typing import Any
 
 import pluggy
 import pytest
-from api_server import TOKEN, ServedAPI, serve_api
+from api_server import TOKEN, ServedAPI, local_broker, serve_api
 
-from rindle_core import Broker, Database, Profile
-from rindle_core.api_client import APIClient, APIError
+from rindle_core import Database
+from rindle_core.api_client import APIClient, APIError, AssetShape, SessionShape
 from rindle_core.client import UploadClient
-from rindle_core.local import LocalStorage, ReceiverServer, serve_receiver
+from rindle_core.local import ReceiverServer, serve_receiver
 from rindle_core.storage import UploadedPart
 
 MIB = 1024 * 1024
@@ -42,13 +43,7 @@ def receiver(tmp_path: Path) -> Iterator[ReceiverServer]:
 def served(
     any_db: Database, tmp_path: Path, receiver: ReceiverServer, pm: pluggy.PluginManager
 ) -> Iterator[ServedAPI]:
-    broker = Broker(
-        any_db,
-        profiles=[Profile(name="files", storage="disk", max_bytes=64 * MIB)],
-        storages={"disk": LocalStorage(tmp_path / "objects", base_url=receiver.url, fsync=False)},
-        plugin_manager=pm,
-        job_mode="inline",
-    )
+    broker = local_broker(any_db, tmp_path / "objects", receiver.url, pm)
     with serve_api(broker) as app:
         yield app
 
@@ -103,6 +98,17 @@ def test_a_multipart_upload_signs_in_batches_and_lists_its_parts(
     status = api.complete(started.session_id, parts)
     assert status["asset"]["state"] == "available" and status["asset"]["byte_size"] == size
     assert sorted(n for batch in signed_batches for n in batch) == [1, 2, 3]
+
+
+def test_a_profile_says_what_its_storage_takes(api: APIClient) -> None:
+    rules = api.profile("files")
+    assert rules["strategies"] == ["presigned_put", "presigned_post", "multipart"]
+    assert rules["max_bytes"] == 64 * MIB and rules["allow_mime"] == []
+    assert rules["multipart"] is not None
+    assert rules["multipart"]["checksum_algorithms"] == ["crc32"]  # the receiver checks CRC32
+    with pytest.raises(APIError) as refused:
+        api.profile("../files")
+    assert refused.value.status == 404
 
 
 def test_a_form_post_becomes_available(api: APIClient, tmp_path: Path) -> None:
@@ -241,7 +247,9 @@ def _scripted(answers: list[Any]) -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
-_STATUS = b'{"session": {"id": "s"}, "asset": {"id": "a"}}'
+_SESSION = dict.fromkeys(SessionShape.__required_keys__) | {"id": "s"}
+_ASSET = dict.fromkeys(AssetShape.__required_keys__) | {"id": "a"}
+_STATUS = json.dumps({"session": _SESSION, "asset": _ASSET}).encode()
 _UNAVAILABLE = (
     503,
     [("Content-Type", "application/problem+json"), ("Retry-After", "0")],
@@ -277,6 +285,26 @@ def test_a_lost_answer_to_initiate_is_not_replayed() -> None:
         APIClient(url).initiate("files", filename="a", content_type="text/plain", size=1)
     assert failed.value.slug == "unreachable"
     assert seen == ["POST /api/uploads"]
+
+
+@pytest.mark.parametrize(
+    ("call", "body"),
+    [
+        (lambda api: api.status("s"), b'{"session": {"id": "s"}}'),
+        (lambda api: api.status("s"), b'{"session": [], "asset": {}}'),
+        (lambda api: api.sign_put("s"), b'{"form": {}}'),
+        (lambda api: api.sign_parts("s", [1]), b'{"parts": [{"url": "x"}]}'),
+        (lambda api: api.list_parts("s"), b'{"session": null}'),
+        (lambda api: api.profile("p"), b'{"name": "p"}'),
+        (lambda api: api.abort("s"), b"[1, 2]"),
+    ],
+)
+def test_an_answer_of_another_shape_is_an_api_error(call: Any, body: bytes) -> None:
+    """Another app at that URL, or another version of the API: one typed error, no KeyError."""
+    answer = (200, [("Content-Type", "application/json")], body)
+    with _scripted([answer]) as (url, _), pytest.raises(APIError) as failed:
+        call(APIClient(url))
+    assert failed.value.slug == "unexpected-answer" and failed.value.status is None
 
 
 def test_an_answer_that_is_not_a_problem_is_still_typed() -> None:

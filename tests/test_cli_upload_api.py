@@ -12,22 +12,22 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pluggy
 import pytest
-from api_server import TOKEN, ServedAPI, serve_api
+from api_server import TOKEN, ServedAPI, local_broker, serve_api
+from interrupts import interrupt_after
 
-from rindle_core import Broker, Database, Profile
+from rindle_core import Database
 from rindle_core.client import UploadClient
-from rindle_core.local import LocalStorage, ReceiverServer, serve_receiver
+from rindle_core.local import serve_receiver
 
 Run = Callable[..., Any]
 MIB = 1024 * 1024
 PART = 5 * MIB
-_UPLOAD_PARTS = UploadClient.upload_parts
 
 
 @pytest.fixture
@@ -40,23 +40,12 @@ def served(app_dir: Path, pm: pluggy.PluginManager) -> Iterator[ServedAPI]:
     """The app, its database and objects in their own directory (not the command's)."""
     db = Database(f"sqlite:///{app_dir / 'app.db'}")
     db.create_all()
-    with serve_receiver(app_dir / "objects") as receiver:
-        yield from _serve(db, app_dir, receiver, pm)
-    db.dispose()
-
-
-def _serve(
-    db: Database, root: Path, receiver: ReceiverServer, pm: pluggy.PluginManager
-) -> Iterator[ServedAPI]:
-    broker = Broker(
-        db,
-        profiles=[Profile(name="files", storage="disk", max_bytes=64 * MIB)],
-        storages={"disk": LocalStorage(root / "objects", base_url=receiver.url, fsync=False)},
-        plugin_manager=pm,
-        job_mode="inline",
-    )
-    with serve_api(broker) as app:
+    with (
+        serve_receiver(app_dir / "objects") as receiver,
+        serve_api(local_broker(db, app_dir / "objects", receiver.url, pm)) as app,
+    ):
         yield app
+    db.dispose()
 
 
 @pytest.fixture
@@ -115,24 +104,6 @@ def test_a_form_post_through_the_api(
     assert json.loads(result.stdout)["session"]["strategy"] == "presigned_post"
 
 
-def _interrupt_after(monkeypatch: pytest.MonkeyPatch, parts: int, signed: list[int]) -> None:
-    """Sign one part at a time; the signature after the first *parts* raises Ctrl-C."""
-
-    def upload_parts(self: UploadClient, path: Any, **kwargs: Any) -> Any:
-        sign = kwargs.pop("sign")
-
-        def counting(numbers: Sequence[int], *checksums: Sequence[str]) -> Any:
-            if len(signed) >= parts:
-                raise KeyboardInterrupt
-            signed.extend(numbers)
-            return sign(numbers, *checksums)
-
-        kwargs.update(concurrency=1, sign_batch=1)
-        return _UPLOAD_PARTS(self, path, sign=counting, **kwargs)
-
-    monkeypatch.setattr(UploadClient, "upload_parts", upload_parts)
-
-
 def test_an_interrupted_multipart_upload_resumes_through_the_api(
     run: Run, served: ServedAPI, token: str, tmp_path: Path, app_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -140,17 +111,20 @@ def test_an_interrupted_multipart_upload_resumes_through_the_api(
     path = _file(tmp_path, 3 * PART + 17)
     args = ("--api", served.url, "-p", "files")
     first: list[int] = []
-    _interrupt_after(monkeypatch, 2, first)
+    interrupt_after(monkeypatch, 2, first)
     stopped = run("upload", path.name, *args, "--strategy", "multipart", "--part-size", "5MiB",
                   code=1)  # fmt: skip
     assert first == [1, 2]
     session_id = stopped.stderr.split("rindle upload --resume ", 1)[1].split()[0]
     second: list[int] = []
-    _interrupt_after(monkeypatch, 99, second)
+    interrupt_after(monkeypatch, 99, second)
     resumed = run("upload", path.name, *args, "--resume", session_id, "--json")
-    assert second == [3, 4]
+    # Only what storage lacks; part 2 may have been stopped in flight (the client
+    # signs the next checksummed batch while a part is sent; see the direct test).
+    assert second in ([2, 3, 4], [3, 4])
     data = json.loads(resumed.stdout)
     assert data["session"]["id"] == session_id and data["asset"]["state"] == "available"
+    assert data["session"]["checksum_algorithm"] == "crc32"  # the app's storage binds CRC32
     assert (app_dir / "objects" / data["session"]["storage_key"]).read_bytes() == path.read_bytes()
 
 
@@ -225,16 +199,18 @@ main()
 """
 
 
+@pytest.mark.parametrize(("output", "allowed"), [("--json", ""), ("--no-progress", "rich")])
 def test_the_command_imports_no_database_layer_nor_cloud_sdk(
-    served: ServedAPI, tmp_path: Path
+    served: ServedAPI, tmp_path: Path, output: str, allowed: str
 ) -> None:
+    """Only rich, to print the table of the human output."""
     _file(tmp_path, 1024)
     env = {**os.environ, "RINDLE_API_TOKEN": TOKEN}
     done = subprocess.run(
         [sys.executable, "-c", _WATCHED, "upload", "data.bin", "--api", served.url, "-p",
-         "files", "--json", "--no-progress"],
+         "files", output, "--no-progress"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["asset"]["state"] == "available"
-    assert done.stderr.rsplit("IMPORTED=", 1)[1].strip() == ""
+    assert "available" in done.stdout
+    assert done.stderr.rsplit("IMPORTED=", 1)[1].strip() == allowed

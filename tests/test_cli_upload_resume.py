@@ -8,17 +8,15 @@ two parts were signed (as Ctrl-C would, while a part is sent).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from rindle_core.client import UploadClient
+from interrupts import interrupt_after
 
 Run = Callable[..., Any]
 PART = 5 * 1024 * 1024
-_UPLOAD_PARTS = UploadClient.upload_parts
 
 
 @pytest.fixture
@@ -28,30 +26,11 @@ def big(tmp_path: Path) -> Path:
     return path
 
 
-def _interrupt_after(monkeypatch: pytest.MonkeyPatch, parts: int, signed: list[int]) -> None:
-    """Sign one part at a time; the signature after the first *parts* raises Ctrl-C."""
-    original = _UPLOAD_PARTS
-
-    def upload_parts(self: UploadClient, path: Any, **kwargs: Any) -> Any:
-        sign = kwargs.pop("sign")
-
-        def counting(numbers: Sequence[int], *checksums: Sequence[str]) -> Any:
-            if len(signed) >= parts:
-                raise KeyboardInterrupt
-            signed.extend(numbers)
-            return sign(numbers, *checksums)
-
-        kwargs.update(concurrency=1, sign_batch=1)
-        return original(self, path, sign=counting, **kwargs)
-
-    monkeypatch.setattr(UploadClient, "upload_parts", upload_parts)
-
-
 def test_an_interrupted_multipart_upload_resumes_with_the_missing_parts(
     run: Run, big: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first: list[int] = []
-    _interrupt_after(monkeypatch, 2, first)
+    interrupt_after(monkeypatch, 2, first)
     interrupted = run("upload", big.name, "--strategy", "multipart", "--part-size", "5MiB", code=1)
     assert first == [1, 2]
     (session,) = json.loads(run("sessions", "list", "--json").stdout)["sessions"]
@@ -59,7 +38,7 @@ def test_an_interrupted_multipart_upload_resumes_with_the_missing_parts(
     assert f"rindle upload --resume {session['id']} " in interrupted.stderr
 
     resumed: list[int] = []
-    _interrupt_after(monkeypatch, 99, resumed)
+    interrupt_after(monkeypatch, 99, resumed)
     done = run("upload", "--resume", session["id"], big.name, "--json")
     # Only the parts storage did not hold. The local backend binds CRC32 part
     # checksums, so the client signs the next batch while a part is sent: the

@@ -36,8 +36,8 @@ import email.utils
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any, Final, TypedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, TypedDict, TypeVar, cast
 from urllib.parse import quote, urlsplit
 
 import attrs
@@ -52,11 +52,14 @@ __all__ = [
     "APIError",
     "AssetShape",
     "Initiated",
+    "MultipartRules",
     "PartsStatus",
+    "ProfileShape",
     "SessionShape",
     "StatusShape",
 ]
 
+_T = TypeVar("_T")
 _JSON: Final = "application/json"
 #: The most a Retry-After may make the client wait, in seconds.
 _MAX_RETRY_AFTER: Final = 30.0
@@ -102,6 +105,29 @@ class StatusShape(TypedDict):
 
     session: SessionShape
     asset: AssetShape
+
+
+class MultipartRules(TypedDict):
+    """The ``multipart`` member of the ``Profile`` shape: the storage's part limits."""
+
+    part_size: int
+    min_part_size: int
+    max_part_size: int
+    max_parts: int
+    checksum_algorithms: list[str]
+
+
+class ProfileShape(TypedDict):
+    """The API's ``Profile`` shape: what an upload in a profile may be, and how it may go."""
+
+    name: str
+    strategies: list[str]
+    max_bytes: int | None
+    min_bytes: int
+    allow_mime: list[str]
+    allow_extensions: list[str]
+    part_size: int
+    multipart: MultipartRules | None
 
 
 class APIError(RindleError):
@@ -213,6 +239,11 @@ class APIClient:
 
     # -- operations ----------------------------------------------------------------
 
+    def profile(self, name: str) -> ProfileShape:
+        """What an upload in profile *name* may be (sizes, types) and how it may go
+        (strategies, part sizes, the part checksums its storage binds)."""
+        return self._call("GET", f"/profiles/{_segment(name)}", read=_profile)
+
     def initiate(
         self,
         profile: str,
@@ -240,32 +271,17 @@ class APIClient:
             "metadata": dict(metadata) if metadata is not None else None,
         }
         body.update({name: value for name, value in optional.items() if value is not None})
-        answer = self._call("POST", "/uploads", body, replay_safe=False)
-        multipart = answer.get("multipart") or {}
-        resumable = answer.get("resumable") or {}
-        return Initiated(
-            session=answer["session"],
-            upload=_request(answer["upload"]) if "upload" in answer else None,
-            form=_form(answer["form"]) if "form" in answer else None,
-            part_size=multipart.get("part_size"),
-            part_count=multipart.get("part_count"),
-            checksum_algorithm=multipart.get("checksum_algorithm"),
-            session_uri=resumable.get("session_uri"),
-        )
+        return self._call("POST", "/uploads", body, read=_initiated, replay_safe=False)
 
     def sign_put(self, session_id: str) -> PresignedRequest:
         """A fresh signature for a single-PUT session."""
-        answer = self._call("POST", f"/uploads/{_segment(session_id)}/sign")
-        if "upload" not in answer:
-            raise APIError(None, "unexpected-answer", "Unexpected answer", "no signed PUT")
-        return _request(answer["upload"])
+        path = f"/uploads/{_segment(session_id)}/sign"
+        return self._call("POST", path, read=lambda answer: _request(answer["upload"]))
 
     def sign_post(self, session_id: str) -> PresignedPost:
         """A fresh signed form for a form-POST session."""
-        answer = self._call("POST", f"/uploads/{_segment(session_id)}/sign")
-        if "form" not in answer:
-            raise APIError(None, "unexpected-answer", "Unexpected answer", "no signed form")
-        return _form(answer["form"])
+        path = f"/uploads/{_segment(session_id)}/sign"
+        return self._call("POST", path, read=lambda answer: _form(answer["form"]))
 
     def sign_parts(
         self,
@@ -278,19 +294,14 @@ class APIClient:
         body: dict[str, object] = {"part_numbers": list(part_numbers)}
         if checksums is not None:
             body["checksums"] = list(checksums)
-        answer = self._call("POST", f"/uploads/{_segment(session_id)}/parts", body)
-        return [_request(part) for part in answer["parts"]]
+        path = f"/uploads/{_segment(session_id)}/parts"
+        return self._call(
+            "POST", path, body, read=lambda answer: [_request(p) for p in answer["parts"]]
+        )
 
     def list_parts(self, session_id: str) -> PartsStatus:
         """The parts storage holds, and the part numbers still missing."""
-        answer = self._call("GET", f"/uploads/{_segment(session_id)}/parts")
-        algorithm = answer["session"].get("checksum_algorithm")
-        return PartsStatus(
-            session=answer["session"],
-            parts=tuple(_part(part, algorithm) for part in answer["parts"]),
-            missing_part_numbers=tuple(answer["missing_part_numbers"]),
-            committed_bytes=answer["committed_bytes"],
-        )
+        return self._call("GET", f"/uploads/{_segment(session_id)}/parts", read=_parts_status)
 
     def complete(self, session_id: str, parts: Sequence[UploadedPart] | None = None) -> StatusShape:
         """Verify the upload (assembling a multipart upload's *parts* first).
@@ -300,19 +311,18 @@ class APIClient:
         body: dict[str, object] = {}
         if parts is not None:
             body["parts"] = [_part_json(part) for part in parts]
-        answer = self._call("POST", f"/uploads/{_segment(session_id)}/complete", body)
-        return StatusShape(session=answer["session"], asset=answer["asset"])
+        return self._call("POST", f"/uploads/{_segment(session_id)}/complete", body, read=_status)
 
     def status(self, session_id: str) -> StatusShape:
         """The session and its asset."""
-        answer = self._call("GET", f"/uploads/{_segment(session_id)}")
-        return StatusShape(session=answer["session"], asset=answer["asset"])
+        return self._call("GET", f"/uploads/{_segment(session_id)}", read=_status)
 
     def abort(self, session_id: str) -> SessionShape:
         """Abort the upload and clean up storage (idempotent)."""
-        answer = self._call("DELETE", f"/uploads/{_segment(session_id)}")
-        session: SessionShape = answer["session"]
-        return session
+        path = f"/uploads/{_segment(session_id)}"
+        return self._call(
+            "DELETE", path, read=lambda answer: _shape(answer["session"], SessionShape)
+        )
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -322,9 +332,14 @@ class APIClient:
         path: str,
         body: Mapping[str, object] | None = None,
         *,
+        read: Callable[[dict[str, Any]], _T],
         replay_safe: bool = True,
-    ) -> dict[str, Any]:
-        """Send one request, retrying what is safe to retry; the JSON answer."""
+    ) -> _T:
+        """Send one request, retrying what is safe to retry; its JSON answer, *read*.
+
+        An answer that is not the documented shape (a member missing or of
+        another type) is an :class:`APIError`, never a ``KeyError``.
+        """
         headers = dict(self._headers)
         payload: tuple[bytes, ...] = ()
         if body is not None:
@@ -345,7 +360,14 @@ class APIClient:
                 time.sleep(self._retry.backoff(attempt))
                 continue
             if 200 <= reply.status_code < 300:
-                return _json_object(reply.content, method, path)
+                answer = _json_object(reply.content, method, path)
+                try:
+                    return read(answer)
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    raise APIError(
+                        None, "unexpected-answer", "Unexpected answer",
+                        f"{method} {path}: not the documented shape",
+                    ) from None  # fmt: skip
             if reply.status_code in (429, 503) and not last:
                 time.sleep(_retry_after(reply.headers.get("retry-after"), self._retry, attempt))
                 continue
@@ -421,6 +443,52 @@ def _retry_after(value: str | None, policy: RetryPolicy, attempt: int) -> float:
     return policy.backoff(attempt)
 
 
+def _shape(value: object, shape: type[_T]) -> _T:
+    """*value* as the typed dict *shape*, once its required members are there."""
+    required: frozenset[str] = getattr(shape, "__required_keys__", frozenset())
+    if not isinstance(value, dict) or not required <= value.keys():
+        raise KeyError(shape.__name__)
+    return cast(_T, value)
+
+
+def _profile(answer: dict[str, Any]) -> ProfileShape:
+    profile = _shape(answer, ProfileShape)
+    if profile["multipart"] is not None:
+        _shape(profile["multipart"], MultipartRules)
+    return profile
+
+
+def _status(answer: dict[str, Any]) -> StatusShape:
+    return StatusShape(
+        session=_shape(answer["session"], SessionShape), asset=_shape(answer["asset"], AssetShape)
+    )
+
+
+def _initiated(answer: dict[str, Any]) -> Initiated:
+    multipart = answer.get("multipart") or {}
+    resumable = answer.get("resumable") or {}
+    return Initiated(
+        session=_shape(answer["session"], SessionShape),
+        upload=_request(answer["upload"]) if "upload" in answer else None,
+        form=_form(answer["form"]) if "form" in answer else None,
+        part_size=multipart.get("part_size"),
+        part_count=multipart.get("part_count"),
+        checksum_algorithm=multipart.get("checksum_algorithm"),
+        session_uri=resumable.get("session_uri"),
+    )
+
+
+def _parts_status(answer: dict[str, Any]) -> PartsStatus:
+    session = _shape(answer["session"], SessionShape)
+    algorithm = session["checksum_algorithm"]
+    return PartsStatus(
+        session=session,
+        parts=tuple(_part(part, algorithm) for part in answer["parts"]),
+        missing_part_numbers=tuple(answer["missing_part_numbers"]),
+        committed_bytes=answer["committed_bytes"],
+    )
+
+
 def _time(value: object) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
 
@@ -438,7 +506,7 @@ def _request(shape: Mapping[str, Any]) -> PresignedRequest:
 def _form(shape: Mapping[str, Any]) -> PresignedPost:
     expires_at = _time(shape.get("expires_at"))
     if expires_at is None:
-        raise APIError(None, "unexpected-answer", "Unexpected answer", "a form without expiry")
+        raise ValueError("a form without expiry")
     return PresignedPost(url=shape["url"], fields=shape["fields"], expires_at=expires_at)
 
 

@@ -82,13 +82,15 @@ def session_table(session: UploadSession) -> Table:
     return record_table(f"session {session.id}", data)
 
 
-def asset_table(asset: Asset) -> Table:
-    """One asset's fields."""
-    data = asset.to_dict()
-    data["byte_size"] = human_size(asset.byte_size) if asset.byte_size is not None else None
+def asset_table(asset: Asset | Mapping[str, Any]) -> Table:
+    """One asset's fields: a record, or the upload API's ``Asset`` shape."""
+    data: dict[str, Any] = dict(asset) if isinstance(asset, Mapping) else asset.to_dict()
+    size = data.get("byte_size")
+    data["byte_size"] = human_size(size) if size is not None else None
     for key in ("created_at", "updated_at"):
-        data[key] = _when(getattr(asset, key))
-    return record_table(f"asset {asset.id}", data)
+        value = data.get(key)
+        data[key] = _when(dt.datetime.fromisoformat(value) if isinstance(value, str) else value)
+    return record_table(f"asset {data['id']}", data)
 
 
 def sessions_table(sessions: Iterable[UploadSession]) -> Table:

@@ -17,7 +17,7 @@ import attrs
 import click
 
 from .._errors import RindleError
-from ..api_client import APIClient, Initiated, SessionShape, StatusShape
+from ..api_client import APIClient, Initiated, ProfileShape, SessionShape, StatusShape
 from ..storage import PresignedRequest, UploadedPart
 from ._app import console, print_json
 
@@ -34,8 +34,6 @@ STRATEGY_NAMES: Final = {
     "multipart": "multipart",
     "resumable": "resumable",
 }
-#: Chunk size of a resumable upload when neither the option nor a profile says.
-_DEFAULT_CHUNK: Final = 8 * 1024 * 1024
 _RUN_WORKER: Final = "promotion is queued: run `rindle worker` to promote the asset"
 _APP_PROMOTES: Final = "promotion is queued: the app's job runner promotes the asset"
 
@@ -232,6 +230,7 @@ class APISessions:
 
     def __init__(self, api: APIClient) -> None:
         self.api = api
+        self._profiles: dict[str, ProfileShape] = {}
 
     def open(
         self,
@@ -285,21 +284,29 @@ class APISessions:
         )
 
     def checksum_algorithm(self, profile: str | None) -> str | None:
-        """None: the API does not say what its storage binds (see docs/cli.md)."""
-        return None
+        """CRC32 where the profile's storage binds part checksums, as the API says."""
+        multipart = self._profile(profile)["multipart"]
+        return "crc32" if multipart and "crc32" in multipart["checksum_algorithms"] else None
 
     def chunk_size(self, profile: str | None) -> int:
-        return _DEFAULT_CHUNK
+        return self._profile(profile)["part_size"]
+
+    def _profile(self, name: str | None) -> ProfileShape:
+        if name is None:
+            raise click.UsageError("--profile is required with --api")
+        if name not in self._profiles:
+            self._profiles[name] = self.api.profile(name)
+        return self._profiles[name]
 
     def report(self, result: StatusShape, as_json: bool) -> None:
         if as_json:
             print_json(dict(result))
             return
-        from ._render import record_table
+        from ._render import asset_table
 
         session, asset = result["session"], result["asset"]
         _say_outcome(session["id"], session["state"], session["strategy"], asset["byte_size"])
-        console().print(record_table(f"asset {asset['id']}", dict(asset)))
+        console().print(asset_table(asset))
         _say_asset(
             asset["state"], asset["quarantine_reason"], waits_until=None, queued=_APP_PROMOTES
         )

@@ -29,6 +29,7 @@ _PATH_PARAMS: Final[dict[str, dict[str, object]]] = {
         "description": "the part's number, from 1",
         "schema": {"type": "integer", "minimum": 1},
     },
+    "profile": {"description": "the profile's name", "schema": {"type": "string"}},
 }
 
 

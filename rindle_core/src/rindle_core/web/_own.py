@@ -13,7 +13,14 @@ from ..models import UploadSession
 from ._access import Action
 from ._context import Call
 from ._http import Response, json_response
-from ._shapes import asset_json, part_json, session_json, signed_form_json, signed_request_json
+from ._shapes import (
+    asset_json,
+    part_json,
+    profile_json,
+    session_json,
+    signed_form_json,
+    signed_request_json,
+)
 
 __all__ = [
     "abort",
@@ -21,6 +28,7 @@ __all__ = [
     "download",
     "initiate",
     "list_parts",
+    "profile",
     "progress",
     "sign",
     "sign_parts",
@@ -157,6 +165,16 @@ _OPENERS: Final[Mapping[str, Callable[[Call, str, _Declared, str], _Opened]]] = 
     "multipart": _open_multipart,
     "resumable": _open_resumable,
 }
+
+
+def profile(call: Call) -> Response:
+    """``GET /profiles/{profile}``: what an upload in the profile may be (size, types)
+    and how it may go (strategies, part sizes, part checksums), for whoever may
+    upload in it."""
+    name = call.profile(call.params["profile"])
+    call.owner(Action.INITIATE, name)
+    broker = call.broker
+    return json_response(200, profile_json(broker.profiles[name], broker.storage_for(name)))
 
 
 def status(call: Call) -> Response:

@@ -127,6 +127,11 @@ ROUTES: Final[tuple[Route, ...]] = (
     ),
     # -- rindle's own API ----------------------------------------------------------------
     _route(
+        "GET", "/profiles/{profile}", "getProfile",
+        "What an upload in this profile may be, and how it may go.", own.profile,
+        action=Action.INITIATE, response="Profile", problems=(404,),
+    ),
+    _route(
         "POST", "/uploads", "initiateUpload",
         "Open an upload session (and sign a single PUT or POST at once).",
         own.initiate, action=Action.INITIATE, success=201, response="Initiated",

@@ -14,13 +14,23 @@ from typing import Final
 
 from .._frozen import thaw
 from ..models import Asset, UploadSession
+from ..profiles import Profile
 from ..states import AssetState, SessionState
-from ..storage import PresignedPost, PresignedRequest, UploadedPart
+from ..storage import (
+    Capability,
+    PresignedPost,
+    PresignedRequest,
+    StorageAdapter,
+    UploadedPart,
+    capabilities_of,
+    supports_multipart,
+)
 
 __all__ = [
     "SCHEMAS",
     "asset_json",
     "part_json",
+    "profile_json",
     "ref",
     "session_json",
     "signed_form_json",
@@ -99,6 +109,41 @@ def part_json(part: UploadedPart) -> dict[str, object]:
         "etag": part.etag,
         "size": part.size,
         "checksum": part.checksum.value if part.checksum is not None else None,
+    }
+
+
+#: The strategy each capability allows, in the order the shape lists them.
+_STRATEGY_OF: Final = (
+    (Capability.PRESIGNED_PUT, "presigned_put"),
+    (Capability.PRESIGNED_POST, "presigned_post"),
+    (Capability.MULTIPART_UPLOAD, "multipart"),
+    (Capability.RESUMABLE_UPLOAD, "resumable"),
+)
+
+
+def profile_json(profile: Profile, storage: StorageAdapter) -> dict[str, object]:
+    """The ``Profile`` shape: what an upload in *profile* may be, and how it may go
+    (never the storage's name, bucket or credentials)."""
+    capabilities = capabilities_of(storage)
+    multipart: dict[str, object] | None = None
+    if supports_multipart(storage):
+        limits = storage.part_limits
+        multipart = {
+            "part_size": min(max(profile.part_size, limits.min_part_size), limits.max_part_size),
+            "min_part_size": limits.min_part_size,
+            "max_part_size": limits.max_part_size,
+            "max_parts": limits.max_parts,
+            "checksum_algorithms": sorted(limits.checksum_algorithms),
+        }
+    return {
+        "name": profile.name,
+        "strategies": [name for capability, name in _STRATEGY_OF if capability in capabilities],
+        "max_bytes": profile.max_bytes,
+        "min_bytes": profile.min_bytes,
+        "allow_mime": sorted(profile.allow_mime),
+        "allow_extensions": sorted(profile.allow_extensions),
+        "part_size": profile.part_size,
+        "multipart": multipart,
     }
 
 
@@ -187,6 +232,31 @@ SCHEMAS: Final[Mapping[str, Mapping[str, object]]] = {
             "etag": {"type": ["string", "null"]},
             "size": _OPT_INT,
             "checksum": _OPT_STRING,
+        }
+    ),
+    "Profile": _object(
+        {
+            "name": _STRING,
+            "strategies": {"type": "array", "items": _STRATEGY},
+            "max_bytes": _OPT_INT,
+            "min_bytes": _COUNT,
+            "allow_mime": {"type": "array", "items": _STRING},
+            "allow_extensions": {"type": "array", "items": _STRING},
+            "part_size": {"type": "integer", "minimum": 1},
+            "multipart": {
+                "oneOf": [
+                    {"type": "null"},
+                    _object(
+                        {
+                            "part_size": {"type": "integer", "minimum": 1},
+                            "min_part_size": {"type": "integer", "minimum": 1},
+                            "max_part_size": {"type": "integer", "minimum": 1},
+                            "max_parts": {"type": "integer", "minimum": 1},
+                            "checksum_algorithms": {"type": "array", "items": _STRING},
+                        }
+                    ),
+                ]
+            },
         }
     ),
     "Problem": {
