@@ -19,11 +19,16 @@ in the docs (*Upload API*).
 
 from __future__ import annotations
 
-from ._access import Action, Authorize, Denied
-from ._api import DEFAULT_MAX_BODY, UploadAPI
-from ._http import Headers, Request, Response
-from ._problems import ERROR_PROBLEMS, ProblemType
-from ._routes import QueryParam, Route
+from typing import TYPE_CHECKING
+
+from rindle_core._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ._access import Action, Authorize, Denied
+    from ._api import DEFAULT_MAX_BODY, UploadAPI
+    from ._http import Headers, Request, Response
+    from ._problems import ERROR_PROBLEMS, ProblemType
+    from ._routes import QueryParam, Route
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -39,3 +44,23 @@ __all__ = [
     "Route",
     "UploadAPI",
 ]
+
+#: Where each public name lives: imported on first use, so a module that
+#: needs one piece (``rindle upload`` reads a session's shape from
+#: ``_shapes``) does not load the routes and handlers (ADR 0119).
+_LAZY = {
+    "Action": "._access",
+    "Authorize": "._access",
+    "Denied": "._access",
+    "DEFAULT_MAX_BODY": "._api",
+    "UploadAPI": "._api",
+    "Headers": "._http",
+    "Request": "._http",
+    "Response": "._http",
+    "ERROR_PROBLEMS": "._problems",
+    "ProblemType": "._problems",
+    "QueryParam": "._routes",
+    "Route": "._routes",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
