@@ -307,6 +307,17 @@ def test_an_answer_of_another_shape_is_an_api_error(call: Any, body: bytes) -> N
     assert failed.value.slug == "unexpected-answer" and failed.value.status is None
 
 
+def test_a_long_answer_is_read_whole() -> None:
+    """1,000 signed parts with long URLs: more than the upload client's 1 MiB cap."""
+    part = {"method": "PUT", "url": "https://x/" + "q" * 2000, "headers": {}, "expires_at": None}
+    parts = [{**part, "part_number": n} for n in range(1, 1001)]
+    body = json.dumps({"session": _SESSION, "parts": parts}).encode()
+    assert len(body) > 1024 * 1024
+    with _scripted([(200, [("Content-Type", "application/json")], body)]) as (url, _):
+        signed = APIClient(url).sign_parts("s", list(range(1, 1001)))
+    assert [p.part_number for p in signed] == list(range(1, 1001))
+
+
 def test_an_answer_that_is_not_a_problem_is_still_typed() -> None:
     html = (502, [("Content-Type", "text/html")], b"<html>bad gateway</html>")
     with _scripted([html]) as (url, _), pytest.raises(APIError) as failed:

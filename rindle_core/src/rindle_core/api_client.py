@@ -2,7 +2,7 @@
 
 The API is what :class:`rindle_core.web.UploadAPI` serves (``rindle serve``,
 or the endpoints a FastAPI, Django or Flask app mounts). This client needs
-neither the database nor a cloud SDK, only the standard library, so a
+neither the database nor a cloud SDK, only the standard library and attrs, so a
 script or ``rindle upload --api URL`` starts fast and holds no credentials
 but the ones the app gives its users::
 
@@ -61,6 +61,9 @@ __all__ = [
 
 _T = TypeVar("_T")
 _JSON: Final = "application/json"
+#: The largest answer read (1,000 signed parts with long URLs fit many times over);
+#: a longer one is cut, and then is not JSON.
+_MAX_ANSWER: Final = 16 * 1024 * 1024
 #: The most a Retry-After may make the client wait, in seconds.
 _MAX_RETRY_AFTER: Final = 30.0
 
@@ -221,7 +224,7 @@ class APIClient:
             self._headers["Authorization"] = f"Bearer {token}"
         for name, value in self._headers.items():
             _check_header(name, value)
-        self._pool = ConnectionPool(timeout=timeout)
+        self._pool = ConnectionPool(timeout=timeout, max_body=_MAX_ANSWER)
         self._retry = retry or RetryPolicy()
 
     def __repr__(self) -> str:

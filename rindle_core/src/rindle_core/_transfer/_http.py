@@ -41,8 +41,8 @@ __all__ = [
 
 #: Bytes sent between two progress reports / cancellation checks.
 _STEP: Final = 1024 * 1024
-#: The most of a response body kept (answers to uploads are small; an error
-#: page larger than this is cut, and its connection not reused).
+#: The most of a response body kept by default (answers to uploads are small;
+#: an error page larger than this is cut, and its connection not reused).
 _MAX_BODY: Final = 1024 * 1024
 
 #: ASCII characters that may stand on a request line as they are.
@@ -133,8 +133,15 @@ class Transport(Protocol):
 class ConnectionPool:
     """Persistent connections, one per (thread, origin); safe to share between threads."""
 
-    def __init__(self, *, timeout: float, context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        context: ssl.SSLContext | None = None,
+        max_body: int = _MAX_BODY,
+    ) -> None:
         self._timeout = timeout
+        self._max_body = max_body
         self._context = context
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -281,10 +288,10 @@ class ConnectionPool:
             else:
                 sock.sendall(piece)  # framing (form fields): not the file's bytes
         response = conn.getresponse()
-        if response.length is not None and response.length <= _MAX_BODY:
+        if response.length is not None and response.length <= self._max_body:
             content = response.read()
-        else:  # chunked or large: keep the first MiB, reuse only if that was all
-            content = response.read(_MAX_BODY)
+        else:  # chunked or large: keep the first max_body bytes, reuse only if that was all
+            content = response.read(self._max_body)
         reusable = response.isclosed() and not response.will_close
         headers_in = _Headers((k.lower(), v) for k, v in response.getheaders())
         return Reply(response.status, headers_in, content), reusable
