@@ -1,12 +1,16 @@
-"""A PostgreSQL schema of the benchmark's own, dropped at the end."""
+"""A PostgreSQL schema of the benchmark's own, dropped at the end: the test suite's helper
+(``tests/pg_schema.py``), with the benchmarks' prefix."""
 
 from __future__ import annotations
 
 import contextlib
-import secrets
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
-import sqlalchemy as sa
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import pg_schema  # the test tree is on the path only from here
 
 __all__ = ["own_schema"]
 
@@ -14,13 +18,5 @@ __all__ = ["own_schema"]
 @contextlib.contextmanager
 def own_schema(url: str) -> Iterator[str]:
     """Create a fresh schema on *url*, yield its name, drop it with everything in it."""
-    schema = f"rindle_bench_{secrets.token_hex(6)}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
+    with pg_schema.own_schema(url, "rindle_bench") as schema:
         yield schema
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()

@@ -14,7 +14,6 @@ inspected twice, every job ``succeeded``.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -29,6 +28,7 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from pg_schema import own_schema, schema_url
 from relay_worker_support import LEDGER_DDL
 
 from rindle_core import Broker, Database, JobState
@@ -64,7 +64,6 @@ class RelayEnv:
     database_url: str
     config_path: Path
     root: Path
-    token: str
     schema: str
 
     def database(self) -> Database:
@@ -83,18 +82,15 @@ class RelayEnv:
 
 def make_env(postgres_url: str, tmp: Path) -> Iterator[RelayEnv]:
     """A fresh schema (dropped afterwards), migrated, with the ledger table."""
-    token = secrets.token_hex(5)
-    schema = f"rindle_relay_{token}"
-    admin = sa.create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
-    database = Database(url)
-    try:
-        database.upgrade()
-        with database.transaction() as conn:
-            conn.execute(sa.text(LEDGER_DDL))
-        database.dispose()
+    with own_schema(postgres_url, "rindle_relay") as schema:
+        url = schema_url(postgres_url, schema)
+        database = Database(url)
+        try:
+            database.upgrade()
+            with database.transaction() as conn:
+                conn.execute(sa.text(LEDGER_DDL))
+        finally:
+            database.dispose()
         root = tmp / "objects"
         config = tmp / "rindle.toml"
         config.write_text(
@@ -110,12 +106,7 @@ def make_env(postgres_url: str, tmp: Path) -> Iterator[RelayEnv]:
             'storage = "files"\n'
             'url_ttl = "1s"\n'
         )
-        yield RelayEnv(url, config, root, token, schema)
-    finally:
-        database.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+        yield RelayEnv(url, config, root, schema)
 
 
 class Workers:

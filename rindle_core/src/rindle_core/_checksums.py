@@ -14,7 +14,7 @@ import base64
 import binascii
 import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Final, TypeVar
 
 import attrs
@@ -26,6 +26,7 @@ __all__ = [
     "PartChecksum",
     "RunningChecksum",
     "check_algorithm",
+    "check_bound",
     "file_checksum",
     "with_checksum_keywords",
 ]
@@ -50,6 +51,17 @@ def check_algorithm(algorithm: object) -> str:
     if not isinstance(algorithm, str) or algorithm not in _ALGORITHMS:
         known = ", ".join(sorted(_ALGORITHMS))
         raise InvalidArgument(f"checksum algorithm must be one of: {known}")
+    return algorithm
+
+
+def check_bound(algorithm: object, binds: Collection[str], where: str) -> str:
+    """*algorithm* if rindle knows it and *where* (a storage) binds it, else
+    :class:`~rindle_core.InvalidArgument` naming what it binds."""
+    check_algorithm(algorithm)
+    assert isinstance(algorithm, str)
+    if algorithm not in binds:
+        bound = ", ".join(sorted(binds)) or "none"
+        raise InvalidArgument(f"{where} cannot bind {algorithm} part checksums (it binds: {bound})")
     return algorithm
 
 

@@ -40,7 +40,7 @@ from ._checks import (
     check_optional_header,
     check_size,
 )
-from ._checksums import with_checksum_keywords
+from ._checksums import check_bound, with_checksum_keywords
 from ._clock import expiry, utcnow
 from ._decisions import check_part_list, check_part_number, choose_part_size, content_range_parts
 from ._error_mapping import describe_http_error, map_exceptions
@@ -300,11 +300,7 @@ class BaseMultipartStorage(BaseStorage):
         )
 
     def _check_checksum_algorithm(self, algorithm: str) -> None:
-        if algorithm not in self.part_limits.checksum_algorithms:
-            raise InvalidArgument(
-                f"{self.backend} does not bind {algorithm!r} part checksums"
-                f" (it binds: {', '.join(sorted(self.part_limits.checksum_algorithms)) or 'none'})"
-            )
+        check_bound(algorithm, self.part_limits.checksum_algorithms, self.backend)
 
     def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
         """The parts uploaded so far, by number (``StorageNotFound``: unknown upload)."""

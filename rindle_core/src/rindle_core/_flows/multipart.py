@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 import attrs
 
 from .. import _decisions as decide
-from .._checksums import check_algorithm, with_checksum_keywords
+from .._checksums import check_bound, with_checksum_keywords
 from .._errors import InvalidArgument, StorageConflict, StorageNotFound, StorageObjectMissing
 from .._maintenance import Maintenance
 from .._session_store import SessionStore
@@ -26,7 +26,6 @@ from ..states import SessionState, is_terminal
 from ..storage import (
     MultipartStorage,
     PartChecksum,
-    PartLimits,
     PresignedRequest,
     ResumableStatus,
     StorageAdapter,
@@ -89,7 +88,9 @@ class Multipart:
         multipart = as_multipart(storage, profile)
         limits = multipart.part_limits
         if checksum_algorithm is not None:
-            _check_binds(checksum_algorithm, limits, profile.storage)
+            check_bound(
+                checksum_algorithm, limits.checksum_algorithms, f"storage {profile.storage!r}"
+            )
         if part_size is not None and (
             isinstance(part_size, bool) or not isinstance(part_size, int) or part_size < 1
         ):
@@ -280,16 +281,6 @@ class Multipart:
             for p in parts
         ]
         self._store.replace_parts(session.id, sized)
-
-
-def _check_binds(algorithm: str, limits: PartLimits, storage: str) -> None:
-    """InvalidArgument unless *algorithm* is known and the backend binds it."""
-    check_algorithm(algorithm)
-    if algorithm not in limits.checksum_algorithms:
-        binds = ", ".join(sorted(limits.checksum_algorithms)) or "none"
-        raise InvalidArgument(
-            f"storage {storage!r} cannot bind {algorithm} part checksums (it binds: {binds})"
-        )
 
 
 def _part_checksums(
